@@ -1,0 +1,184 @@
+//! The server handle: push, broadcast, disconnect and inspect from any
+//! thread, including from inside hooks.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::bus::{Bus, Command};
+use crate::config::Config;
+use crate::conn_id::ConnId;
+use crate::message::Message;
+use crate::registry::{ConnStatus, Registry};
+use crate::stats::{Stats, WorkerCounters};
+use crate::ws::{close, encode};
+
+/// What happened to a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Handed to the connection's worker, which writes it in order. (It can
+    /// still be dropped if the client's queue fills before the worker gets
+    /// to it; `Stats::frames_dropped` counts that.)
+    Queued,
+    /// Not sent: the client's send queue is full and the slow-consumer
+    /// policy is `drop`.
+    Dropped,
+    /// Not sent: no open connection has this id (closed, closing, or never
+    /// existed).
+    Closed,
+}
+
+/// A message framed once, ready to be sent to any number of connections
+/// without being encoded or copied again (uWebSockets' `PreparedMessage`).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    frame: Bytes,
+}
+
+impl Prepared {
+    /// Frames `message` (one copy of the payload, done here).
+    pub fn new(message: &Message) -> Self {
+        Prepared { frame: encode::message_frame(message) }
+    }
+
+    /// The bytes on the wire: header and payload.
+    pub fn wire_bytes(&self) -> &[u8] {
+        &self.frame
+    }
+}
+
+/// State shared by the handles and the workers.
+pub(crate) struct Shared {
+    pub(crate) bus: Bus,
+    pub(crate) registry: Registry,
+    pub(crate) counters: Box<[WorkerCounters]>,
+    pub(crate) config: Config,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) shutting_down: AtomicBool,
+    pub(crate) on_shutdown: Box<dyn Fn() + Send + Sync>,
+}
+
+/// A cheap, cloneable reference to a running server, usable from any thread.
+///
+/// Every method only queues work for the workers and returns at once (a
+/// thread outside the workers may wait while a worker's inbox is full).
+#[derive(Clone)]
+pub struct ServerHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl ServerHandle {
+    /// Sends `message` to one connection.
+    pub fn push(&self, conn: ConnId, message: &Message) -> PushOutcome {
+        self.push_prepared(conn, &Prepared::new(message))
+    }
+
+    /// Sends an already framed message to one connection.
+    pub fn push_prepared(&self, conn: ConnId, prepared: &Prepared) -> PushOutcome {
+        match self.shared.registry.status(conn) {
+            None => PushOutcome::Closed,
+            Some(ConnStatus::Backlogged) => {
+                WorkerCounters::bump(&self.shared.counters[conn.worker()].frames_dropped);
+                PushOutcome::Dropped
+            }
+            Some(ConnStatus::Open) => {
+                let command = Command::Push { conn, frame: prepared.frame.clone() };
+                if self.shared.bus.send(conn.worker(), command) {
+                    PushOutcome::Queued
+                } else {
+                    PushOutcome::Closed
+                }
+            }
+        }
+    }
+
+    /// Sends `message` to every open connection. The frame is encoded once
+    /// and shared by every recipient on every worker.
+    pub fn broadcast(&self, message: &Message) {
+        self.broadcast_prepared(&Prepared::new(message), None);
+    }
+
+    /// Sends `message` to every open connection except `except` (the chat
+    /// relay: everyone but the sender).
+    pub fn broadcast_except(&self, message: &Message, except: ConnId) {
+        self.broadcast_prepared(&Prepared::new(message), Some(except));
+    }
+
+    /// Sends an already framed message to every open connection but `except`.
+    pub fn broadcast_prepared(&self, prepared: &Prepared, except: Option<ConnId>) {
+        for worker in 0..self.shared.bus.workers() {
+            let command = Command::Broadcast { frame: prepared.frame.clone(), except };
+            self.shared.bus.send(worker, command);
+        }
+    }
+
+    /// True while `conn` is open (false once it starts closing).
+    pub fn exists(&self, conn: ConnId) -> bool {
+        self.shared.registry.status(conn).is_some()
+    }
+
+    /// Starts closing `conn` with a close frame carrying `code` and `reason`
+    /// (truncated to fit a control frame). Codes a server may not send
+    /// (1005, 1006, 1015, out-of-range) are replaced by 1000. Returns false
+    /// when `conn` is not open.
+    pub fn disconnect(&self, conn: ConnId, code: u16, reason: &str) -> bool {
+        if !self.exists(conn) {
+            return false;
+        }
+        let code = if close::is_valid_received_code(code) { code } else { close::codes::NORMAL };
+        let command = Command::Disconnect { conn, code, reason: reason.to_owned() };
+        self.shared.bus.send(conn.worker(), command)
+    }
+
+    /// Open connections now.
+    pub fn connection_count(&self) -> usize {
+        self.shared.registry.count()
+    }
+
+    /// Ids of every open connection (swoole's `$server->connections`).
+    pub fn connections(&self) -> Vec<ConnId> {
+        self.shared.registry.ids()
+    }
+
+    /// A snapshot of the server's counters.
+    pub fn stats(&self) -> Stats {
+        Stats::collect(&self.shared.counters, self.shared.registry.per_worker())
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.shared.bus.workers()
+    }
+
+    /// The settings the server runs with.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Starts a graceful shutdown: stop accepting, close every client with
+    /// 1001, flush, stop the workers. Returns at once; idempotent.
+    pub fn shutdown(&self) {
+        if self.shared.shutting_down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        (self.shared.on_shutdown)();
+        for worker in 0..self.shared.bus.workers() {
+            self.shared.bus.send(worker, Command::Shutdown);
+            if let Err(e) = self.shared.bus.wake(worker) {
+                log::error!("cannot wake worker {worker} for shutdown: {e}");
+            }
+        }
+    }
+
+    /// True once [`ServerHandle::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.shutting_down.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,188 @@
+//! Starting, running and stopping the server: the listener, the acceptor
+//! thread and one worker thread per reactor.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use mio::{Poll, Waker};
+use parking_lot::Mutex;
+
+use crate::acceptor::{Acceptor, AcceptorStop};
+use crate::bus::Bus;
+use crate::config::Config;
+use crate::error::ServerError;
+use crate::handle::{ServerHandle, Shared};
+use crate::handler::Handler;
+use crate::registry::Registry;
+use crate::shard::{Worker, WAKER_TOKEN};
+use crate::stats::WorkerCounters;
+use crate::sys;
+
+/// A bound server that has not started its threads yet.
+pub struct Server<H: Handler> {
+    handler: Arc<H>,
+    handle: ServerHandle,
+    listener: std::net::TcpListener,
+    polls: Vec<Poll>,
+    receivers: Vec<crossbeam_channel::Receiver<crate::bus::Command>>,
+    acceptor_stop: Arc<Mutex<Option<AcceptorStop>>>,
+}
+
+/// A server whose threads are running.
+pub struct RunningServer {
+    handle: ServerHandle,
+    workers: Vec<JoinHandle<std::io::Result<()>>>,
+    acceptor: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl<H: Handler> Server<H> {
+    /// Validates `config` and binds the listening socket; nothing runs
+    /// until [`Server::start`].
+    pub fn bind(config: Config, handler: H) -> Result<Self, ServerError> {
+        config.validate()?;
+        let listener = sys::bind_listener(config.bind, config.backlog)
+            .map_err(|source| ServerError::Bind { addr: config.bind, source })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.bind, source })?;
+        let start = |what| move |source| ServerError::Start { what, source };
+        let mut polls = Vec::with_capacity(config.workers);
+        let mut wakers = Vec::with_capacity(config.workers);
+        for _ in 0..config.workers {
+            let poll = Poll::new().map_err(start("a worker's poller"))?;
+            wakers.push(Waker::new(poll.registry(), WAKER_TOKEN).map_err(start("a worker's waker"))?);
+            polls.push(poll);
+        }
+        let (bus, receivers) = Bus::new(wakers);
+        let acceptor_stop: Arc<Mutex<Option<AcceptorStop>>> = Arc::new(Mutex::new(None));
+        let stop_on_shutdown = acceptor_stop.clone();
+        let shared = Shared {
+            bus,
+            registry: Registry::new(config.workers, config.max_connections),
+            counters: (0..config.workers).map(|_| WorkerCounters::default()).collect(),
+            local_addr,
+            shutting_down: AtomicBool::new(false),
+            on_shutdown: Box::new(move || {
+                if let Some(stop) = stop_on_shutdown.lock().as_ref() {
+                    stop.stop();
+                }
+            }),
+            config,
+        };
+        let handle = ServerHandle { shared: Arc::new(shared) };
+        Ok(Server { handler: Arc::new(handler), handle, listener, polls, receivers, acceptor_stop })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.handle.local_addr()
+    }
+
+    /// A handle that works before and after start.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Starts the worker threads and the acceptor.
+    pub fn start(self) -> Result<RunningServer, ServerError> {
+        let config = self.handle.config().clone();
+        let spawn_failed = |source| ServerError::Start { what: "a thread", source };
+        let mut workers = Vec::with_capacity(config.workers);
+        for (index, (poll, inbox)) in self.polls.into_iter().zip(self.receivers).enumerate() {
+            let worker = Worker::new(index, poll, inbox, self.handler.clone(), self.handle.clone());
+            let pin = config.pin_cores;
+            let thread = std::thread::Builder::new()
+                .name(format!("fanout-worker-{index}"))
+                .spawn(move || {
+                    if pin && !sys::pin_current_thread(index) {
+                        log::warn!("worker {index}: could not pin to a core");
+                    }
+                    worker.run()
+                })
+                .map_err(spawn_failed)?;
+            workers.push(thread);
+        }
+        let (acceptor, stop) = Acceptor::new(self.listener).map_err(|source| ServerError::Start { what: "the acceptor", source })?;
+        *self.acceptor_stop.lock() = Some(stop);
+        let handle = self.handle.clone();
+        let acceptor = std::thread::Builder::new()
+            .name("fanout-acceptor".into())
+            .spawn(move || acceptor.run(&handle.shared))
+            .map_err(spawn_failed)?;
+        if self.handle.is_shutting_down() {
+            // A shutdown requested before start must still stop the acceptor.
+            if let Some(stop) = self.acceptor_stop.lock().as_ref() {
+                stop.stop();
+            }
+        }
+        Ok(RunningServer { handle: self.handle, workers, acceptor: Some(acceptor) })
+    }
+}
+
+impl RunningServer {
+    /// A handle to the running server.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.handle.local_addr()
+    }
+
+    /// Shuts down gracefully and waits: stop accepting, close every client
+    /// with 1001 after what was queued for it, and stop within
+    /// `shutdown_timeout`.
+    pub fn shutdown(self) -> Result<(), ServerError> {
+        self.handle.shutdown();
+        self.wait()
+    }
+
+    /// Waits until the server has stopped (after someone called
+    /// [`ServerHandle::shutdown`]).
+    pub fn wait(mut self) -> Result<(), ServerError> {
+        let mut result = Ok(());
+        for (index, worker) in self.workers.drain(..).enumerate() {
+            let outcome = match worker.join() {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(source)) => Err(ServerError::Start { what: "a worker's poll loop", source }),
+                Err(panic) => Err(ServerError::WorkerPanicked { index, message: panic_message(&panic) }),
+            };
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        // Workers exit only after shutdown, which stops the acceptor too.
+        self.handle.shutdown();
+        if let Some(acceptor) = self.acceptor.take() {
+            match acceptor.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::error!("acceptor stopped with an error: {e}"),
+                Err(panic) => log::error!("acceptor panicked: {}", panic_message(&panic)),
+            }
+        }
+        result
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if !self.workers.is_empty() {
+            self.handle.shutdown();
+            for worker in self.workers.drain(..) {
+                let _ = worker.join();
+            }
+            if let Some(acceptor) = self.acceptor.take() {
+                let _ = acceptor.join();
+            }
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic".into())
+}

@@ -1,0 +1,144 @@
+//! Reading sockets: bytes in, handshake or frames decoded, hooks called.
+
+use std::io::{self, Read};
+
+use super::connection::Phase;
+use super::lifecycle::Ending;
+use super::Worker;
+use crate::handler::Handler;
+use crate::stats::WorkerCounters;
+use crate::ws::handshake::{self, Parsed};
+use crate::ws::{encode, Event};
+
+/// Reads of a full scratch buffer per socket per turn. Past it the socket
+/// is read again next turn, so one fast sender cannot starve the rest.
+const READS_PER_TURN: usize = 4;
+
+impl<H: Handler> Worker<H> {
+    /// Reads `key` until it would block, it closes, or the budget runs out.
+    pub(super) fn read_socket(&mut self, key: usize) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let now = self.now();
+        for _ in 0..READS_PER_TURN {
+            let Some(conn) = self.conns.get_mut(key) else { break };
+            match conn.socket.read(&mut scratch) {
+                Ok(0) => {
+                    self.on_eof(key);
+                    break;
+                }
+                Ok(n) => {
+                    conn.last_seen = now;
+                    self.on_bytes(key, &scratch[..n]);
+                    // A short read drained the socket: the next arrival raises a new edge.
+                    if n < scratch.len() {
+                        self.scratch = scratch;
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.scratch = scratch;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.on_transport_error(key, &e);
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+        self.defer_read(key);
+    }
+
+    /// Remembers to read `key` next turn (no new edge will come for it).
+    pub(super) fn defer_read(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            if !conn.read_pending {
+                conn.read_pending = true;
+                self.read_again.push(key);
+            }
+        }
+    }
+
+    /// Reads the sockets whose budget ran out last turn.
+    pub(super) fn read_deferred(&mut self) {
+        let keys = std::mem::take(&mut self.read_again);
+        for &key in &keys {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.read_pending = false;
+                self.read_socket(key);
+            }
+        }
+        let mut keys = keys;
+        keys.clear();
+        if self.read_again.is_empty() {
+            self.read_again = keys;
+        }
+    }
+
+    fn on_bytes(&mut self, key: usize, data: &[u8]) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        match &mut conn.phase {
+            Phase::Handshake { buf } => {
+                buf.extend_from_slice(data);
+                let max = self.handle.config().max_handshake_size;
+                match handshake::parse_request(buf, max) {
+                    Ok(Parsed::Incomplete) => {}
+                    Ok(Parsed::Complete { request, consumed }) => {
+                        let rest = buf.get(consumed..).map(<[u8]>::to_vec).unwrap_or_default();
+                        self.finish_handshake(key, request, &rest);
+                    }
+                    Err(e) => {
+                        log::debug!("worker {}: refusing a handshake: {e}", self.index);
+                        WorkerCounters::bump(&self.counters().refused_handshakes);
+                        self.refuse(key, e.response());
+                    }
+                }
+            }
+            Phase::Open { .. } => self.on_frames(key, data),
+            Phase::Closing { .. } => {}
+        }
+    }
+
+    /// Decodes frames of an open connection and dispatches their events.
+    pub(super) fn on_frames(&mut self, key: usize, data: &[u8]) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Phase::Open { decoder } = &mut conn.phase else { return };
+        let id = conn.id;
+        let mut events = std::mem::take(&mut self.events);
+        let result = decoder.feed(data, &mut events);
+        for event in events.drain(..) {
+            if !self.conns.get(key).is_some_and(|c| c.is_open() && c.id == id) {
+                break;
+            }
+            match event {
+                Event::Message(message) => {
+                    WorkerCounters::bump(&self.counters().messages_in);
+                    self.handler.on_message(&self.handle, id, message);
+                    self.apply_local();
+                }
+                Event::Ping(payload) => self.push_frame(key, encode::pong_frame(&payload)),
+                Event::Pong(_) => {}
+                Event::Close(frame) => self.begin_close(key, Ending::client(frame)),
+            }
+        }
+        self.events = events;
+        if let Err(violation) = result {
+            if self.conns.get(key).is_some_and(|c| c.is_open() && c.id == id) {
+                log::debug!("worker {}: connection {id}: {violation}", self.index);
+                WorkerCounters::bump(&self.counters().protocol_errors);
+                self.begin_close(key, Ending::server(violation.code, violation.reason));
+            }
+        }
+    }
+
+    fn on_eof(&mut self, key: usize) {
+        self.drop_connection(key, "connection closed by peer without a close frame");
+    }
+
+    pub(super) fn on_transport_error(&mut self, key: usize, error: &io::Error) {
+        let id = self.conns.get(key).map(|c| c.id);
+        log::debug!("worker {}: connection {:?}: {error}", self.index, id);
+        self.drop_connection(key, "transport error");
+    }
+}
