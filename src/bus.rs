@@ -187,11 +187,8 @@ impl Bus {
 /// Marks the current thread as worker `worker` of `workers`.
 pub(crate) fn enter_worker(worker: usize, workers: usize) {
     WORKER.with(|cell| {
-        *cell.borrow_mut() = Some(WorkerLocal {
-            worker,
-            local: Vec::new(),
-            overflow: (0..workers).map(|_| VecDeque::new()).collect(),
-        });
+        *cell.borrow_mut() =
+            Some(WorkerLocal { worker, local: Vec::new(), overflow: (0..workers).map(|_| VecDeque::new()).collect() });
     });
 }
 

@@ -23,11 +23,7 @@ pub struct ChatHandler {
 impl ChatHandler {
     /// The welcome text a new client receives first.
     pub fn welcome(conn: ConnId, server: &ServerHandle) -> String {
-        format!(
-            "{{\"type\":\"welcome\",\"id\":{},\"connections\":{}}}",
-            conn.as_u64(),
-            server.connection_count()
-        )
+        format!("{{\"type\":\"welcome\",\"id\":{},\"connections\":{}}}", conn.as_u64(), server.connection_count())
     }
 }
 

@@ -51,9 +51,7 @@ impl Registry {
     /// Takes one slot of the connection budget; false when it is exhausted.
     pub(crate) fn try_reserve(&self) -> bool {
         self.established
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max_connections).then_some(n + 1)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max_connections).then_some(n + 1))
             .is_ok()
     }
 
@@ -114,10 +112,7 @@ impl Registry {
     /// at or after `start`, so equal loads rotate.
     pub(crate) fn least_loaded(&self, start: usize) -> usize {
         let n = self.workers.len();
-        (0..n)
-            .map(|i| (start + i) % n)
-            .min_by_key(|&w| self.workers[w].sockets.load(Ordering::Relaxed))
-            .unwrap_or(0)
+        (0..n).map(|i| (start + i) % n).min_by_key(|&w| self.workers[w].sockets.load(Ordering::Relaxed)).unwrap_or(0)
     }
 }
 

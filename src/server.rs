@@ -102,7 +102,8 @@ impl<H: Handler> Server<H> {
                 .map_err(spawn_failed)?;
             workers.push(thread);
         }
-        let (acceptor, stop) = Acceptor::new(self.listener).map_err(|source| ServerError::Start { what: "the acceptor", source })?;
+        let (acceptor, stop) =
+            Acceptor::new(self.listener).map_err(|source| ServerError::Start { what: "the acceptor", source })?;
         *self.acceptor_stop.lock() = Some(stop);
         let handle = self.handle.clone();
         let acceptor = std::thread::Builder::new()

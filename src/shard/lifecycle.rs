@@ -194,7 +194,8 @@ impl<H: Handler> Worker<H> {
             drop(conn);
             self.forget_open(id);
             log::debug!("worker {}: connection {id} lost: {why}", self.index);
-            let info = CloseInfo { code: codes::ABNORMAL, reason: why.to_owned(), initiator: CloseInitiator::Transport };
+            let info =
+                CloseInfo { code: codes::ABNORMAL, reason: why.to_owned(), initiator: CloseInitiator::Transport };
             self.handler.on_close(&self.handle, id, &info);
         }
     }
@@ -215,7 +216,9 @@ impl<H: Handler> Worker<H> {
         for key in keys {
             match self.conns.get(key).map(|c| &c.phase) {
                 Some(Phase::Handshake { .. }) => self.drop_connection(key, "server shutting down"),
-                Some(Phase::Open { .. }) => self.begin_close(key, Ending::server(codes::GOING_AWAY, "server shutting down")),
+                Some(Phase::Open { .. }) => {
+                    self.begin_close(key, Ending::server(codes::GOING_AWAY, "server shutting down"))
+                }
                 _ => {}
             }
         }

@@ -72,7 +72,13 @@ pub(crate) struct Worker<H: Handler> {
 
 impl<H: Handler> Worker<H> {
     /// A worker that will own the connections handed to inbox `index`.
-    pub(crate) fn new(index: usize, poll: Poll, inbox: Receiver<Command>, handler: Arc<H>, handle: ServerHandle) -> Self {
+    pub(crate) fn new(
+        index: usize,
+        poll: Poll,
+        inbox: Receiver<Command>,
+        handler: Arc<H>,
+        handle: ServerHandle,
+    ) -> Self {
         let ping = handle.config().ping_interval.map_or(u64::MAX, millis);
         Worker {
             index,

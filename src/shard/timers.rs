@@ -60,7 +60,9 @@ impl<H: Handler> Worker<H> {
         for (key, conn) in self.conns.iter() {
             let expiry = match conn.phase {
                 Phase::Handshake { .. } if now.saturating_sub(conn.phase_since) >= handshake => Expiry::Handshake,
-                Phase::Open { .. } if idle.is_some_and(|idle| now.saturating_sub(conn.last_seen) >= idle) => Expiry::Idle,
+                Phase::Open { .. } if idle.is_some_and(|idle| now.saturating_sub(conn.last_seen) >= idle) => {
+                    Expiry::Idle
+                }
                 Phase::Closing { .. } if now.saturating_sub(conn.phase_since) >= linger => Expiry::Linger,
                 _ => continue,
             };

@@ -70,12 +70,8 @@ pub(crate) fn parse_close_payload(payload: &[u8]) -> Result<Option<CloseFrame>, 
     if !is_valid_received_code(code) {
         return Err(Violation::protocol("invalid close code"));
     }
-    let reason = std::str::from_utf8(reason)
-        .map_err(|_| Violation::invalid_payload("close reason is not UTF-8"))?;
-    Ok(Some(CloseFrame {
-        code,
-        reason: reason.to_owned(),
-    }))
+    let reason = std::str::from_utf8(reason).map_err(|_| Violation::invalid_payload("close reason is not UTF-8"))?;
+    Ok(Some(CloseFrame { code, reason: reason.to_owned() }))
 }
 
 #[cfg(test)]
@@ -84,9 +80,7 @@ mod tests {
 
     #[test]
     fn registered_and_application_codes_are_accepted() {
-        for code in [
-            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013,
-        ] {
+        for code in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013] {
             assert!(is_valid_received_code(code), "{code}");
         }
         for code in [3000, 3999, 4000, 4999] {
@@ -96,9 +90,7 @@ mod tests {
 
     #[test]
     fn reserved_and_local_only_codes_are_refused() {
-        for code in [
-            0, 1, 999, 1004, 1005, 1006, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
-        ] {
+        for code in [0, 1, 999, 1004, 1005, 1006, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
             assert!(!is_valid_received_code(code), "{code}");
         }
     }
@@ -115,29 +107,17 @@ mod tests {
 
     #[test]
     fn close_payload_with_bad_code_is_a_protocol_error() {
-        assert_eq!(
-            parse_close_payload(&[0x03, 0xEE]).map_err(|v| v.code),
-            Err(1002)
-        );
+        assert_eq!(parse_close_payload(&[0x03, 0xEE]).map_err(|v| v.code), Err(1002));
     }
 
     #[test]
     fn close_reason_not_utf8_is_invalid_payload() {
-        assert_eq!(
-            parse_close_payload(&[0x03, 0xE8, 0xFF]).map_err(|v| v.code),
-            Err(1007)
-        );
+        assert_eq!(parse_close_payload(&[0x03, 0xE8, 0xFF]).map_err(|v| v.code), Err(1007));
     }
 
     #[test]
     fn close_payload_with_code_and_reason_is_parsed() {
         let frame = parse_close_payload(b"\x03\xe8bye").unwrap();
-        assert_eq!(
-            frame,
-            Some(CloseFrame {
-                code: 1000,
-                reason: "bye".into()
-            })
-        );
+        assert_eq!(frame, Some(CloseFrame { code: 1000, reason: "bye".into() }));
     }
 }

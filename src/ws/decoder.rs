@@ -117,9 +117,7 @@ impl Decoder {
                 break;
             };
             let wire_len = frame.wire_len()?;
-            let (Some(payload), Some(rest)) =
-                (input.get(frame.header_len..wire_len), input.get(wire_len..))
-            else {
+            let (Some(payload), Some(rest)) = (input.get(frame.header_len..wire_len), input.get(wire_len..)) else {
                 break;
             };
             self.handle(&frame, payload, events)?;
@@ -137,19 +135,14 @@ impl Decoder {
     /// never past it, so the frames after it are decoded straight from
     /// `input`. Returns the frame and the rest of `input`, or `None` when
     /// `input` ran out first (all of it is then in `partial`).
-    fn complete_partial<'a>(
-        &mut self,
-        mut input: &'a [u8],
-    ) -> Result<Option<(Frame, &'a [u8])>, Violation> {
+    fn complete_partial<'a>(&mut self, mut input: &'a [u8]) -> Result<Option<(Frame, &'a [u8])>, Violation> {
         let frame = loop {
             if let Some(frame) = self.parse_header(&self.partial)? {
                 break frame;
             }
             // At least one byte per turn: the header is incomplete, so the
             // next byte still belongs to it.
-            let need = header_len_hint(&self.partial)
-                .saturating_sub(self.partial.len())
-                .max(1);
+            let need = header_len_hint(&self.partial).saturating_sub(self.partial.len()).max(1);
             if input.is_empty() {
                 return Ok(None);
             }
@@ -169,20 +162,14 @@ impl Decoder {
     }
 
     /// Turns one complete, checked frame into events; `payload` is still masked.
-    fn handle(
-        &mut self,
-        frame: &Frame,
-        payload: &[u8],
-        events: &mut Vec<Event>,
-    ) -> Result<(), Violation> {
+    fn handle(&mut self, frame: &Frame, payload: &[u8], events: &mut Vec<Event>) -> Result<(), Violation> {
         let mask = frame.mask;
         match frame.opcode {
             OpCode::Control(Control::Close) => {
                 // A control payload is at most 125 bytes: unmask on the stack.
                 let mut buf = [0u8; 125];
-                let unmasked = buf
-                    .get_mut(..payload.len())
-                    .ok_or(Violation::protocol("control frame payload over 125 bytes"))?;
+                let unmasked =
+                    buf.get_mut(..payload.len()).ok_or(Violation::protocol("control frame payload over 125 bytes"))?;
                 unmasked.copy_from_slice(payload);
                 apply_mask(unmasked, mask);
                 let close = parse_close_payload(unmasked)?;
@@ -206,9 +193,7 @@ impl Decoder {
                 self.assembling = Assembling::Binary;
                 self.append_fragment(false, payload, mask, events)?;
             }
-            OpCode::Data(Data::Continue) => {
-                self.append_fragment(frame.fin, payload, mask, events)?
-            }
+            OpCode::Data(Data::Continue) => self.append_fragment(frame.fin, payload, mask, events)?,
             // `Frame::parse` refuses reserved opcodes; kept for exhaustiveness.
             OpCode::Control(Control::Reserved(_)) | OpCode::Data(Data::Reserved(_)) => {
                 return Err(Violation::protocol("reserved opcode"));
@@ -226,10 +211,7 @@ impl Decoder {
         mask: [u8; 4],
         events: &mut Vec<Event>,
     ) -> Result<(), Violation> {
-        let unchecked_from = self
-            .message
-            .len()
-            .saturating_sub(usize::from(self.utf8_tail));
+        let unchecked_from = self.message.len().saturating_sub(usize::from(self.utf8_tail));
         extend_unmasked(&mut self.message, payload, mask);
         if !fin {
             if self.assembling == Assembling::Text {
@@ -245,9 +227,7 @@ impl Decoder {
             // way to build `Utf8Bytes` from bytes we already checked.
             Assembling::Text => Message::Text(Utf8Bytes::try_from(data).map_err(|_| not_utf8())?),
             Assembling::Binary => Message::Binary(data),
-            Assembling::Nothing => {
-                return Err(Violation::protocol("continuation without a message"))
-            }
+            Assembling::Nothing => return Err(Violation::protocol("continuation without a message")),
         };
         events.push(Event::Message(message));
         Ok(())
@@ -261,9 +241,7 @@ impl Decoder {
             Ok(_) => 0,
             // `None` means the bytes end inside a sequence, which is at most
             // 3 bytes long, so the cast cannot truncate.
-            Err(error) if error.error_len().is_none() => {
-                (unchecked.len() - error.valid_up_to()) as u8
-            }
+            Err(error) if error.error_len().is_none() => (unchecked.len() - error.valid_up_to()) as u8,
             Err(_) => return Err(not_utf8()),
         };
         Ok(())

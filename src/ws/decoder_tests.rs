@@ -44,11 +44,7 @@ fn text(s: &str) -> Event {
 
 #[test]
 fn decoder_is_small_and_allocates_nothing_when_new() {
-    assert!(
-        std::mem::size_of::<Decoder>() <= 64,
-        "{}",
-        std::mem::size_of::<Decoder>()
-    );
+    assert!(std::mem::size_of::<Decoder>() <= 64, "{}", std::mem::size_of::<Decoder>());
     assert_eq!(Decoder::new(1 << 20).buffered_bytes(), 0);
 }
 
@@ -58,20 +54,12 @@ fn single_text_and_binary_frames_become_messages() {
     input.extend(frame(0x82, &[0, 1, 2]));
     let (events, result) = feed(&mut Decoder::new(1000), &input);
     assert_eq!(result, Ok(()));
-    assert_eq!(
-        events,
-        vec![
-            text("hello"),
-            Event::Message(Message::binary(vec![0, 1, 2]))
-        ]
-    );
+    assert_eq!(events, vec![text("hello"), Event::Message(Message::binary(vec![0, 1, 2]))]);
 }
 
 #[test]
 fn many_frames_in_one_input_come_out_in_order() {
-    let input: Vec<u8> = (0..100)
-        .flat_map(|i| frame(0x81, format!("m{i}").as_bytes()))
-        .collect();
+    let input: Vec<u8> = (0..100).flat_map(|i| frame(0x81, format!("m{i}").as_bytes())).collect();
     let mut decoder = Decoder::new(1000);
     let (events, result) = feed(&mut decoder, &input);
     assert_eq!(result, Ok(()));
@@ -88,19 +76,10 @@ fn frames_fed_one_byte_at_a_time_decode_the_same() {
     let mut decoder = Decoder::new(1000);
     let mut events = Vec::new();
     for byte in &input {
-        decoder
-            .feed(std::slice::from_ref(byte), &mut events)
-            .unwrap();
+        decoder.feed(std::slice::from_ref(byte), &mut events).unwrap();
     }
     let binary = Event::Message(Message::binary(vec![9u8; 300]));
-    assert_eq!(
-        events,
-        vec![
-            text("héllo wörld"),
-            Event::Ping(Bytes::from_static(b"ping")),
-            binary
-        ]
-    );
+    assert_eq!(events, vec![text("héllo wörld"), Event::Ping(Bytes::from_static(b"ping")), binary]);
     assert_eq!(decoder.buffered_bytes(), 0);
 }
 
@@ -126,15 +105,8 @@ fn fragmented_message_is_reassembled_around_an_interleaved_ping() {
     let mut decoder = Decoder::new(1000);
     let (events, result) = feed(&mut decoder, &input);
     assert_eq!(result, Ok(()));
-    assert_eq!(
-        events,
-        vec![Event::Ping(Bytes::from_static(b"p")), text("Hello you")]
-    );
-    assert_eq!(
-        decoder.buffered_bytes(),
-        0,
-        "assembly buffer freed on completion"
-    );
+    assert_eq!(events, vec![Event::Ping(Bytes::from_static(b"p")), text("Hello you")]);
+    assert_eq!(decoder.buffered_bytes(), 0, "assembly buffer freed on completion");
 }
 
 #[test]
@@ -154,13 +126,7 @@ fn ping_and_pong_become_events() {
     let mut input = frame(0x89, b"are you there");
     input.extend(frame(0x8A, b""));
     let (events, _) = feed(&mut Decoder::new(10), &input);
-    assert_eq!(
-        events,
-        vec![
-            Event::Ping(Bytes::from_static(b"are you there")),
-            Event::Pong(Bytes::new())
-        ]
-    );
+    assert_eq!(events, vec![Event::Ping(Bytes::from_static(b"are you there")), Event::Pong(Bytes::new())]);
 }
 
 #[test]
@@ -170,23 +136,14 @@ fn close_ends_decoding_and_later_input_is_ignored() {
     let mut decoder = Decoder::new(1000);
     let (events, result) = feed(&mut decoder, &input);
     assert_eq!(result, Ok(()));
-    assert_eq!(
-        events,
-        vec![Event::Close(Some(CloseFrame {
-            code: 1000,
-            reason: "done".into()
-        }))]
-    );
+    assert_eq!(events, vec![Event::Close(Some(CloseFrame { code: 1000, reason: "done".into() }))]);
     assert!(decoder.is_finished());
     assert_eq!(feed(&mut decoder, &frame(0x81, b"x")).0, vec![]);
 }
 
 #[test]
 fn empty_close_has_no_status() {
-    assert_eq!(
-        feed(&mut Decoder::new(0), &frame(0x88, b"")).0,
-        vec![Event::Close(None)]
-    );
+    assert_eq!(feed(&mut Decoder::new(0), &frame(0x88, b"")).0, vec![Event::Close(None)]);
 }
 
 #[test]
@@ -214,11 +171,7 @@ fn reserved_bit_is_a_protocol_error() {
 #[test]
 fn reserved_opcodes_are_protocol_errors() {
     for opcode in [0x3, 0x7, 0xB, 0xF] {
-        assert_eq!(
-            violation_code(&frame(0x80 | opcode, b"")),
-            1002,
-            "opcode {opcode}"
-        );
+        assert_eq!(violation_code(&frame(0x80 | opcode, b"")), 1002, "opcode {opcode}");
     }
 }
 
@@ -340,8 +293,7 @@ fn any_split_of_a_valid_stream_gives_the_same_events() {
         let mut events = Vec::new();
         let mut rest = input.as_slice();
         while !rest.is_empty() {
-            let (chunk, tail) =
-                rest.split_at((xorshift(&mut seed) % 9000) as usize % rest.len() + 1);
+            let (chunk, tail) = rest.split_at((xorshift(&mut seed) % 9000) as usize % rest.len() + 1);
             decoder.feed(chunk, &mut events).unwrap();
             rest = tail;
         }

@@ -61,10 +61,7 @@ fn truncate_at_char_boundary(text: &str, max: usize) -> &str {
         return text;
     }
     // A UTF-8 char is at most 4 bytes, so a boundary lies within 3 steps of `max`.
-    let end = (0..=max)
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
+    let end = (0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
     text.get(..end).unwrap_or("")
 }
 
@@ -114,21 +111,14 @@ mod tests {
         let mut out = frame[..header_len].to_vec();
         out[1] |= 0x80;
         out.extend_from_slice(&mask);
-        out.extend(
-            frame[header_len..]
-                .iter()
-                .enumerate()
-                .map(|(i, b)| b ^ mask[i % 4]),
-        );
+        out.extend(frame[header_len..].iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
         out
     }
 
     fn decode_one(frame: &[u8]) -> Event {
         let mut decoder = Decoder::new(1 << 20);
         let mut events = Vec::new();
-        decoder
-            .feed(&mask_like_a_client(frame), &mut events)
-            .unwrap();
+        decoder.feed(&mask_like_a_client(frame), &mut events).unwrap();
         assert_eq!(events.len(), 1);
         events.remove(0)
     }
@@ -155,10 +145,7 @@ mod tests {
     #[test]
     fn close_frame_round_trips_with_code_and_reason() {
         let frame = close_frame(1001, "shutting down");
-        let expected = CloseFrame {
-            code: 1001,
-            reason: "shutting down".into(),
-        };
+        let expected = CloseFrame { code: 1001, reason: "shutting down".into() };
         assert_eq!(decode_one(&frame), Event::Close(Some(expected)));
     }
 

@@ -50,11 +50,7 @@ impl Frame {
     /// `assembling` is the message in progress and `room` the number of
     /// payload bytes the message may still grow by; both decide whether the
     /// frame is legal. Nothing is allocated, whatever length is announced.
-    pub(crate) fn parse(
-        data: &[u8],
-        assembling: Assembling,
-        room: usize,
-    ) -> Result<Option<Frame>, Violation> {
+    pub(crate) fn parse(data: &[u8], assembling: Assembling, room: usize) -> Result<Option<Frame>, Violation> {
         let mut cursor = Cursor::new(data);
         let (header, len) = match FrameHeader::parse(&mut cursor) {
             Ok(Some(parsed)) => parsed,
@@ -97,20 +93,12 @@ impl Frame {
         let payload_len = usize::try_from(len).map_err(|_| Violation::too_big())?;
         // The cursor moved over at most MAX_HEADER_LEN bytes.
         let header_len = usize::try_from(cursor.position()).unwrap_or(MAX_HEADER_LEN);
-        Ok(Some(Frame {
-            fin: header.is_final,
-            opcode: header.opcode,
-            mask,
-            header_len,
-            payload_len,
-        }))
+        Ok(Some(Frame { fin: header.is_final, opcode: header.opcode, mask, header_len, payload_len }))
     }
 
     /// Header plus payload bytes on the wire.
     pub(crate) fn wire_len(&self) -> Result<usize, Violation> {
-        self.header_len
-            .checked_add(self.payload_len)
-            .ok_or(Violation::too_big())
+        self.header_len.checked_add(self.payload_len).ok_or(Violation::too_big())
     }
 }
 
@@ -148,13 +136,8 @@ mod tests {
 
     #[test]
     fn complete_header_reports_its_lengths() {
-        let frame = parse(&[0x82, 0xFE, 0x01, 0x00, 1, 2, 3, 4])
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (frame.header_len, frame.payload_len, frame.fin),
-            (8, 256, true)
-        );
+        let frame = parse(&[0x82, 0xFE, 0x01, 0x00, 1, 2, 3, 4]).unwrap().unwrap();
+        assert_eq!((frame.header_len, frame.payload_len, frame.fin), (8, 256, true));
         assert_eq!(frame.mask, [1, 2, 3, 4]);
     }
 

@@ -39,10 +39,7 @@ mod tests {
     use super::*;
 
     fn naive(data: &[u8], mask: [u8; 4]) -> Vec<u8> {
-        data.iter()
-            .enumerate()
-            .map(|(i, b)| b ^ mask[i % 4])
-            .collect()
+        data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect()
     }
 
     #[test]

@@ -21,25 +21,16 @@ pub struct Violation {
 impl Violation {
     /// A protocol error (1002): the framing rules were broken.
     pub(crate) const fn protocol(reason: &'static str) -> Self {
-        Violation {
-            code: codes::PROTOCOL_ERROR,
-            reason,
-        }
+        Violation { code: codes::PROTOCOL_ERROR, reason }
     }
 
     /// Invalid payload data (1007): text that is not UTF-8.
     pub(crate) const fn invalid_payload(reason: &'static str) -> Self {
-        Violation {
-            code: codes::INVALID_PAYLOAD,
-            reason,
-        }
+        Violation { code: codes::INVALID_PAYLOAD, reason }
     }
 
     /// Message too big (1009): the configured maximum would be exceeded.
     pub(crate) const fn too_big() -> Self {
-        Violation {
-            code: codes::MESSAGE_TOO_BIG,
-            reason: "message too big",
-        }
+        Violation { code: codes::MESSAGE_TOO_BIG, reason: "message too big" }
     }
 }

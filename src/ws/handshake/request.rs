@@ -23,9 +23,7 @@ pub struct Request {
 impl Request {
     /// The target without its `?query` part.
     pub fn path(&self) -> &str {
-        self.target
-            .split_once('?')
-            .map_or(&self.target, |(path, _)| path)
+        self.target.split_once('?').map_or(&self.target, |(path, _)| path)
     }
 
     /// The query string after `?`, if there is one (possibly empty).
@@ -35,10 +33,7 @@ impl Request {
 
     /// The value of the first header named `name` (case-insensitive), trimmed.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.trim())
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.trim())
     }
 
     /// True when an `Upgrade` header lists the token `websocket` (any case).
@@ -59,17 +54,12 @@ impl Request {
 
     /// Values of every header named `name`, which may legally repeat.
     fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        self.headers.iter().filter(move |(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
     }
 
     /// True when some `name` header lists `token` among its comma-separated values.
     fn has_token(&self, name: &str, token: &str) -> bool {
-        self.values(name)
-            .flat_map(|value| value.split(','))
-            .any(|item| item.trim().eq_ignore_ascii_case(token))
+        self.values(name).flat_map(|value| value.split(',')).any(|item| item.trim().eq_ignore_ascii_case(token))
     }
 }
 
@@ -100,9 +90,7 @@ pub fn parse_request(buf: &[u8], max_size: usize) -> Result<Parsed, HandshakeErr
     let mut parsed = httparse::Request::new(&mut headers);
     let consumed = match parsed.parse(buf) {
         Ok(httparse::Status::Complete(consumed)) => consumed,
-        Ok(httparse::Status::Partial) if buf.len() > max_size => {
-            return Err(HandshakeError::TooLarge)
-        }
+        Ok(httparse::Status::Partial) if buf.len() > max_size => return Err(HandshakeError::TooLarge),
         Ok(httparse::Status::Partial) => return Ok(Parsed::Incomplete),
         Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooLarge),
         Err(error) => return Err(HandshakeError::Malformed(error.to_string())),
@@ -119,12 +107,7 @@ pub fn parse_request(buf: &[u8], max_size: usize) -> Result<Parsed, HandshakeErr
         headers: parsed
             .headers
             .iter()
-            .map(|h| {
-                (
-                    h.name.to_owned(),
-                    String::from_utf8_lossy(h.value).into_owned(),
-                )
-            })
+            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
             .collect(),
     };
     Ok(Parsed::Complete { request, consumed })
@@ -151,9 +134,7 @@ pub fn validate_upgrade(req: &Request) -> Result<Upgrade, HandshakeError> {
         return Err(HandshakeError::MethodNotAllowed);
     }
     if req.version < 1 {
-        return Err(HandshakeError::Malformed(
-            "WebSocket upgrade needs HTTP/1.1".into(),
-        ));
+        return Err(HandshakeError::Malformed("WebSocket upgrade needs HTTP/1.1".into()));
     }
     if !req.is_upgrade() {
         return Err(HandshakeError::BadRequest("missing Upgrade: websocket"));
@@ -167,9 +148,7 @@ pub fn validate_upgrade(req: &Request) -> Result<Upgrade, HandshakeError> {
     let key = req
         .header("sec-websocket-key")
         .filter(|key| is_base64_of_16_bytes(key))
-        .ok_or(HandshakeError::BadRequest(
-            "missing or invalid Sec-WebSocket-Key",
-        ))?;
+        .ok_or(HandshakeError::BadRequest("missing or invalid Sec-WebSocket-Key"))?;
     Ok(Upgrade {
         key: key.to_owned(),
         accept: derive_accept_key(key.as_bytes()),
@@ -184,10 +163,7 @@ fn is_base64_of_16_bytes(key: &str) -> bool {
     let bytes = key.as_bytes();
     bytes.len() == 24
         && bytes.ends_with(b"==")
-        && bytes
-            .iter()
-            .take(22)
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+        && bytes.iter().take(22).all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
 }
 
 #[cfg(test)]

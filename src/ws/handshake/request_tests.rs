@@ -49,39 +49,22 @@ fn complete_request_is_parsed_with_its_length() {
 fn unfinished_head_is_incomplete_at_every_split() {
     for end in 0..UPGRADE.len() {
         let parsed = parse_request(&UPGRADE.as_bytes()[..end], 8192);
-        assert!(
-            matches!(parsed, Ok(Parsed::Incomplete)),
-            "at {end}: {parsed:?}"
-        );
+        assert!(matches!(parsed, Ok(Parsed::Incomplete)), "at {end}: {parsed:?}");
     }
 }
 
 #[test]
 fn head_over_the_size_limit_is_too_large() {
-    assert_eq!(
-        parse_request(&UPGRADE.as_bytes()[..100], 99).unwrap_err(),
-        HandshakeError::TooLarge
-    );
-    assert_eq!(
-        parse_request(UPGRADE.as_bytes(), 100).unwrap_err(),
-        HandshakeError::TooLarge
-    );
-    assert!(matches!(
-        parse_request(&UPGRADE.as_bytes()[..100], 100),
-        Ok(Parsed::Incomplete)
-    ));
+    assert_eq!(parse_request(&UPGRADE.as_bytes()[..100], 99).unwrap_err(), HandshakeError::TooLarge);
+    assert_eq!(parse_request(UPGRADE.as_bytes(), 100).unwrap_err(), HandshakeError::TooLarge);
+    assert!(matches!(parse_request(&UPGRADE.as_bytes()[..100], 100), Ok(Parsed::Incomplete)));
 }
 
 #[test]
 fn more_than_64_headers_is_too_large() {
     let headers: String = (0..65).map(|i| format!("X-H{i}: v\r\n")).collect();
     let text = format!("GET / HTTP/1.1\r\n{headers}\r\n");
-    assert_eq!(
-        parse_request(text.as_bytes(), 1 << 20)
-            .unwrap_err()
-            .status(),
-        431
-    );
+    assert_eq!(parse_request(text.as_bytes(), 1 << 20).unwrap_err().status(), 431);
 }
 
 #[test]
@@ -94,10 +77,7 @@ fn garbage_is_malformed() {
 #[test]
 fn plain_http_1_0_get_parses_without_upgrade() {
     let request = request("GET /health HTTP/1.0\r\n\r\n");
-    assert_eq!(
-        (request.version, request.path(), request.query()),
-        (0, "/health", None)
-    );
+    assert_eq!((request.version, request.path(), request.query()), (0, "/health", None));
     assert!(!request.is_upgrade());
     assert_eq!(request.header("upgrade"), None);
 }
@@ -113,47 +93,32 @@ fn rfc_6455_sample_key_yields_the_sample_accept() {
 #[test]
 fn upgrade_with_a_method_other_than_get_is_not_allowed() {
     let req = request(&UPGRADE.replacen("GET", "POST", 1));
-    assert_eq!(
-        validate_upgrade(&req).unwrap_err(),
-        HandshakeError::MethodNotAllowed
-    );
+    assert_eq!(validate_upgrade(&req).unwrap_err(), HandshakeError::MethodNotAllowed);
 }
 
 #[test]
 fn upgrade_over_http_1_0_is_malformed() {
     let req = request(&UPGRADE.replacen("HTTP/1.1", "HTTP/1.0", 1));
-    assert!(matches!(
-        validate_upgrade(&req),
-        Err(HandshakeError::Malformed(_))
-    ));
+    assert!(matches!(validate_upgrade(&req), Err(HandshakeError::Malformed(_))));
 }
 
 #[test]
 fn upgrade_without_websocket_token_is_a_bad_request() {
     let req = upgrade_with("Upgrade:", "Upgrade: h2c\r\n");
     assert!(!req.is_upgrade());
-    assert!(matches!(
-        validate_upgrade(&req),
-        Err(HandshakeError::BadRequest(_))
-    ));
+    assert!(matches!(validate_upgrade(&req), Err(HandshakeError::BadRequest(_))));
 }
 
 #[test]
 fn upgrade_without_connection_upgrade_is_a_bad_request() {
     let req = upgrade_with("Connection:", "Connection: keep-alive\r\n");
-    assert!(matches!(
-        validate_upgrade(&req),
-        Err(HandshakeError::BadRequest(_))
-    ));
+    assert!(matches!(validate_upgrade(&req), Err(HandshakeError::BadRequest(_))));
 }
 
 #[test]
 fn upgrade_with_another_version_is_unsupported() {
     let req = upgrade_with("Sec-WebSocket-Version:", "Sec-WebSocket-Version: 8\r\n");
-    assert_eq!(
-        validate_upgrade(&req).unwrap_err(),
-        HandshakeError::UnsupportedVersion
-    );
+    assert_eq!(validate_upgrade(&req).unwrap_err(), HandshakeError::UnsupportedVersion);
     let missing = upgrade_with("Sec-WebSocket-Version:", "");
     assert_eq!(validate_upgrade(&missing).unwrap_err().status(), 426);
 }
@@ -168,10 +133,7 @@ fn upgrade_with_a_missing_or_malformed_key_is_a_bad_request() {
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==AAAA\r\n",
     ] {
         let req = upgrade_with("Sec-WebSocket-Key:", key);
-        assert!(
-            matches!(validate_upgrade(&req), Err(HandshakeError::BadRequest(_))),
-            "{key:?}"
-        );
+        assert!(matches!(validate_upgrade(&req), Err(HandshakeError::BadRequest(_))), "{key:?}");
     }
 }
 

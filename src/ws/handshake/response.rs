@@ -44,9 +44,7 @@ impl HandshakeError {
 /// one of the subprotocols the client offered.
 pub fn accept_response(accept: &str, protocol: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
-    out.extend_from_slice(
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
-    );
+    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
     out.extend_from_slice(b"Sec-WebSocket-Accept: ");
     out.extend_from_slice(accept.as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -135,9 +133,7 @@ mod tests {
     #[test]
     fn accept_response_names_the_chosen_protocol() {
         let response = text(accept_response("abc", Some("chat")));
-        assert!(
-            response.ends_with("Sec-WebSocket-Accept: abc\r\nSec-WebSocket-Protocol: chat\r\n\r\n")
-        );
+        assert!(response.ends_with("Sec-WebSocket-Accept: abc\r\nSec-WebSocket-Protocol: chat\r\n\r\n"));
     }
 
     #[test]
@@ -171,8 +167,7 @@ mod tests {
             (500, "Internal Server Error"),
             (503, "Service Unavailable"),
         ] {
-            assert!(text(http_response(status, ""))
-                .starts_with(&format!("HTTP/1.1 {status} {phrase}\r\n")));
+            assert!(text(http_response(status, "")).starts_with(&format!("HTTP/1.1 {status} {phrase}\r\n")));
         }
     }
 
