@@ -14,6 +14,18 @@
 //! - [`Server`], [`ServerHandle`], [`Handler`]: the embedding API.
 //! - [`chat`]: the chat and echo applications the binary runs.
 //!
+//! # Where channels and other nodes fit
+//! - Channels (Pusher-style subscriptions): a worker keeps, next to its
+//!   connection table, a map from channel to the slab keys subscribed on
+//!   that worker, and each connection its own small subscription set. A
+//!   publish becomes one more bus command (`Publish { channel, frame }`)
+//!   that crosses once per worker, like `Broadcast`, and is flushed through
+//!   the same per-turn `writev` path to the channel's keys only.
+//! - Other nodes: a bridge thread subscribes to the cluster engine (Redis
+//!   pub/sub) and calls `ServerHandle::broadcast_prepared` for what arrives;
+//!   local publishes go out through the same bridge. The bus itself stays
+//!   process-local, so no cluster protocol is invented here.
+//!
 //! # Embedding
 //! ```no_run
 //! use fanout::{ChatHandler, Config, Server};

@@ -38,6 +38,9 @@ fn init_logging(level: Option<&str>) {
 
 fn serve<H: Handler>(config: Config, handler: H, app: &str) -> Result<(), String> {
     check_open_file_limit(&config);
+    // Before the start-up line: a signal sent as soon as it appears must
+    // already mean a graceful stop, not the default death by signal.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let server = Server::bind(config.clone(), handler).map_err(|e| e.to_string())?;
     let addr = server.local_addr();
     let running = server.start().map_err(|e| format!("cannot start: {e}"))?;
@@ -53,7 +56,6 @@ fn serve<H: Handler>(config: Config, handler: H, app: &str) -> Result<(), String
         config.slow_consumer,
     );
     let handle = running.handle();
-    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("cannot install signal handlers: {e}"))?;
     std::thread::Builder::new()
         .name("fanout-signals".into())
         .spawn(move || {

@@ -68,3 +68,15 @@ impl Connection {
         matches!(self.phase, Phase::Open { .. })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The idle cost stated in the README rests on this size.
+    #[test]
+    fn a_connection_record_stays_small() {
+        let size = std::mem::size_of::<Connection>();
+        assert!(size <= 160, "Connection grew to {size} bytes");
+    }
+}

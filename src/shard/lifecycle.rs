@@ -4,7 +4,7 @@ use bytes::Bytes;
 use mio::{Interest, Token};
 
 use super::connection::{Connection, Phase};
-use super::Worker;
+use super::{writing, Worker};
 use crate::conn_id::ConnId;
 use crate::handler::{CloseInfo, CloseInitiator, Handler, Upgrade};
 use crate::stats::WorkerCounters;
@@ -72,7 +72,12 @@ impl<H: Handler> Worker<H> {
     pub(super) fn finish_handshake(&mut self, key: usize, request: Request, rest: &[u8]) {
         let shared = &self.handle.shared;
         if !request.is_upgrade() {
-            let response = self.plain_http_response(&request);
+            let mut response = self.plain_http_response(&request);
+            if request.method == "HEAD" {
+                // The head a GET would get, without its content (RFC 9110 section 9.3.2).
+                let head_len = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |i| i + 4);
+                response.truncate(head_len);
+            }
             return self.refuse(key, response);
         }
         let upgrade = match handshake::validate_upgrade(&request) {
@@ -162,16 +167,22 @@ impl<H: Handler> Worker<H> {
     /// close frame is written and the client hangs up (or `close_timeout`).
     pub(super) fn begin_close(&mut self, key: usize, ending: Ending) {
         let now = self.now();
+        let limit = self.limit();
+        let counters = &self.handle.shared.counters[self.index];
         let Some(conn) = self.conns.get_mut(key) else { return };
         if !conn.is_open() {
             return;
         }
         let id = conn.id;
-        conn.phase = Phase::Closing { fin_sent: false };
-        conn.phase_since = now;
         if ending.discard_queue {
             conn.queue.discard_unstarted();
+        } else {
+            // Broadcasts applied earlier this turn go out before the close
+            // frame (a flush gives closing connections no broadcasts).
+            writing::catch_up(conn, &self.batch, limit, counters);
         }
+        conn.phase = Phase::Closing { fin_sent: false };
+        conn.phase_since = now;
         conn.queue.push(encode::close_frame(ending.reply_code, &ending.info.reason));
         self.mark_dirty(key);
         self.forget_open(id);

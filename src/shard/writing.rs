@@ -63,7 +63,7 @@ struct Flushed {
 }
 
 impl<H: Handler> Worker<H> {
-    fn limit(&self) -> QueueLimit {
+    pub(super) fn limit(&self) -> QueueLimit {
         let config = self.handle.config();
         QueueLimit { max_bytes: config.max_backpressure, policy: config.slow_consumer }
     }
@@ -96,16 +96,7 @@ impl<H: Handler> Worker<H> {
         if !conn.is_open() {
             return;
         }
-        let mut outcome = Enqueued::Queued;
-        let from = conn.cursor as usize;
-        let id = conn.id;
-        for item in self.batch.iter().skip(from).filter(|b| b.except != Some(id)) {
-            outcome = limit.enqueue(conn, item.frame.clone(), counters);
-            if outcome == Enqueued::SlowConsumer {
-                break;
-            }
-        }
-        conn.cursor = u32::try_from(self.batch.len()).unwrap_or(u32::MAX);
+        let mut outcome = catch_up(conn, &self.batch, limit, counters);
         if outcome != Enqueued::SlowConsumer {
             outcome = limit.enqueue(conn, frame, counters);
             WorkerCounters::bump(&counters.frames_out);
@@ -184,6 +175,26 @@ impl<H: Handler> Worker<H> {
             settle(key, conn, flushed, &mut ctx);
         }
     }
+}
+
+/// Moves this turn's broadcasts that `conn` has not been given yet into its
+/// queue, so that whatever is queued next (a push, a close frame) follows them.
+pub(super) fn catch_up(
+    conn: &mut Connection,
+    batch: &[Broadcast],
+    limit: QueueLimit,
+    counters: &WorkerCounters,
+) -> Enqueued {
+    let mut outcome = Enqueued::Queued;
+    let id = conn.id;
+    for item in batch.iter().skip(conn.cursor as usize).filter(|b| b.except != Some(id)) {
+        outcome = limit.enqueue(conn, item.frame.clone(), counters);
+        if outcome == Enqueued::SlowConsumer {
+            break;
+        }
+    }
+    conn.cursor = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+    outcome
 }
 
 /// Files a flushed connection for the next turn or for error handling.

@@ -123,3 +123,92 @@ pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     frame
 }
+
+/// Reads an HTTP response head through its empty line, one byte at a time,
+/// so nothing after it (the first frames) is consumed.
+pub fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            other => panic!("response head cut short ({other:?}): {:?}", String::from_utf8_lossy(&head)),
+        }
+    }
+    String::from_utf8(head).expect("response head is ASCII")
+}
+
+/// Opens a raw TCP connection upgraded to `path`, positioned at the first
+/// server frame (for tests that send malformed frames).
+pub fn raw_upgrade(addr: SocketAddr, path: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("tcp connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    stream.set_nodelay(true).expect("nodelay");
+    stream.write_all(upgrade_request(path).as_bytes()).expect("write request");
+    let head = read_head(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 101 "), "expected 101, got {head:?}");
+    stream
+}
+
+/// A frame as the server sent it (server frames are never masked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerFrame {
+    /// The FIN bit.
+    pub fin: bool,
+    /// The opcode (0x1 text, 0x2 binary, 0x8 close, 0x9 ping, 0xA pong).
+    pub opcode: u8,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+impl ServerFrame {
+    /// The status code of a close frame (1005 when it carries none).
+    pub fn close_code(&self) -> u16 {
+        assert_eq!(self.opcode, 0x8, "not a close frame: {self:?}");
+        match self.payload.get(..2) {
+            Some(code) => u16::from_be_bytes([code[0], code[1]]),
+            None => 1005,
+        }
+    }
+
+    /// The reason text of a close frame.
+    pub fn close_reason(&self) -> String {
+        String::from_utf8_lossy(self.payload.get(2..).unwrap_or_default()).into_owned()
+    }
+}
+
+/// Reads the next server frame from a raw stream; `None` at a clean EOF.
+/// Panics on a read error or timeout, and on a masked or RSV-flagged frame.
+pub fn read_frame(stream: &mut TcpStream) -> Option<ServerFrame> {
+    let mut head = [0u8; 2];
+    match stream.read(&mut head[..1]) {
+        Ok(0) => return None,
+        Ok(_) => {}
+        Err(e) => panic!("reading a server frame: {e}"),
+    }
+    stream.read_exact(&mut head[1..]).expect("frame header");
+    assert_eq!(head[0] & 0x70, 0, "RSV bits set in a server frame");
+    assert_eq!(head[1] & 0x80, 0, "server frames must not be masked");
+    let len = match head[1] & 0x7F {
+        126 => {
+            let mut ext = [0u8; 2];
+            stream.read_exact(&mut ext).expect("16-bit length");
+            u64::from(u16::from_be_bytes(ext))
+        }
+        127 => {
+            let mut ext = [0u8; 8];
+            stream.read_exact(&mut ext).expect("64-bit length");
+            u64::from_be_bytes(ext)
+        }
+        n => u64::from(n),
+    };
+    let mut payload = vec![0u8; usize::try_from(len).expect("frame length fits memory")];
+    stream.read_exact(&mut payload).expect("frame payload");
+    Some(ServerFrame { fin: head[0] & 0x80 != 0, opcode: head[0] & 0x0F, payload })
+}
+
+/// Reads server frames until the server closes the TCP connection; panics if
+/// it does not close within `PATIENCE`.
+pub fn read_frames_to_eof(stream: &mut TcpStream) -> Vec<ServerFrame> {
+    std::iter::from_fn(|| read_frame(stream)).collect()
+}

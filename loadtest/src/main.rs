@@ -1,0 +1,103 @@
+//! `loadtest`: a load generator for WebSocket push servers (fanout or any other `ws://` server).
+//!
+//! Module map:
+//! - `cli`, `plan`: flags, validated settings and the shared timeline
+//! - `url`, `source_ips`, `sys`: the target, source addresses, and every OS call
+//! - `client/`: frames, handshake and one connection's state machine
+//! - `worker`: one mio event loop per thread; `scenario/`: what connections do once open
+//! - `header`, `seq`, `hist`, `stats`, `live`: message stamps, loss detection, histograms, totals
+//! - `report`, `table`, `warnings`, `hgrm`, `plot`, `progress`: output
+//! - `multiproc`, `run`: spreading over processes, running a scenario end to end
+#![deny(missing_docs)]
+
+mod cli;
+mod client;
+mod header;
+mod hgrm;
+mod hist;
+mod live;
+mod multiproc;
+mod plan;
+mod plot;
+mod progress;
+mod report;
+mod run;
+mod scenario;
+mod seq;
+mod source_ips;
+mod stats;
+mod sys;
+mod table;
+mod url;
+mod warnings;
+mod worker;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::plot::Series;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let finished = match run::execute(&cli) {
+        Ok(Some(f)) => f,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("loadtest: error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let common = cli.scenario.common();
+    let (report, partial) = (&finished.report, &finished.partial);
+    if common.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_table());
+    }
+    let (main_hist, main_label) = match cli.scenario.name() {
+        "connect" => (&partial.handshake, "handshake"),
+        "echo" => (&partial.latency, "round trip"),
+        _ => (&partial.latency, "delivery"),
+    };
+    if let Some(path) = &common.hgrm {
+        if let Err(e) = std::fs::write(path, hgrm::render(main_hist)) {
+            eprintln!("loadtest: error: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(path) = &common.plot {
+        let mut series = vec![Series { label: format!("{main_label} latency"), hist: main_hist }];
+        if partial.send_lag.count() > 0 {
+            series.push(Series { label: "client send lag".into(), hist: &partial.send_lag });
+        }
+        let title =
+            format!("loadtest {}: {} connections, {}", report.scenario, report.connections.requested, report.url);
+        if let Err(e) = std::fs::write(path, plot::render(&title, &series)) {
+            eprintln!("loadtest: error: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    exit_status(report)
+}
+
+fn partial_failed(c: &report::Connections) -> u64 {
+    c.failures.values().sum()
+}
+
+/// Non-zero unless every connection opened and stayed open: a run that silently lost its
+/// connections must not look like a success to a script.
+fn exit_status(report: &report::Report) -> ExitCode {
+    let c = &report.connections;
+    if c.opened == 0 {
+        let causes: Vec<String> = c.failures.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        eprintln!("loadtest: error: no connection could be opened ({})", causes.join(", "));
+        return ExitCode::FAILURE;
+    }
+    let (failed, ended) = (partial_failed(c), c.ended_early.values().sum::<u64>());
+    if failed > 0 || ended > 0 {
+        eprintln!("loadtest: error: {failed} connections failed to open and {ended} ended early (see above)");
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
+}

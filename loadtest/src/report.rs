@@ -1,0 +1,265 @@
+//! The final report: built from the merged `Partial`, printed as a table or as JSON, plus the
+//! warnings a person needs to trust (or distrust) the numbers.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use crate::hist::Hist;
+use crate::plan::{Kind, Plan};
+use crate::stats::Partial;
+
+/// Share of a thread's time spent on CPU above which the client, not the server, may be what
+/// limits the figures.
+pub const SATURATED: f64 = 0.90;
+
+/// Latency summary in milliseconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Percentiles {
+    /// Values recorded.
+    pub count: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// Summarises `h` (nanoseconds) in milliseconds.
+    pub fn of(h: &Hist) -> Percentiles {
+        let ms = |ns: u64| ns as f64 / 1e6;
+        Percentiles {
+            count: h.count(),
+            mean: h.mean_ns() / 1e6,
+            p50: ms(h.quantile_ns(0.5)),
+            p90: ms(h.quantile_ns(0.9)),
+            p99: ms(h.quantile_ns(0.99)),
+            p999: ms(h.quantile_ns(0.999)),
+            max: ms(h.max_ns()),
+        }
+    }
+}
+
+/// Connection counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Connections {
+    /// Requested with --connections.
+    pub requested: u64,
+    /// Connects attempted.
+    pub attempted: u64,
+    /// Handshakes completed.
+    pub opened: u64,
+    /// Open when measuring started (the receivers that count).
+    pub open_at_measure: u64,
+    /// Open when the client began closing.
+    pub open_at_end: u64,
+    /// Never opened, by cause.
+    pub failures: BTreeMap<String, u64>,
+    /// Opened, then ended before the end of the test, by cause.
+    pub ended_early: BTreeMap<String, u64>,
+}
+
+/// Broadcast results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Broadcast {
+    /// Publishers requested / open at measurement start.
+    pub publishers: u64,
+    /// Publishers whose connection was open when measuring started.
+    pub publishers_active: u64,
+    /// Message size in bytes.
+    pub size: usize,
+    /// Offered message rate (messages/s over all publishers).
+    pub rate: f64,
+    /// Measured messages sent.
+    pub sent: u64,
+    /// Measured messages the client could not send on time (see warnings).
+    pub unsent: u64,
+    /// sent × receivers per message.
+    pub expected: u64,
+    /// Deliveries received with a valid header.
+    pub received: u64,
+    /// expected − unique received.
+    pub lost: u64,
+    /// Extra copies received.
+    pub duplicates: u64,
+    /// Arrived after a later message of the same publisher.
+    pub reordered: u64,
+    /// Messages without the loadtest header (server welcome texts etc.).
+    pub other: u64,
+    /// Own messages echoed back although --expect-echo was not given.
+    pub self_received: u64,
+    /// Deliveries per second over the measurement window.
+    pub deliveries_per_sec: f64,
+    /// Send→receive latency, intended send time based.
+    pub latency_ms: Percentiles,
+}
+
+/// Echo results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Echo {
+    /// Message size in bytes.
+    pub size: usize,
+    /// Round trips completed in the measurement window.
+    pub round_trips: u64,
+    /// Round trips per second.
+    pub round_trips_per_sec: f64,
+    /// Round-trip time.
+    pub rtt_ms: Percentiles,
+}
+
+/// The client's own cost, to tell client limits from server limits.
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    /// Processes used.
+    pub processes: usize,
+    /// Event-loop threads over all processes.
+    pub threads: usize,
+    /// Process CPU time over (wall time × threads), in percent.
+    pub cpu_percent: f64,
+    /// The busiest event-loop thread's CPU time over its wall time, in percent.
+    pub busiest_thread_percent: f64,
+    /// How late publishers sent relative to schedule.
+    pub send_lag_ms: Percentiles,
+    /// From the loop waking up to reading a ready socket.
+    pub read_delay_ms: Percentiles,
+}
+
+/// Server memory, from `/proc/PID/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Server {
+    /// The server's pid.
+    pub pid: u32,
+    /// VmRSS before the first connection.
+    pub rss_before_bytes: u64,
+    /// VmRSS with the connections held.
+    pub rss_after_bytes: u64,
+    /// (after − before) / connections open.
+    pub rss_per_connection_bytes: f64,
+}
+
+/// Everything reported at the end of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Target URL.
+    pub url: String,
+    /// Length of the measurement window in seconds.
+    pub measure_seconds: f64,
+    /// Connection counts and failures.
+    pub connections: Connections,
+    /// Handshake latency.
+    pub handshake_ms: Percentiles,
+    /// Broadcast results, for that scenario.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<Broadcast>,
+    /// Echo results, for that scenario.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub echo: Option<Echo>,
+    /// The client's own CPU use.
+    pub client: Client,
+    /// Server memory, with --server-pid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<Server>,
+    /// Plain-language warnings (client limits, saturation, failures).
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// Builds the report from the merged results.
+    pub fn new(plan: &Plan, p: &Partial, server: Option<Server>) -> Report {
+        let secs = (plan.measure_end - plan.measure_start) as f64 / 1e9;
+        let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        let broadcast = match plan.kind {
+            Kind::Broadcast { publishers, size, rate, expect_echo } => {
+                let receivers = p.open_at_measure.saturating_sub(u64::from(!expect_echo));
+                let expected = p.sent * receivers;
+                Some(Broadcast {
+                    publishers,
+                    publishers_active: p.publishers_at_measure,
+                    size,
+                    rate,
+                    sent: p.sent,
+                    unsent: p.unsent,
+                    expected,
+                    received: p.received,
+                    lost: expected.saturating_sub(p.received - p.duplicates.min(p.received)),
+                    duplicates: p.duplicates,
+                    reordered: p.reordered,
+                    other: p.other,
+                    self_received: p.self_received,
+                    deliveries_per_sec: per_sec(p.received),
+                    latency_ms: Percentiles::of(&p.latency),
+                })
+            }
+            _ => None,
+        };
+        let echo = match plan.kind {
+            Kind::Echo { size, .. } => Some(Echo {
+                size,
+                round_trips: p.round_trips,
+                round_trips_per_sec: per_sec(p.round_trips),
+                rtt_ms: Percentiles::of(&p.latency),
+            }),
+            _ => None,
+        };
+        let ratio = |cpu: &[u64], wall: &[u64], threads: &[u64]| {
+            let c: u64 = cpu.iter().sum();
+            let w: f64 =
+                wall.iter().zip(threads.iter().chain(std::iter::repeat(&1))).map(|(w, t)| (*w * *t) as f64).sum();
+            if w > 0.0 {
+                100.0 * c as f64 / w
+            } else {
+                0.0
+            }
+        };
+        let busiest = p
+            .thread_cpu_ns
+            .iter()
+            .zip(&p.thread_wall_ns)
+            .map(|(c, w)| if *w > 0 { 100.0 * *c as f64 / *w as f64 } else { 0.0 })
+            .fold(0.0, f64::max);
+        let client = Client {
+            processes: p.process_wall_ns.len(),
+            threads: p.thread_wall_ns.len(),
+            cpu_percent: ratio(&p.process_cpu_ns, &p.process_wall_ns, &p.process_threads),
+            busiest_thread_percent: busiest,
+            send_lag_ms: Percentiles::of(&p.send_lag),
+            read_delay_ms: Percentiles::of(&p.read_delay),
+        };
+        let mut report = Report {
+            scenario: plan.name.to_string(),
+            url: format!("ws://{}{}", plan.url.host_header(), plan.url.path),
+            measure_seconds: secs,
+            connections: Connections {
+                requested: plan.connections,
+                attempted: p.attempted,
+                opened: p.opened,
+                open_at_measure: p.open_at_measure,
+                open_at_end: p.open_at_end,
+                failures: p.failures.clone(),
+                ended_early: p.ended_early.clone(),
+            },
+            handshake_ms: Percentiles::of(&p.handshake),
+            broadcast,
+            echo,
+            client,
+            server,
+            warnings: Vec::new(),
+        };
+        report.warnings = crate::warnings::collect(&report, p);
+        report
+    }
+
+    /// JSON for machines.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}

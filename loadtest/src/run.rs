@@ -1,0 +1,161 @@
+//! Runs a scenario from the command line: checks the client's own limits, probes the server,
+//! runs the connections here or in `--processes` children, prints progress, samples the server's
+//! memory, and returns the report.
+
+use std::io::Write as _;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::RecvTimeoutError;
+
+use crate::cli::Cli;
+use crate::live::{Live, Snapshot};
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::report::{Report, Server};
+use crate::stats::Partial;
+use crate::{multiproc, scenario, sys};
+
+/// File descriptors a process needs besides its connections (stdio, epoll and timer per thread,
+/// the probe, /proc reads).
+const FD_SLACK: u64 = 64;
+
+/// A finished run: the report and the raw merged results (for --hgrm and --plot).
+pub struct Finished {
+    /// The report.
+    pub report: Report,
+    /// The merged measurements.
+    pub partial: Partial,
+}
+
+/// Runs the scenario; `Ok(None)` for a `--processes` worker, which reports through stdout.
+pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
+    let nofile = sys::raise_nofile_limit();
+    let common = cli.scenario.common();
+    let worker = common.worker_index.is_some();
+    let lead_ns = if common.processes > 1 { 1_000_000_000 } else { 200_000_000 };
+    let epoch = common.epoch_ns.unwrap_or_else(|| sys::now_ns() + lead_ns);
+    let plan = Arc::new(Plan::new(&cli.scenario, epoch).map_err(|e| e.to_string())?);
+    check_fd_limit(&plan, nofile)?;
+    if worker {
+        run_here(&plan, |snap, _| {
+            println_flush(&format!("progress {}", serde_json::to_string(snap).unwrap_or_default()));
+        })
+        .map(|p| println_flush(&format!("result {}", serde_json::to_string(&p).unwrap_or_default())))?;
+        return Ok(None);
+    }
+    probe(&plan)?;
+    warn_ports(&plan);
+    let rss_before = match common.server_pid {
+        Some(pid) => {
+            Some(sys::vm_rss_bytes(pid).map_err(|e| format!("cannot read the memory of --server-pid {pid}: {e}"))?)
+        }
+        None => None,
+    };
+    let sample_at = plan.measure_start + (plan.measure_end - plan.measure_start) / 2;
+    let mut rss_after = None;
+    let mut progress = Progress::new(sys::now_ns());
+    let quiet = common.quiet;
+    let mut on_tick = |snap: &Snapshot, now: u64| {
+        if let (Some(pid), None) = (common.server_pid, rss_after) {
+            if now >= sample_at {
+                rss_after = sys::vm_rss_bytes(pid).ok();
+            }
+        }
+        if !quiet {
+            eprintln!("{}", progress.line(&plan, snap, now));
+        }
+    };
+    let partial = if common.processes > 1 {
+        multiproc::run(common.processes, epoch, |snap| on_tick(snap, sys::now_ns()))?
+    } else {
+        run_here(&plan, |snap, now| on_tick(snap, now))?
+    };
+    let server = match (common.server_pid, rss_before, rss_after) {
+        (Some(pid), Some(before), Some(after)) => Some(Server {
+            pid,
+            rss_before_bytes: before,
+            rss_after_bytes: after,
+            rss_per_connection_bytes: after.saturating_sub(before) as f64 / partial.open_at_measure.max(1) as f64,
+        }),
+        (Some(pid), _, _) => {
+            eprintln!("warning: could not read the memory of --server-pid {pid} while connections were held");
+            None
+        }
+        _ => None,
+    };
+    let report = Report::new(&plan, &partial, server);
+    Ok(Some(Finished { report, partial }))
+}
+
+/// Runs this process's share on its threads, calling `tick` once a second with live counters.
+fn run_here(plan: &Arc<Plan>, mut tick: impl FnMut(&Snapshot, u64)) -> Result<Partial, String> {
+    let live = Arc::new(Live::default());
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let (p, l) = (Arc::clone(plan), Arc::clone(&live));
+    std::thread::spawn(move || {
+        let _ = tx.send(scenario::run_local(p, l));
+    });
+    let mut next = sys::now_ns() + 1_000_000_000;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(result) => return result.map_err(|e| format!("event loop failed: {e}")),
+            Err(RecvTimeoutError::Disconnected) => return Err("event loop thread died".into()),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let now = sys::now_ns();
+        if now >= next {
+            next += 1_000_000_000;
+            tick(&live.snapshot(), now);
+        }
+    }
+}
+
+/// Refuses to start when this process cannot hold its connections.
+fn check_fd_limit(plan: &Plan, nofile: u64) -> Result<(), String> {
+    let per_process = plan.local_connections().max(plan.connections.div_ceil(plan.proc_count));
+    let usable = nofile.saturating_sub(FD_SLACK);
+    if per_process > usable {
+        let needed = plan.connections.div_ceil(usable.max(1));
+        return Err(format!(
+            "one loadtest process can hold at most {usable} connections here (its open-file limit is {nofile} \
+             and cannot be raised further), but {per_process} per process were asked for: \
+             use --processes {needed} or more"
+        ));
+    }
+    Ok(())
+}
+
+/// One plain TCP connect before the real run, so a server that is not there is reported at
+/// once and in one line, not as thousands of refused connections.
+fn probe(plan: &Plan) -> Result<(), String> {
+    let addr = plan.url.addr;
+    match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(format!(
+            "cannot connect to {addr}: connection refused (is the server running on {}?)",
+            plan.url.host_header()
+        )),
+        Err(e) => Err(format!("cannot connect to {addr}: {e}")),
+    }
+}
+
+/// Warns when the connections need more local ports than the source addresses provide.
+fn warn_ports(plan: &Plan) {
+    let sources = if plan.source_ips.is_empty() { 1 } else { plan.source_ips.len() as u64 };
+    let ports = sys::local_port_count();
+    if plan.connections.div_ceil(sources) > ports {
+        eprintln!(
+            "warning: {} connections from {sources} source address(es) to one server address need more than the \
+             {ports} local ports available; spread them with --source-ips 127.0.0.1-127.0.0.16",
+            plan.connections
+        );
+    }
+}
+
+fn println_flush(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}

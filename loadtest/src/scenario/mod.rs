@@ -1,0 +1,61 @@
+//! The scenarios (`connect`, `broadcast`, `echo`) and `run_local`, which runs this process's
+//! share of one on `plan.threads` event-loop threads and sums their results.
+
+pub mod broadcast;
+pub mod connect;
+pub mod echo;
+
+use std::io;
+use std::sync::Arc;
+
+use crate::client::{Conn, Handler};
+use crate::hist::Hist;
+use crate::live::Live;
+use crate::plan::{Kind, Plan};
+use crate::stats::Partial;
+use crate::{sys, worker};
+
+/// Runs this process's connections to the end of the plan; returns the merged result.
+pub fn run_local(plan: Arc<Plan>, live: Arc<Live>) -> io::Result<Partial> {
+    let wall0 = sys::now_ns();
+    let cpu0 = sys::cpu_time_ns(false);
+    let handles: Vec<_> = (0..plan.threads)
+        .map(|thread| {
+            let (plan, live) = (Arc::clone(&plan), Arc::clone(&live));
+            std::thread::Builder::new().name(format!("loadtest-{thread}")).spawn(move || match plan.kind {
+                Kind::Connect => worker::run(&plan, thread, connect::Connect::default(), &live),
+                Kind::Broadcast { .. } => {
+                    let driver = broadcast::Broadcast::new(Arc::clone(&plan), thread);
+                    worker::run(&plan, thread, driver, &live)
+                }
+                Kind::Echo { .. } => worker::run(&plan, thread, echo::Echo::new(Arc::clone(&plan), thread), &live),
+            })
+        })
+        .collect::<io::Result<_>>()?;
+    let mut total = Partial::default();
+    for h in handles {
+        let part = h.join().map_err(|_| io::Error::other("an event-loop thread panicked"))??;
+        total.merge(&part);
+    }
+    total.process_cpu_ns.push(sys::cpu_time_ns(false) - cpu0);
+    total.process_wall_ns.push(sys::now_ns() - wall0);
+    total.process_threads.push(plan.threads as u64);
+    Ok(total)
+}
+
+/// What a scenario does with open connections, on top of [`Handler`]'s per-message callbacks.
+pub trait Driver: Handler {
+    /// Sends whatever is due at `now`, pushing each slot written to onto `dirty`. Returns the
+    /// next instant it needs to run (`u64::MAX`: only when something arrives).
+    fn tick(&mut self, now: u64, conns: &mut [Conn], dirty: &mut Vec<usize>) -> u64;
+    /// Measuring starts; connections open now are the ones that count.
+    fn on_measure_start(&mut self, conns: &[Conn]);
+    /// Connection `slot` ended before the test closed it.
+    fn on_end(&mut self, slot: usize);
+    /// Moves the latencies recorded since the last call into `into`.
+    fn take_interval(&mut self, into: &mut Hist);
+    /// Messages received so far.
+    fn deliveries(&self) -> u64;
+    /// Final scenario statistics.
+    fn finish(&mut self, now: u64) -> Partial;
+}

@@ -1,0 +1,91 @@
+//! The human-readable table printed at the end of a run (`--json` prints the same data).
+
+use std::fmt::Write as _;
+
+use crate::report::{Percentiles, Report};
+
+impl Report {
+    /// The human-readable table.
+    pub fn to_table(&self) -> String {
+        let mut s = String::new();
+        let c = &self.connections;
+        let _ =
+            writeln!(s, "loadtest {} against {}  ({:.1} s measured)", self.scenario, self.url, self.measure_seconds);
+        let _ = writeln!(
+            s,
+            "connections   requested {}  opened {}  open at measure {}  open at end {}",
+            c.requested, c.opened, c.open_at_measure, c.open_at_end
+        );
+        for (cause, n) in &c.failures {
+            let _ = writeln!(s, "  failed      {n:>8}  {cause}");
+        }
+        for (cause, n) in &c.ended_early {
+            let _ = writeln!(s, "  ended early {n:>8}  {cause}");
+        }
+        let _ = writeln!(
+            s,
+            "{:<24}{:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "latency (ms)", "p50", "p90", "p99", "p99.9", "max", "count"
+        );
+        let row = |s: &mut String, name: &str, p: &Percentiles| {
+            let _ = writeln!(
+                s,
+                "{name:<24}{:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9}",
+                p.p50, p.p90, p.p99, p.p999, p.max, p.count
+            );
+        };
+        row(&mut s, "  handshake", &self.handshake_ms);
+        if let Some(b) = &self.broadcast {
+            row(&mut s, "  delivery", &b.latency_ms);
+        }
+        if let Some(e) = &self.echo {
+            row(&mut s, "  round trip", &e.rtt_ms);
+        }
+        if self.client.send_lag_ms.count > 0 {
+            row(&mut s, "  client send lag", &self.client.send_lag_ms);
+        }
+        row(&mut s, "  client read delay", &self.client.read_delay_ms);
+        if let Some(b) = &self.broadcast {
+            let _ = writeln!(
+                s,
+                "broadcast     {} publishers ({} active) x {} B at {} msg/s",
+                b.publishers, b.publishers_active, b.size, b.rate
+            );
+            let _ =
+                writeln!(s, "  sent {}  unsent {}  expected {}  received {}", b.sent, b.unsent, b.expected, b.received);
+            let _ = writeln!(
+                s,
+                "  lost (not received by the end of --drain) {}  duplicated {}  reordered {}  other {}",
+                b.lost, b.duplicates, b.reordered, b.other
+            );
+            let _ = writeln!(s, "  deliveries/s {:.0}", b.deliveries_per_sec);
+        }
+        if let Some(e) = &self.echo {
+            let _ = writeln!(
+                s,
+                "echo          {} B  round trips {}  round trips/s {:.0}",
+                e.size, e.round_trips, e.round_trips_per_sec
+            );
+        }
+        if let Some(m) = &self.server {
+            let _ = writeln!(
+                s,
+                "server pid {}  RSS before {:.1} MiB  after {:.1} MiB  per connection {:.0} B",
+                m.pid,
+                m.rss_before_bytes as f64 / 1048576.0,
+                m.rss_after_bytes as f64 / 1048576.0,
+                m.rss_per_connection_bytes
+            );
+        }
+        let cl = &self.client;
+        let _ = writeln!(
+            s,
+            "client        {} process(es), {} thread(s), CPU {:.0}% of capacity, busiest thread {:.0}%",
+            cl.processes, cl.threads, cl.cpu_percent, cl.busiest_thread_percent
+        );
+        for w in &self.warnings {
+            let _ = writeln!(s, "WARNING: {w}");
+        }
+        s
+    }
+}
