@@ -47,6 +47,10 @@ pub struct Cli {
     /// Largest message accepted, in bytes (larger: close 1009).
     #[arg(long, default_value_t = 1 << 20)]
     pub max_message_size: usize,
+    /// Messages (data or ping) a client may send per second, in bursts of up
+    /// to as many; past it: close 1008 [default: no limit].
+    #[arg(long)]
+    pub max_message_rate: Option<u32>,
     /// Bytes queued per client before the slow-consumer policy applies.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_backpressure: usize,
@@ -107,6 +111,7 @@ impl Cli {
             workers: self.workers.unwrap_or(defaults.workers),
             pin_cores: self.pin_cores,
             max_message_size: self.max_message_size,
+            max_message_rate: self.max_message_rate,
             max_backpressure: self.max_backpressure,
             slow_consumer: match self.slow_consumer {
                 SlowConsumerFlag::Close => SlowConsumerPolicy::Close,
@@ -143,6 +148,15 @@ mod tests {
         let cli = Cli::parse_from(["fanout", "--idle-timeout", "off", "--handshake-timeout", "0.25"]);
         assert_eq!(cli.config().idle_timeout, None);
         assert_eq!(cli.config().handshake_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn max_message_rate_is_off_unless_given() {
+        assert_eq!(Cli::parse_from(["fanout"]).config().max_message_rate, None);
+        let cli = Cli::parse_from(["fanout", "--max-message-rate", "50"]);
+        assert_eq!(cli.config().max_message_rate, Some(50));
+        assert!(Cli::try_parse_from(["fanout", "--max-message-rate", "-1"]).is_err());
+        assert!(Cli::parse_from(["fanout", "--max-message-rate", "0"]).config().validate().is_err());
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub struct Config {
     /// Largest accepted message (after reassembling fragments), in bytes.
     /// A larger one closes the connection with 1009.
     pub max_message_size: usize,
+    /// Most messages (data or ping) one connection may send per second, in
+    /// bursts of up to as many; past it the connection is closed with 1008.
+    /// `None`: no limit.
+    pub max_message_rate: Option<u32>,
     /// Upper bound on the bytes queued in user space for one connection.
     pub max_backpressure: usize,
     /// What happens when `max_backpressure` would be exceeded.
@@ -60,6 +64,7 @@ impl Default for Config {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             pin_cores: false,
             max_message_size: 1 << 20,
+            max_message_rate: None,
             max_backpressure: 1 << 20,
             slow_consumer: SlowConsumerPolicy::Close,
             ping_interval: Some(Duration::from_secs(25)),
@@ -88,6 +93,9 @@ impl Config {
         }
         if self.max_message_size == 0 {
             return invalid("max-message-size must be at least 1 byte");
+        }
+        if self.max_message_rate == Some(0) {
+            return invalid("max-message-rate must be at least 1 message per second (omit it for no limit)");
         }
         if self.max_backpressure < 1024 {
             return invalid("max-backpressure must be at least 1024 bytes");
@@ -134,6 +142,12 @@ mod tests {
     fn zero_workers_is_rejected() {
         let config = Config { workers: 0, ..Config::default() };
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn a_message_rate_of_zero_is_rejected() {
+        assert!(Config { max_message_rate: Some(0), ..Config::default() }.validate().is_err());
+        assert!(Config { max_message_rate: Some(1), ..Config::default() }.validate().is_ok());
     }
 
     #[test]

@@ -10,7 +10,8 @@ use crate::ws::handshake::Request;
 pub enum Upgrade {
     /// Complete the upgrade; `protocol` is echoed as `Sec-WebSocket-Protocol`.
     Accept {
-        /// The subprotocol to confirm, if any (it must be one the client offered).
+        /// The subprotocol to confirm, if any; one the client did not offer is
+        /// left out of the response (RFC 6455 4.2.2).
         protocol: Option<String>,
     },
     /// Refuse with an HTTP status (404 for an unknown path, 403, ...).

@@ -38,6 +38,8 @@
 #![deny(missing_docs)]
 
 mod acceptor;
+#[doc(hidden)]
+pub mod bench_support;
 mod bus;
 pub mod chat;
 pub mod cli;

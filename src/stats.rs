@@ -20,6 +20,7 @@ pub(crate) struct WorkerCounters {
     pub(crate) protocol_errors: AtomicU64,
     pub(crate) handshake_timeouts: AtomicU64,
     pub(crate) idle_timeouts: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -65,6 +66,8 @@ pub struct Stats {
     pub handshake_timeouts: u64,
     /// Connections closed for silence past the idle timeout.
     pub idle_timeouts: u64,
+    /// Connections closed with 1008 for sending past `max_message_rate`.
+    pub rate_limited: u64,
 }
 
 impl Stats {
@@ -87,6 +90,7 @@ impl Stats {
             protocol_errors: sum(|w| &w.protocol_errors),
             handshake_timeouts: sum(|w| &w.handshake_timeouts),
             idle_timeouts: sum(|w| &w.idle_timeouts),
+            rate_limited: sum(|w| &w.rate_limited),
         }
     }
 }

@@ -347,3 +347,24 @@ fn head_request_gets_the_status_headers_without_a_body() {
     assert_eq!(answer.body, "", "a HEAD response has no body");
     assert_ne!(answer.header("content-length"), Some("0"));
 }
+
+/// Confirms a subprotocol whatever the client offered.
+struct PushyProtocol;
+
+impl fanout::Handler for PushyProtocol {
+    fn on_upgrade(&self, _request: &fanout::Request, _configured: Option<&str>) -> fanout::Upgrade {
+        fanout::Upgrade::Accept { protocol: Some("never.offered".into()) }
+    }
+}
+
+#[test]
+fn a_subprotocol_the_client_did_not_offer_is_never_confirmed() {
+    let server = util::start(config(), PushyProtocol);
+    let request = util::upgrade_request("/").replacen("\r\n\r\n", "\r\nSec-WebSocket-Protocol: chat.v1\r\n\r\n", 1);
+    let mut stream = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    stream.set_read_timeout(Some(util::PATIENCE)).unwrap();
+    std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+    let head = util::read_head(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    assert!(!head.to_ascii_lowercase().contains("sec-websocket-protocol"), "{head}");
+}

@@ -123,7 +123,8 @@ pub struct Client {
     pub threads: usize,
     /// Process CPU time over (wall time × threads), in percent.
     pub cpu_percent: f64,
-    /// The busiest event-loop thread's CPU time over its wall time, in percent.
+    /// The busiest event-loop thread's CPU time over its wall time, in percent, while measuring
+    /// (`connect`: over the whole run, ramp-up included).
     pub busiest_thread_percent: f64,
     /// How late publishers sent relative to schedule.
     pub send_lag_ms: Percentiles,

@@ -11,7 +11,7 @@ pub fn collect(r: &Report, p: &Partial) -> Vec<String> {
     let c = &r.connections;
     if r.client.busiest_thread_percent > SATURATED * 100.0 {
         w.push(format!(
-            "the client itself is saturated: its busiest thread was on CPU {:.0}% of the time, so these \
+            "the client itself is saturated: its busiest thread was on CPU {:.0}% of the time it measured, so these \
              figures may be loadtest's limit rather than the server's (try more --threads or --processes, \
              or give the client its own core)",
             r.client.busiest_thread_percent

@@ -12,7 +12,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::client::{Cause, Conn, Outcome, State};
 use crate::hist::Hist;
 use crate::live::Live;
-use crate::plan::Plan;
+use crate::plan::{Kind, Plan};
 use crate::scenario::Driver;
 use crate::stats::Partial;
 use crate::sys::{self, Timer};
@@ -41,6 +41,10 @@ struct Loop<'a> {
     measuring: bool,
     closing: bool,
     turn_start: u64,
+    /// This thread's (CPU, wall) clocks when measuring started and when it ended: the client's
+    /// own load is judged over that window, not diluted by ramp-up, drain and close.
+    window_start: Option<(u64, u64)>,
+    window_end: Option<(u64, u64)>,
 }
 
 /// Runs thread `thread`'s share of `plan` to the end and returns what it measured.
@@ -66,6 +70,8 @@ pub fn run<D: Driver>(plan: &Plan, thread: usize, mut driver: D, live: &Live) ->
         measuring: false,
         closing: false,
         turn_start: wall0,
+        window_start: None,
+        window_end: None,
     };
     let mut events = Events::with_capacity(1024);
     let (mut next_house, mut next_progress) = (wall0, wall0 + PROGRESS_NS);
@@ -82,10 +88,9 @@ pub fn run<D: Driver>(plan: &Plan, thread: usize, mut driver: D, live: &Live) ->
             lp.open_one(index, now);
             started += 1;
         }
-        if !lp.measuring && now >= plan.measure_start {
-            lp.measuring = true;
-            lp.st.open_at_measure = lp.conns.iter().filter(|c| c.state == State::Open).count() as u64;
-            driver.on_measure_start(&lp.conns);
+        lp.start_measuring_if_due(now, &mut driver);
+        if lp.measuring && lp.window_end.is_none() && now >= plan.measure_end {
+            lp.window_end = Some((sys::cpu_time_ns(true), now));
         }
         if !lp.closing && now >= plan.drain_end {
             lp.begin_close(&mut driver);
@@ -118,7 +123,7 @@ pub fn run<D: Driver>(plan: &Plan, thread: usize, mut driver: D, live: &Live) ->
         if lp.conns.len() < total && !lp.closing {
             deadline = deadline.min(plan.connect_at(plan.global_index(thread, lp.conns.len())));
         }
-        for phase in [plan.measure_start, plan.drain_end, plan.close_end] {
+        for phase in [plan.measure_start, plan.measure_end, plan.drain_end, plan.close_end] {
             if phase > now {
                 deadline = deadline.min(phase);
             }
@@ -144,6 +149,9 @@ pub fn run<D: Driver>(plan: &Plan, thread: usize, mut driver: D, live: &Live) ->
                 // A long batch of reads must not hold back scheduled sends.
                 let now = sys::now_ns();
                 if now >= due {
+                    // Measuring may start between two turns: the driver must know which
+                    // publishers count before it sends the first message of the window.
+                    lp.start_measuring_if_due(now, &mut driver);
                     due = driver.tick(now, &mut lp.conns, &mut lp.dirty);
                     lp.flush_dirty(&mut driver);
                 }
@@ -159,12 +167,29 @@ pub fn run<D: Driver>(plan: &Plan, thread: usize, mut driver: D, live: &Live) ->
     live.deliveries.fetch_add(driver.deliveries() - shown_deliveries, Ordering::Relaxed);
     let mut result = driver.finish(sys::now_ns());
     result.merge(&lp.st);
-    result.thread_cpu_ns.push(sys::cpu_time_ns(true) - cpu0);
-    result.thread_wall_ns.push(sys::now_ns() - wall0);
+    // Connect's work is the ramp-up itself; the other scenarios are judged while measuring.
+    let (cpu, wall) = match (lp.window_start, lp.window_end) {
+        (Some((c0, w0)), Some((c1, w1))) if plan.kind != Kind::Connect => (c1 - c0, w1 - w0),
+        _ => (sys::cpu_time_ns(true) - cpu0, sys::now_ns() - wall0),
+    };
+    result.thread_cpu_ns.push(cpu);
+    result.thread_wall_ns.push(wall);
     Ok(result)
 }
 
 impl Loop<'_> {
+    /// Starts measuring once `now` reaches the plan's measure start: the connections open now
+    /// are the receivers (and publishers) that count.
+    fn start_measuring_if_due<D: Driver>(&mut self, now: u64, d: &mut D) {
+        if self.measuring || now < self.plan.measure_start {
+            return;
+        }
+        self.measuring = true;
+        self.window_start = Some((sys::cpu_time_ns(true), sys::now_ns()));
+        self.st.open_at_measure = self.conns.iter().filter(|c| c.state == State::Open).count() as u64;
+        d.on_measure_start(&self.conns);
+    }
+
     /// Starts connecting global connection `index` in the next slot.
     fn open_one(&mut self, index: u64, now: u64) {
         let slot = self.conns.len();

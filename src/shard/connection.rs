@@ -1,5 +1,7 @@
 //! One socket owned by a worker and the phase its protocol is in.
 
+use std::io::{self, Write};
+
 use mio::net::TcpStream;
 
 use super::send_queue::SendQueue;
@@ -18,12 +20,25 @@ pub(crate) enum Phase {
     Closing { fin_sent: bool },
 }
 
+/// What the flush path needs from a socket; a trait so the fan-out path can
+/// be unit-tested and benchmarked on in-memory sockets.
+pub(crate) trait Socket: Write {
+    /// Sends FIN: no more bytes from this side.
+    fn shutdown_write(&mut self) -> io::Result<()>;
+}
+
+impl Socket for TcpStream {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
 /// A worker's record of one socket.
 ///
 /// Kept small on purpose: this, the decoder and an empty queue are what an
 /// idle connection costs in user space.
-pub(crate) struct Connection {
-    pub(crate) socket: TcpStream,
+pub(crate) struct Connection<S = TcpStream> {
+    pub(crate) socket: S,
     pub(crate) phase: Phase,
     pub(crate) queue: SendQueue,
     /// Valid once open; a never-issued id before that.
@@ -45,9 +60,9 @@ pub(crate) struct Connection {
     pub(crate) backlogged: bool,
 }
 
-impl Connection {
+impl<S> Connection<S> {
     /// A connection that has just been accepted.
-    pub(crate) fn accepted(socket: TcpStream, now: u64) -> Self {
+    pub(crate) fn accepted(socket: S, now: u64) -> Self {
         Connection {
             socket,
             phase: Phase::Handshake { buf: Vec::new() },

@@ -98,7 +98,8 @@ impl<H: Handler> Worker<H> {
             .find(|p| shared.config.subprotocols.iter().any(|s| s == *p))
             .map(String::as_str);
         let protocol = match self.handler.on_upgrade(&request, configured) {
-            Upgrade::Accept { protocol } => protocol,
+            // RFC 6455 4.2.2: only a subprotocol the client offered may be confirmed.
+            Upgrade::Accept { protocol } => protocol.filter(|p| upgrade.offered_protocols.contains(p)),
             Upgrade::Reject { status } => {
                 WorkerCounters::bump(&self.counters().refused_handshakes);
                 return self.refuse(key, handshake::http_response(status, "upgrade refused\n"));
@@ -125,6 +126,7 @@ impl<H: Handler> Worker<H> {
         conn.queue.push(Bytes::from(handshake::accept_response(&upgrade.accept, protocol.as_deref())));
         self.ids.insert(id, key);
         shared.registry.insert(id);
+        self.start_message_rate(key, now);
         WorkerCounters::bump(&self.counters().opened);
         self.mark_dirty(key);
         log::debug!("worker {}: connection {id} open on {}", self.index, request.path());

@@ -7,7 +7,9 @@
 
 mod connection;
 mod lifecycle;
+mod message_rate;
 mod reading;
+pub(crate) mod rig;
 mod send_queue;
 mod timers;
 mod writing;
@@ -29,6 +31,7 @@ use crate::handler::Handler;
 use crate::stats::WorkerCounters;
 use crate::ws;
 use connection::Connection;
+use message_rate::MessageRate;
 
 /// Token of the worker's waker; connection tokens are slab keys.
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -64,6 +67,9 @@ pub(crate) struct Worker<H: Handler> {
     batch: Vec<Broadcast>,
     dirty: Vec<usize>,
     read_again: Vec<usize>,
+    /// Each open connection's `--max-message-rate` bucket by slab key;
+    /// stays empty while no limit is set.
+    rates: Vec<MessageRate>,
     expired: Vec<(usize, timers::Expiry)>,
     next_sweep: u64,
     next_ping: u64,
@@ -96,6 +102,7 @@ impl<H: Handler> Worker<H> {
             batch: Vec::new(),
             dirty: Vec::new(),
             read_again: Vec::new(),
+            rates: Vec::new(),
             expired: Vec::new(),
             next_sweep: 0,
             next_ping: ping,
@@ -129,7 +136,7 @@ impl<H: Handler> Worker<H> {
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
                     if reading_allowed {
-                        self.read_socket(key);
+                        self.read_socket(key, event.is_read_closed() || event.is_error());
                     } else {
                         self.defer_read(key);
                     }

@@ -4,9 +4,11 @@ use std::io::{self, Read};
 
 use super::connection::Phase;
 use super::lifecycle::Ending;
+use super::message_rate::MessageRate;
 use super::Worker;
 use crate::handler::Handler;
 use crate::stats::WorkerCounters;
+use crate::ws::close::codes;
 use crate::ws::handshake::{self, Parsed};
 use crate::ws::{encode, Event};
 
@@ -16,7 +18,11 @@ const READS_PER_TURN: usize = 4;
 
 impl<H: Handler> Worker<H> {
     /// Reads `key` until it would block, it closes, or the budget runs out.
-    pub(super) fn read_socket(&mut self, key: usize) {
+    ///
+    /// `peer_closed`: the readiness event also reported the peer's FIN or an
+    /// error, which then waits behind the data: a short read does not mean
+    /// the socket is drained, and no new edge will come for the EOF.
+    pub(super) fn read_socket(&mut self, key: usize, peer_closed: bool) {
         let mut scratch = std::mem::take(&mut self.scratch);
         let now = self.now();
         for _ in 0..READS_PER_TURN {
@@ -30,7 +36,7 @@ impl<H: Handler> Worker<H> {
                     conn.last_seen = now;
                     self.on_bytes(key, &scratch[..n]);
                     // A short read drained the socket: the next arrival raises a new edge.
-                    if n < scratch.len() {
+                    if n < scratch.len() && !peer_closed {
                         self.scratch = scratch;
                         return;
                     }
@@ -66,7 +72,8 @@ impl<H: Handler> Worker<H> {
         for &key in &keys {
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.read_pending = false;
-                self.read_socket(key);
+                // What raised the original edge is not known here: read to the end.
+                self.read_socket(key, true);
             }
         }
         let mut keys = keys;
@@ -114,10 +121,16 @@ impl<H: Handler> Worker<H> {
             match event {
                 Event::Message(message) => {
                     WorkerCounters::bump(&self.counters().messages_in);
-                    self.handler.on_message(&self.handle, id, message);
-                    self.apply_local();
+                    if self.within_message_rate(key) {
+                        self.handler.on_message(&self.handle, id, message);
+                        self.apply_local();
+                    }
                 }
-                Event::Ping(payload) => self.push_frame(key, encode::pong_frame(&payload)),
+                Event::Ping(payload) => {
+                    if self.within_message_rate(key) {
+                        self.push_frame(key, encode::pong_frame(&payload));
+                    }
+                }
                 Event::Pong(_) => {}
                 Event::Close(frame) => self.begin_close(key, Ending::client(frame)),
             }
@@ -130,6 +143,29 @@ impl<H: Handler> Worker<H> {
                 self.begin_close(key, Ending::server(violation.code, violation.reason));
             }
         }
+    }
+
+    /// Gives a connection that just opened a full `--max-message-rate` bucket.
+    pub(super) fn start_message_rate(&mut self, key: usize, now: u64) {
+        if self.handle.config().max_message_rate.is_some() {
+            if self.rates.len() <= key {
+                self.rates.resize(key + 1, MessageRate::default());
+            }
+            self.rates[key] = MessageRate::new(now);
+        }
+    }
+
+    /// Counts one message or ping against `--max-message-rate`; past the
+    /// limit, starts closing the connection with 1008 and returns false.
+    fn within_message_rate(&mut self, key: usize) -> bool {
+        let Some(per_second) = self.handle.config().max_message_rate else { return true };
+        let now = self.now();
+        if self.rates.get_mut(key).is_none_or(|rate| rate.admit(now, per_second)) {
+            return true;
+        }
+        WorkerCounters::bump(&self.counters().rate_limited);
+        self.begin_close(key, Ending::server(codes::POLICY_VIOLATION, "message rate limit exceeded"));
+        false
     }
 
     fn on_eof(&mut self, key: usize) {

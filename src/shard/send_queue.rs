@@ -28,6 +28,11 @@ impl SendQueue {
         self.bytes
     }
 
+    /// Number of chunks waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
     /// True when nothing waits.
     pub(crate) fn is_empty(&self) -> bool {
         self.chunks.is_empty()

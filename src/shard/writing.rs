@@ -1,10 +1,10 @@
 //! Writing sockets: one `writev` per socket per turn, bounded queues.
 
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice};
 
 use bytes::Bytes;
 
-use super::connection::{Connection, Phase};
+use super::connection::{Connection, Phase, Socket};
 use super::lifecycle::Ending;
 use super::{Broadcast, Worker};
 use crate::config::SlowConsumerPolicy;
@@ -15,6 +15,9 @@ use crate::stats::WorkerCounters;
 /// Most chunks handed to one `writev`; what does not fit waits in the
 /// connection's queue for the next turn.
 const MAX_IOV: usize = 256;
+
+/// The iovec array used when a socket has only a few chunks this turn.
+const SMALL_IOV: usize = 8;
 
 /// What adding a frame to a connection's queue did.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,9 +38,12 @@ pub(super) struct QueueLimit {
 }
 
 impl QueueLimit {
-    /// Queues `frame` unless that would pass the bound.
-    fn enqueue(self, conn: &mut Connection, frame: Bytes, counters: &WorkerCounters) -> Enqueued {
-        if conn.queue.bytes() + frame.len() <= self.max_bytes {
+    /// Queues `frame` unless that would pass the bound. An empty queue takes
+    /// any one frame: a client with nothing pending is not slow, even when
+    /// the frame alone is larger than the bound (a message of
+    /// `max_message_size` plus its header, with both limits at 1 MiB).
+    fn enqueue<S>(self, conn: &mut Connection<S>, frame: Bytes, counters: &WorkerCounters) -> Enqueued {
+        if conn.queue.is_empty() || conn.queue.bytes() + frame.len() <= self.max_bytes {
             conn.queue.push(frame);
             return Enqueued::Queued;
         }
@@ -53,13 +59,13 @@ impl QueueLimit {
 
 /// What one socket's flush left to do.
 #[derive(Default)]
-struct Flushed {
-    error: Option<io::Error>,
-    slow_consumer: bool,
+pub(crate) struct Flushed {
+    pub(crate) error: Option<io::Error>,
+    pub(crate) slow_consumer: bool,
     /// A frame was dropped for a full queue (`drop` policy).
-    dropped: bool,
+    pub(crate) dropped: bool,
     /// Bytes are still queued and the socket can take more: flush again next turn.
-    more: bool,
+    pub(crate) more: bool,
 }
 
 impl<H: Handler> Worker<H> {
@@ -96,12 +102,19 @@ impl<H: Handler> Worker<H> {
         if !conn.is_open() {
             return;
         }
-        let mut outcome = catch_up(conn, &self.batch, limit, counters);
-        if outcome != Enqueued::SlowConsumer {
-            outcome = limit.enqueue(conn, frame, counters);
-            WorkerCounters::bump(&counters.frames_out);
-        }
-        sync_backlog(conn, outcome == Enqueued::Dropped, limit, &self.handle.shared.registry);
+        let caught_up = catch_up(conn, &self.batch, limit, counters);
+        let outcome = match caught_up {
+            Enqueued::SlowConsumer => Enqueued::SlowConsumer,
+            _ => {
+                let outcome = limit.enqueue(conn, frame, counters);
+                if outcome == Enqueued::Queued {
+                    WorkerCounters::bump(&counters.frames_out);
+                }
+                outcome
+            }
+        };
+        let dropped = caught_up == Enqueued::Dropped || outcome == Enqueued::Dropped;
+        sync_backlog(conn, dropped, limit, &self.handle.shared.registry);
         if outcome == Enqueued::SlowConsumer {
             WorkerCounters::bump(&counters.slow_consumers_closed);
             self.begin_close(key, Ending::slow_consumer());
@@ -179,8 +192,8 @@ impl<H: Handler> Worker<H> {
 
 /// Moves this turn's broadcasts that `conn` has not been given yet into its
 /// queue, so that whatever is queued next (a push, a close frame) follows them.
-pub(super) fn catch_up(
-    conn: &mut Connection,
+pub(super) fn catch_up<S>(
+    conn: &mut Connection<S>,
     batch: &[Broadcast],
     limit: QueueLimit,
     counters: &WorkerCounters,
@@ -188,17 +201,56 @@ pub(super) fn catch_up(
     let mut outcome = Enqueued::Queued;
     let id = conn.id;
     for item in batch.iter().skip(conn.cursor as usize).filter(|b| b.except != Some(id)) {
-        outcome = limit.enqueue(conn, item.frame.clone(), counters);
-        if outcome == Enqueued::SlowConsumer {
-            break;
+        match limit.enqueue(conn, item.frame.clone(), counters) {
+            Enqueued::Queued => {}
+            // Reported even when later frames fit again, so the backlog status sees it.
+            Enqueued::Dropped => outcome = Enqueued::Dropped,
+            Enqueued::SlowConsumer => {
+                outcome = Enqueued::SlowConsumer;
+                break;
+            }
         }
     }
     conn.cursor = u32::try_from(batch.len()).unwrap_or(u32::MAX);
     outcome
 }
 
+/// One vectored write of the queue, then of `items`, into at most `N`
+/// slots; returns the bytes the socket took (0 when it would block).
+fn write_chunks<const N: usize, S: Socket>(conn: &mut Connection<S>, items: &[Broadcast]) -> io::Result<usize> {
+    let id = conn.id;
+    let mut iov = [IoSlice::new(&[]); N];
+    let mut used = conn.queue.fill(&mut iov);
+    let mut total: usize = iov[..used].iter().map(|s| s.len()).sum();
+    for item in items.iter().filter(|b| b.except != Some(id)) {
+        if used == N {
+            break;
+        }
+        iov[used] = IoSlice::new(&item.frame);
+        total += item.frame.len();
+        used += 1;
+    }
+    if used == 0 {
+        return Ok(0);
+    }
+    match conn.socket.write_vectored(&iov[..used]) {
+        Ok(n) => {
+            if n < total {
+                conn.writable = false;
+            }
+            Ok(n)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            conn.writable = false;
+            Ok(0)
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
 /// Files a flushed connection for the next turn or for error handling.
-fn settle(key: usize, conn: &mut Connection, flushed: Flushed, ctx: &mut Settle<'_>) {
+fn settle<S>(key: usize, conn: &mut Connection<S>, flushed: Flushed, ctx: &mut Settle<'_>) {
     sync_backlog(conn, flushed.dropped, ctx.limit, ctx.registry);
     let (dirty, failed) = (&mut *ctx.dirty, &mut *ctx.failed);
     if flushed.error.is_some() || flushed.slow_consumer {
@@ -220,7 +272,7 @@ struct Settle<'a> {
 /// Keeps the registry's view of a connection's backlog current (drop policy
 /// only): backlogged from the first dropped frame until the queue is back
 /// under half its bound. `push` answers `Dropped` from that view.
-fn sync_backlog(conn: &mut Connection, dropped: bool, limit: QueueLimit, registry: &Registry) {
+fn sync_backlog<S>(conn: &mut Connection<S>, dropped: bool, limit: QueueLimit, registry: &Registry) {
     if limit.policy != SlowConsumerPolicy::Drop || !conn.is_open() {
         return;
     }
@@ -234,37 +286,30 @@ fn sync_backlog(conn: &mut Connection, dropped: bool, limit: QueueLimit, registr
 
 /// One `writev` of the queue followed by this turn's broadcasts; whatever the
 /// socket does not take is queued under the limit.
-fn flush_one(conn: &mut Connection, batch: &[Broadcast], limit: QueueLimit, counters: &WorkerCounters) -> Flushed {
+pub(crate) fn flush_one<S: Socket>(
+    conn: &mut Connection<S>,
+    batch: &[Broadcast],
+    limit: QueueLimit,
+    counters: &WorkerCounters,
+) -> Flushed {
     let mut flushed = Flushed::default();
     let from = (conn.cursor as usize).min(batch.len());
     let id = conn.id;
     let mut written = 0;
     if conn.writable {
-        let mut iov = [IoSlice::new(&[]); MAX_IOV];
-        let mut used = conn.queue.fill(&mut iov);
-        let mut total: usize = iov[..used].iter().map(|s| s.len()).sum();
-        for item in batch[from..].iter().filter(|b| b.except != Some(id)) {
-            if used == MAX_IOV {
-                break;
-            }
-            iov[used] = IoSlice::new(&item.frame);
-            total += item.frame.len();
-            used += 1;
-        }
-        if used > 0 {
-            match conn.socket.write_vectored(&iov[..used]) {
-                Ok(n) => {
-                    written = n;
-                    if n < total {
-                        conn.writable = false;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.writable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    flushed.error = Some(e);
-                    return flushed;
-                }
+        // Most turns give a socket a handful of chunks: don't pay for
+        // initialising a full-size iovec array each time.
+        let needed = conn.queue.len() + (batch.len() - from);
+        let result = if needed <= SMALL_IOV {
+            write_chunks::<SMALL_IOV, S>(conn, &batch[from..])
+        } else {
+            write_chunks::<MAX_IOV, S>(conn, &batch[from..])
+        };
+        match result {
+            Ok(n) => written = n,
+            Err(e) => {
+                flushed.error = Some(e);
+                return flushed;
             }
         }
     }
@@ -293,7 +338,7 @@ fn flush_one(conn: &mut Connection, batch: &[Broadcast], limit: QueueLimit, coun
             if !*fin_sent {
                 *fin_sent = true;
                 // Half-close: the client sees EOF after our last frame.
-                if let Err(e) = conn.socket.shutdown(std::net::Shutdown::Write) {
+                if let Err(e) = conn.socket.shutdown_write() {
                     if e.kind() != io::ErrorKind::NotConnected {
                         flushed.error = Some(e);
                     }
@@ -304,3 +349,7 @@ fn flush_one(conn: &mut Connection, batch: &[Broadcast], limit: QueueLimit, coun
     flushed.more = !conn.queue.is_empty() && conn.writable;
     flushed
 }
+
+#[cfg(test)]
+#[path = "writing_tests.rs"]
+mod tests;

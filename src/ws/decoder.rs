@@ -32,8 +32,12 @@ pub enum Event {
 
 /// Per-connection decoder of client-to-server frames (RFC 6455, no extensions).
 ///
-/// Guarantees: no panic and no allocation beyond `max_message_size` (plus a
-/// 14-byte header) whatever the peer sends; a new decoder allocates nothing.
+/// Guarantees: no panic whatever the peer sends; a new decoder allocates
+/// nothing; and [`Decoder::buffered_bytes`] never exceeds
+/// `2 * (max_message_size + 139)`: it holds at most the message so far and
+/// one incomplete frame (a data frame within the message budget, or a control
+/// frame of up to 139 bytes, whatever the budget), each in a `Vec` that grows
+/// by doubling and so may have up to twice the capacity it uses.
 #[derive(Debug)]
 pub struct Decoder {
     /// The start of a frame cut off at the end of an earlier input; empty and
