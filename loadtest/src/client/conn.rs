@@ -189,10 +189,12 @@ impl Conn {
             if let Some(end) = self.bytes_in(slot, &scratch[..n], h, now) {
                 return Outcome::Ended(end);
             }
-            if n < scratch.len() {
+            if n < scratch.len() && self.state != State::Closing {
                 // A short read emptied the socket's queue. Linux raises a new edge for any byte
                 // arriving after it, so the extra read that would only return EAGAIN is skipped:
-                // it would be a second syscall for every delivery.
+                // it would be a second syscall for every delivery. Not while closing: the
+                // server's FIN usually arrives with its close frame, raises no edge of its own,
+                // and only a further read sees it.
                 return Outcome::Idle;
             }
         }
