@@ -594,8 +594,16 @@ def main():
             put(f"- {r.id} `{r.server}` {r.scenario}: {wtxt}\n")
         put("\n</details>\n")
 
+    # Sections measured by hand (the soak, profiles) live below this marker and survive re-runs.
+    marker = "<!-- sections below are written by hand and kept by bench/compare -->"
+    kept = ""
+    if os.path.exists(out_path):
+        with open(out_path) as f:
+            previous = f.read()
+        if marker in previous:
+            kept = "\n" + previous[previous.index(marker):]
     with open(out_path, "w") as f:
-        f.write("".join(w))
+        f.write("".join(w) + kept)
 
 
 if __name__ == "__main__":
