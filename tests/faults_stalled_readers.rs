@@ -1,16 +1,14 @@
 //! Verifies that 1,000 clients that never read, while broadcasts flow, cost the server no more than their queue bounds, are closed with 1008 (or lose frames, counted exactly) as the slow-consumer policy says, and never delay or reorder what healthy clients receive.
 
 mod crowd;
+mod paced;
 mod util;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crowd::{Crowd, Peer};
-use fanout::{sys, ChatHandler, Config, Message, RunningServer, ServerHandle, SlowConsumerPolicy};
-use tungstenite::Message as WsMessage;
+use fanout::{sys, ChatHandler, Config, RunningServer, SlowConsumerPolicy};
 
 const STALLED: usize = 1000;
 const HEALTHY: usize = 4;
@@ -18,6 +16,8 @@ const BACKPRESSURE: usize = 64 * 1024;
 const FRAME: usize = 4096;
 /// Broadcasts a healthy client may have outstanding.
 const WINDOW: u64 = 4;
+/// Payload shape and pacing of this file's broadcasts.
+const PACED: paced::Paced = paced::Paced { frame: FRAME, window: WINDOW };
 /// Most broadcasts a test sends before giving up on the policy kicking in.
 const MAX_BROADCASTS: u64 = 1000;
 /// What the process may grow by: the bound is the sum of the queue
@@ -27,22 +27,6 @@ const RSS_BUDGET: u64 = 16 << 20;
 
 /// The two tests each hold 2,000 sockets and both cores: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn payload(seq: u64) -> Vec<u8> {
-    let mut data = vec![seq as u8; FRAME];
-    data[..8].copy_from_slice(&seq.to_be_bytes());
-    data[FRAME - 8..].copy_from_slice(&seq.to_be_bytes());
-    data
-}
-
-fn seq_of(data: &[u8]) -> u64 {
-    assert_eq!(data.len(), FRAME, "a broadcast arrived with the wrong length");
-    let head = u64::from_be_bytes(data[..8].try_into().unwrap());
-    let tail = u64::from_be_bytes(data[FRAME - 8..].try_into().unwrap());
-    assert_eq!(head, tail, "a broadcast arrived torn");
-    assert!(data[8..FRAME - 8] == [head as u8; FRAME - 16], "a broadcast arrived corrupted");
-    head
-}
 
 fn start(policy: SlowConsumerPolicy) -> RunningServer {
     let config = Config {
@@ -66,51 +50,6 @@ fn connect_stalled(addr: std::net::SocketAddr) -> Crowd {
     stalled
 }
 
-/// A healthy client reading on its own thread until the text "end".
-struct Reader {
-    received: Arc<AtomicU64>,
-    thread: JoinHandle<Vec<u64>>,
-}
-
-fn spawn_reader(mut client: util::Client) -> Reader {
-    let received = Arc::new(AtomicU64::new(0));
-    let count = received.clone();
-    let thread = thread::spawn(move || {
-        let mut seqs = Vec::new();
-        loop {
-            match util::next_message(&mut client) {
-                WsMessage::Binary(data) => {
-                    seqs.push(seq_of(&data));
-                    count.store(seqs.len() as u64, Ordering::Release);
-                }
-                WsMessage::Text(text) if text.as_str() == "end" => return seqs,
-                other => panic!("unexpected message {other:?}"),
-            }
-        }
-    });
-    Reader { received, thread }
-}
-
-/// Broadcasts the `seq`-th payload once every healthy reader is within
-/// `WINDOW` of it: healthy clients are never the slow ones.
-fn broadcast_paced(handle: &ServerHandle, readers: &[Reader], seq: u64) {
-    let deadline = Instant::now() + util::PATIENCE;
-    while readers.iter().any(|r| r.received.load(Ordering::Acquire) + WINDOW <= seq) {
-        assert!(Instant::now() < deadline, "healthy clients stopped receiving at broadcast {seq}");
-        thread::sleep(Duration::from_micros(50));
-    }
-    handle.broadcast(&Message::binary(payload(seq)));
-}
-
-fn assert_readers_got_everything(handle: &ServerHandle, readers: Vec<Reader>, sent: u64) {
-    handle.broadcast(&Message::text("end"));
-    for reader in readers {
-        let seqs = reader.thread.join().expect("healthy reader");
-        assert_eq!(seqs.len() as u64, sent, "a healthy client missed broadcasts");
-        assert!(seqs.iter().copied().eq(0..sent), "a healthy client got broadcasts out of order");
-    }
-}
-
 /// Waits until every client socket and its server side are closed.
 fn assert_fds_back_to(baseline: usize) {
     let back = crowd::within(util::PATIENCE, || crowd::open_fds() == baseline);
@@ -126,7 +65,7 @@ fn rss() -> u64 {
 fn take_broadcasts(peer: &mut Peer, seqs: &mut Vec<u64>) -> Option<Result<(), u16>> {
     while let Some(frame) = peer.take_frame() {
         match frame.opcode {
-            0x2 => seqs.push(seq_of(&frame.payload)),
+            0x2 => seqs.push(PACED.seq_of(&frame.payload)),
             0x1 if frame.payload == b"end" => return Some(Ok(())),
             0x8 => return Some(Err(frame.close_code())),
             _ => panic!("unexpected frame {frame:?}"),
@@ -143,7 +82,7 @@ fn under_the_close_policy_a_thousand_stalled_clients_are_closed_with_1008_and_he
     let addr = server.local_addr();
     let fds_before = crowd::open_fds();
     let mut stalled = connect_stalled(addr);
-    let readers: Vec<_> = (0..HEALTHY).map(|_| spawn_reader(util::connect_chat(addr))).collect();
+    let readers: Vec<_> = (0..HEALTHY).map(|_| PACED.spawn_reader(util::connect_chat(addr))).collect();
     let rss_before = rss();
     let mut rss_peak = rss_before;
 
@@ -151,14 +90,14 @@ fn under_the_close_policy_a_thousand_stalled_clients_are_closed_with_1008_and_he
     let mut sent = 0;
     while handle.stats().slow_consumers_closed < STALLED as u64 {
         assert!(sent < MAX_BROADCASTS, "only {} stalled clients closed", handle.stats().slow_consumers_closed);
-        broadcast_paced(&handle, &readers, sent);
+        PACED.broadcast(&handle, &readers, sent);
         sent += 1;
         rss_peak = rss_peak.max(rss());
     }
     let to_close_all = sent;
     // The healthy clients go on at full speed.
     for _ in 0..50 {
-        broadcast_paced(&handle, &readers, sent);
+        PACED.broadcast(&handle, &readers, sent);
         sent += 1;
     }
     let took = started.elapsed();
@@ -166,7 +105,7 @@ fn under_the_close_policy_a_thousand_stalled_clients_are_closed_with_1008_and_he
     assert_eq!(stats.slow_consumers_closed, STALLED as u64);
     assert_eq!(stats.frames_dropped, 0);
     assert_eq!(stats.connections, HEALTHY);
-    assert_readers_got_everything(&handle, readers, sent);
+    paced::assert_readers_got_everything(&handle, readers, sent);
 
     // Now the stalled clients read: an unbroken prefix of the broadcasts, then 1008.
     let mut seqs: Vec<Vec<u64>> = vec![Vec::new(); STALLED];
@@ -213,7 +152,7 @@ fn under_the_drop_policy_a_thousand_stalled_clients_lose_frames_counted_exactly_
     let addr = server.local_addr();
     let fds_before = crowd::open_fds();
     let mut stalled = connect_stalled(addr);
-    let readers: Vec<_> = (0..HEALTHY).map(|_| spawn_reader(util::connect_chat(addr))).collect();
+    let readers: Vec<_> = (0..HEALTHY).map(|_| PACED.spawn_reader(util::connect_chat(addr))).collect();
     let rss_before = rss();
     let mut rss_peak = rss_before;
 
@@ -221,13 +160,13 @@ fn under_the_drop_policy_a_thousand_stalled_clients_lose_frames_counted_exactly_
     let mut sent = 0;
     while handle.stats().frames_dropped < STALLED as u64 {
         assert!(sent < MAX_BROADCASTS, "only {} frames dropped", handle.stats().frames_dropped);
-        broadcast_paced(&handle, &readers, sent);
+        PACED.broadcast(&handle, &readers, sent);
         sent += 1;
     }
     // Go on well past the bound: the stalled queues must not grow.
     let keep_on = sent + 2 * (BACKPRESSURE / FRAME) as u64;
     while sent < keep_on {
-        broadcast_paced(&handle, &readers, sent);
+        PACED.broadcast(&handle, &readers, sent);
         sent += 1;
         rss_peak = rss_peak.max(rss());
     }
@@ -254,7 +193,7 @@ fn under_the_drop_policy_a_thousand_stalled_clients_lose_frames_counted_exactly_
         quiet_since.elapsed() > Duration::from_millis(300)
     });
     // ...and then receive what comes next, every one of them.
-    assert_readers_got_everything(&handle, readers, sent);
+    paced::assert_readers_got_everything(&handle, readers, sent);
     let mut finished = 0;
     let all = stalled.pump_until(util::PATIENCE, |peers, ready| {
         for &i in ready {

@@ -1,14 +1,13 @@
 //! Verifies that a client that never reads is closed or has frames dropped at max_backpressure, while the other clients get every message in order and memory stays bounded.
 
+mod paced;
 mod util;
 
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fanout::{sys, ChatHandler, Config, ConnId, Message, PushOutcome, RunningServer, ServerHandle, SlowConsumerPolicy};
+use fanout::{sys, ChatHandler, Config, ConnId, Message, PushOutcome, RunningServer, SlowConsumerPolicy};
 use socket2::{Domain, Protocol, Socket, Type};
 use tungstenite::Message as WsMessage;
 
@@ -18,28 +17,12 @@ const HEALTHY: usize = 3;
 /// Broadcasts a healthy client may have outstanding: well under the bound,
 /// so only the stalled client ever reaches it.
 const WINDOW: u64 = 2;
+/// Payload shape and pacing of this file's broadcasts.
+const PACED: paced::Paced = paced::Paced { frame: FRAME, window: WINDOW };
 /// Most broadcasts a test sends before giving up on the policy kicking in.
 const MAX_BROADCASTS: u64 = 400;
 /// Most the process may grow while all this is queued.
 const RSS_BUDGET: u64 = 32 << 20;
-
-/// A 64 KiB binary message carrying `seq` at both ends and a byte pattern
-/// in between, so a torn or misaligned frame cannot pass for a good one.
-fn payload(seq: u64) -> Message {
-    let mut data = vec![seq as u8; FRAME];
-    data[..8].copy_from_slice(&seq.to_be_bytes());
-    data[FRAME - 8..].copy_from_slice(&seq.to_be_bytes());
-    Message::binary(data)
-}
-
-fn seq_of(data: &[u8]) -> u64 {
-    assert_eq!(data.len(), FRAME, "a broadcast arrived with the wrong length");
-    let head = u64::from_be_bytes(data[..8].try_into().unwrap());
-    let tail = u64::from_be_bytes(data[FRAME - 8..].try_into().unwrap());
-    assert_eq!(head, tail, "a broadcast arrived torn");
-    assert_eq!(data[FRAME / 2], head as u8, "a broadcast arrived corrupted");
-    head
-}
 
 fn start(policy: SlowConsumerPolicy) -> RunningServer {
     let config = Config {
@@ -67,52 +50,6 @@ fn connect_stalled(addr: SocketAddr) -> (util::Client, ConnId) {
     (client, ConnId::from_u64(id.parse().unwrap()))
 }
 
-/// A healthy client reading on its own thread until the text "end".
-struct Reader {
-    received: Arc<AtomicU64>,
-    thread: JoinHandle<Vec<u64>>,
-}
-
-fn spawn_reader(mut client: util::Client) -> Reader {
-    let received = Arc::new(AtomicU64::new(0));
-    let count = received.clone();
-    let thread = thread::spawn(move || {
-        let mut seqs = Vec::new();
-        loop {
-            match util::next_message(&mut client) {
-                WsMessage::Binary(data) => {
-                    seqs.push(seq_of(&data));
-                    count.store(seqs.len() as u64, Ordering::Release);
-                }
-                WsMessage::Text(text) if text.as_str() == "end" => return seqs,
-                other => panic!("unexpected message {other:?}"),
-            }
-        }
-    });
-    Reader { received, thread }
-}
-
-/// Broadcasts the `seq`-th payload once every healthy reader is within
-/// `WINDOW` of it.
-fn broadcast_paced(handle: &ServerHandle, readers: &[Reader], seq: u64) {
-    let deadline = Instant::now() + util::PATIENCE;
-    while readers.iter().any(|r| r.received.load(Ordering::Acquire) + WINDOW <= seq) {
-        assert!(Instant::now() < deadline, "healthy clients stopped receiving at broadcast {seq}");
-        thread::sleep(Duration::from_micros(100));
-    }
-    handle.broadcast(&payload(seq));
-}
-
-/// Ends the readers and checks each got every broadcast, in order.
-fn assert_readers_got_everything(handle: &ServerHandle, readers: Vec<Reader>, sent: u64) {
-    handle.broadcast(&Message::text("end"));
-    for reader in readers {
-        let seqs = reader.thread.join().expect("healthy reader");
-        assert_eq!(seqs.len() as u64, sent, "a healthy client missed broadcasts");
-        assert!(seqs.iter().copied().eq(0..sent), "a healthy client got broadcasts out of order");
-    }
-}
-
 fn process_rss() -> u64 {
     sys::resident_bytes().expect("VmRSS")
 }
@@ -123,7 +60,7 @@ fn under_the_close_policy_a_client_that_never_reads_is_closed_with_1008_and_the_
     let handle = server.handle();
     let addr = server.local_addr();
     let (mut stalled, stalled_id) = connect_stalled(addr);
-    let readers: Vec<_> = (0..HEALTHY).map(|_| spawn_reader(util::connect_chat(addr))).collect();
+    let readers: Vec<_> = (0..HEALTHY).map(|_| PACED.spawn_reader(util::connect_chat(addr))).collect();
     assert!(handle.exists(stalled_id));
     let rss_before = process_rss();
     let mut rss_peak = rss_before;
@@ -131,7 +68,7 @@ fn under_the_close_policy_a_client_that_never_reads_is_closed_with_1008_and_the_
     let mut sent = 0;
     while handle.stats().slow_consumers_closed == 0 {
         assert!(sent < MAX_BROADCASTS, "the stalled client was never closed");
-        broadcast_paced(&handle, &readers, sent);
+        PACED.broadcast(&handle, &readers, sent);
         sent += 1;
         rss_peak = rss_peak.max(process_rss());
     }
@@ -140,7 +77,7 @@ fn under_the_close_policy_a_client_that_never_reads_is_closed_with_1008_and_the_
         let mut seqs = Vec::new();
         loop {
             match stalled.read() {
-                Ok(WsMessage::Binary(data)) => seqs.push(seq_of(&data)),
+                Ok(WsMessage::Binary(data)) => seqs.push(PACED.seq_of(&data)),
                 Ok(WsMessage::Close(frame)) => return (seqs, frame.map(|f| u16::from(f.code))),
                 Ok(other) => panic!("unexpected message {other:?}"),
                 Err(e) => panic!("the stalled client got no close frame: {e} after {} messages", seqs.len()),
@@ -152,14 +89,14 @@ fn under_the_close_policy_a_client_that_never_reads_is_closed_with_1008_and_the_
     assert_eq!(handle.push(stalled_id, &Message::text("late")), PushOutcome::Closed);
     // The others go on receiving at full speed.
     for _ in 0..20 {
-        broadcast_paced(&handle, &readers, sent);
+        PACED.broadcast(&handle, &readers, sent);
         sent += 1;
     }
     let stats = handle.stats();
     assert_eq!(stats.slow_consumers_closed, 1);
     assert_eq!(stats.frames_dropped, 0);
     assert_eq!(stats.connections, HEALTHY);
-    assert_readers_got_everything(&handle, readers, sent);
+    paced::assert_readers_got_everything(&handle, readers, sent);
 
     let (seqs, code) = late_reader.join().expect("stalled client reader");
     assert_eq!(code, Some(1008));
@@ -176,7 +113,7 @@ fn under_the_drop_policy_a_client_that_never_reads_loses_frames_but_stays_and_re
     let handle = server.handle();
     let addr = server.local_addr();
     let (stalled, stalled_id) = connect_stalled(addr);
-    let readers: Vec<_> = (0..HEALTHY).map(|_| spawn_reader(util::connect_chat(addr))).collect();
+    let readers: Vec<_> = (0..HEALTHY).map(|_| PACED.spawn_reader(util::connect_chat(addr))).collect();
     let rss_before = process_rss();
     let mut rss_peak = rss_before;
     let probe = Message::text("probe");
@@ -184,14 +121,14 @@ fn under_the_drop_policy_a_client_that_never_reads_loses_frames_but_stays_and_re
     let mut sent = 0;
     while handle.stats().frames_dropped == 0 {
         assert!(sent < MAX_BROADCASTS, "no frame was ever dropped for the stalled client");
-        broadcast_paced(&handle, &readers, sent);
+        PACED.broadcast(&handle, &readers, sent);
         sent += 1;
     }
     util::wait_until("push to report Dropped", || handle.push(stalled_id, &probe) == PushOutcome::Dropped);
     // Keep going well past the bound: the stalled client's queue must not grow.
     let keep_on = sent + (RSS_BUDGET + (8 << 20)) / FRAME as u64;
     while sent < keep_on {
-        broadcast_paced(&handle, &readers, sent);
+        PACED.broadcast(&handle, &readers, sent);
         sent += 1;
         rss_peak = rss_peak.max(process_rss());
     }
@@ -210,7 +147,7 @@ fn under_the_drop_policy_a_client_that_never_reads_loses_frames_but_stays_and_re
     util::wait_until("push to the drained client to be queued", || {
         handle.push(stalled_id, &probe) == PushOutcome::Queued
     });
-    assert_readers_got_everything(&handle, readers, sent);
+    paced::assert_readers_got_everything(&handle, readers, sent);
     let seqs = late.join().expect("late reader");
     assert!(!seqs.is_empty(), "the stalled client got nothing at all");
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "the stalled client's frames are out of order");
@@ -225,7 +162,7 @@ fn spawn_reader_with_probes(mut client: util::Client) -> JoinHandle<Vec<u64>> {
         let mut probes = 0;
         loop {
             match util::next_message(&mut client) {
-                WsMessage::Binary(data) => seqs.push(seq_of(&data)),
+                WsMessage::Binary(data) => seqs.push(PACED.seq_of(&data)),
                 WsMessage::Text(text) if text.as_str() == "probe" => probes += 1,
                 WsMessage::Text(text) if text.as_str() == "end" => {
                     assert!(probes >= 1, "the probe queued after draining never arrived");
