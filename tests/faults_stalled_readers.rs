@@ -4,11 +4,11 @@ mod crowd;
 mod paced;
 mod util;
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crowd::{Crowd, Peer};
-use fanout::{sys, ChatHandler, Config, RunningServer, SlowConsumerPolicy};
+use fanout::{sys, ChatHandler, Config, RunningServer, ServerHandle, SlowConsumerPolicy};
 
 const STALLED: usize = 1000;
 const HEALTHY: usize = 4;
@@ -56,6 +56,32 @@ fn assert_fds_back_to(baseline: usize) {
     assert!(back, "open fds: {baseline} before the clients, {} after they left", crowd::open_fds());
 }
 
+/// A server under one policy with its stalled crowd and healthy readers
+/// connected, and the baselines taken before any broadcast.
+struct Scene {
+    _serial: MutexGuard<'static, ()>,
+    server: RunningServer,
+    handle: ServerHandle,
+    fds_before: usize,
+    stalled: Crowd,
+    readers: Vec<paced::Reader>,
+    rss_before: u64,
+}
+
+impl Scene {
+    fn new(policy: SlowConsumerPolicy) -> Self {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let server = start(policy);
+        let handle = server.handle();
+        let addr = server.local_addr();
+        let fds_before = crowd::open_fds();
+        let stalled = connect_stalled(addr);
+        let readers = (0..HEALTHY).map(|_| PACED.spawn_reader(util::connect_chat(addr))).collect();
+        let rss_before = rss();
+        Scene { _serial, server, handle, fds_before, stalled, readers, rss_before }
+    }
+}
+
 fn rss() -> u64 {
     sys::resident_bytes().expect("VmRSS")
 }
@@ -76,14 +102,8 @@ fn take_broadcasts(peer: &mut Peer, seqs: &mut Vec<u64>) -> Option<Result<(), u1
 
 #[test]
 fn under_the_close_policy_a_thousand_stalled_clients_are_closed_with_1008_and_healthy_ones_get_everything() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let server = start(SlowConsumerPolicy::Close);
-    let handle = server.handle();
-    let addr = server.local_addr();
-    let fds_before = crowd::open_fds();
-    let mut stalled = connect_stalled(addr);
-    let readers: Vec<_> = (0..HEALTHY).map(|_| PACED.spawn_reader(util::connect_chat(addr))).collect();
-    let rss_before = rss();
+    let Scene { _serial, server, handle, fds_before, mut stalled, readers, rss_before } =
+        Scene::new(SlowConsumerPolicy::Close);
     let mut rss_peak = rss_before;
 
     let started = Instant::now();
@@ -146,14 +166,8 @@ fn under_the_close_policy_a_thousand_stalled_clients_are_closed_with_1008_and_he
 
 #[test]
 fn under_the_drop_policy_a_thousand_stalled_clients_lose_frames_counted_exactly_and_then_catch_up_in_order() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let server = start(SlowConsumerPolicy::Drop);
-    let handle = server.handle();
-    let addr = server.local_addr();
-    let fds_before = crowd::open_fds();
-    let mut stalled = connect_stalled(addr);
-    let readers: Vec<_> = (0..HEALTHY).map(|_| PACED.spawn_reader(util::connect_chat(addr))).collect();
-    let rss_before = rss();
+    let Scene { _serial, server, handle, fds_before, mut stalled, readers, rss_before } =
+        Scene::new(SlowConsumerPolicy::Drop);
     let mut rss_peak = rss_before;
 
     let started = Instant::now();

@@ -159,7 +159,8 @@ impl<H: Handler> Worker<H> {
     /// limit, starts closing the connection with 1008 and returns false.
     fn within_message_rate(&mut self, key: usize) -> bool {
         let Some(per_second) = self.handle.config().max_message_rate else { return true };
-        let now = self.now();
+        // The read that delivered this message stamped the time it arrived.
+        let Some(now) = self.conns.get(key).map(|c| c.last_seen) else { return true };
         if self.rates.get_mut(key).is_none_or(|rate| rate.admit(now, per_second)) {
             return true;
         }

@@ -100,7 +100,6 @@ impl FanoutRig {
         for conn in &mut self.conns {
             let before = conn.socket.writes;
             flush_one(conn, &self.batch, self.limit, &self.counters);
-            conn.cursor = 0;
             total += conn.socket.writes - before;
         }
         total

@@ -169,24 +169,11 @@ impl<H: Handler> Worker<H> {
                 self.on_transport_error(key, &e);
             } else if flushed.slow_consumer {
                 WorkerCounters::bump(&self.counters().slow_consumers_closed);
+                // begin_close lists it as dirty: the close frame goes out next turn.
                 self.begin_close(key, Ending::slow_consumer());
-                self.flush_closing(key);
             }
         }
         self.apply_local();
-    }
-
-    /// Gives a just-closed slow consumer its one write of this turn.
-    fn flush_closing(&mut self, key: usize) {
-        let limit = self.limit();
-        let counters = &self.handle.shared.counters[self.index];
-        if let Some(conn) = self.conns.get_mut(key) {
-            let flushed = flush_one(conn, &[], limit, counters);
-            let mut ignored = Vec::new();
-            let registry = &self.handle.shared.registry;
-            let mut ctx = Settle { limit, registry, dirty: &mut self.dirty, failed: &mut ignored };
-            settle(key, conn, flushed, &mut ctx);
-        }
     }
 }
 
@@ -313,8 +300,11 @@ pub(crate) fn flush_one<S: Socket>(
             }
         }
     }
+    // Account for the broadcasts the socket took; the rest are queued like
+    // any broadcast a connection has not been given yet.
     let mut rest = written - conn.queue.consume(written);
-    for item in batch[from..].iter().filter(|b| b.except != Some(id)) {
+    let mut unwritten = batch.len();
+    for (i, item) in batch.iter().enumerate().skip(from).filter(|(_, b)| b.except != Some(id)) {
         let len = item.frame.len();
         if rest >= len {
             rest -= len;
@@ -323,14 +313,20 @@ pub(crate) fn flush_one<S: Socket>(
             conn.queue.push_started(item.frame.slice(rest..));
             rest = 0;
         } else {
-            match limit.enqueue(conn, item.frame.clone(), counters) {
-                Enqueued::Queued => {}
-                Enqueued::Dropped => flushed.dropped = true,
-                Enqueued::SlowConsumer => {
-                    flushed.slow_consumer = true;
-                    return flushed;
-                }
-            }
+            unwritten = i;
+            break;
+        }
+    }
+    conn.cursor = u32::try_from(unwritten).unwrap_or(u32::MAX);
+    let caught_up = catch_up(conn, batch, limit, counters);
+    // This turn's broadcasts are all written or queued now.
+    conn.cursor = 0;
+    match caught_up {
+        Enqueued::Queued => {}
+        Enqueued::Dropped => flushed.dropped = true,
+        Enqueued::SlowConsumer => {
+            flushed.slow_consumer = true;
+            return flushed;
         }
     }
     if conn.queue.is_empty() {
