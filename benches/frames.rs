@@ -6,6 +6,8 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fanout::bench_support::{ReaderOutcome, ReaderRig};
+use fanout::http::Limits;
 use fanout::ws::{encode, handshake, Decoder};
 use fanout::Message;
 
@@ -60,9 +62,10 @@ fn upgrade(c: &mut Criterion) {
     let request = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://example.com\r\n\
 User-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n\r\n";
+    let limits = Limits::default();
     c.bench_function("handshake/parse_and_validate", |b| {
-        b.iter(|| match handshake::parse_request(request, 8192) {
-            Ok(handshake::Parsed::Complete { request, .. }) => handshake::validate_upgrade(&request).is_ok(),
+        b.iter(|| match ReaderRig::default().feed(request, &limits).first() {
+            Some(ReaderOutcome::Request(request)) => handshake::validate_upgrade(request).is_ok(),
             _ => false,
         })
     });

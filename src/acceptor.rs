@@ -19,8 +19,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::bus::Command;
 use crate::handle::Shared;
+use crate::http::Response;
 use crate::sys;
-use crate::ws::handshake;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -93,16 +93,22 @@ impl Acceptor {
                     if let Err(e) = socket.set_nodelay(true) {
                         log::debug!("cannot set TCP_NODELAY for {peer}: {e}");
                     }
-                    let worker = shared.registry.least_loaded(self.next);
+                    // A worker that has died is never handed a socket.
+                    let Some(worker) = shared.registry.least_loaded(self.next, |w| !shared.bus.is_gone(w)) else {
+                        log::error!("no worker is running: dropping the connection from {peer}");
+                        continue;
+                    };
                     self.next = (worker + 1) % shared.bus.workers();
                     shared.registry.socket_added(worker);
-                    if !shared.bus.send(worker, Command::Adopt(socket)) {
+                    if !shared.bus.send_control(worker, Command::Adopt(socket)) {
                         shared.registry.socket_removed(worker);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e) if sys::is_descriptor_exhaustion(&e) => {
-                    if !self.refuse_with_spare() {
+                    if self.refuse_with_spare() {
+                        shared.refused_descriptors.fetch_add(1, Ordering::Relaxed);
+                    } else {
                         log::warn!("out of file descriptors ({e}); pausing accept for {EXHAUSTED_PAUSE:?}");
                         return Some(EXHAUSTED_PAUSE);
                     }
@@ -123,7 +129,9 @@ impl Acceptor {
         }
         let refused = match self.listener.accept() {
             Ok((mut socket, peer)) => {
-                let response = handshake::http_response(503, "server is out of file descriptors\n");
+                let response = Response::text(503, "server is out of file descriptors\n")
+                    .header("Retry-After", "1")
+                    .encode(false, false);
                 if socket.write_all(&response).is_err() {
                     log::debug!("could not tell {peer} that descriptors ran out");
                 }

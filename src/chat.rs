@@ -1,14 +1,14 @@
-//! The chat application the `fanout` binary runs by default.
+//! The chat and echo applications the `fanout` binary runs.
 //!
-//! A client connects to `/chat`, receives a welcome, and every message it
-//! sends reaches every other client (Ratchet's relay); with
+//! A chat client connects to `/chat`, receives a welcome, and every message
+//! it sends reaches every other client (Ratchet's relay); with
 //! `echo_to_sender` it reaches the sender too (swoole's push-to-all).
 
 use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
-use crate::handler::Handler;
+use crate::handler::{Accept, Handler, Rejection};
+use crate::http::{Request, Response};
 use crate::message::Message;
-use crate::ws::handshake::Request;
 
 /// The endpoint the chat app serves.
 pub const CHAT_PATH: &str = "/chat";
@@ -28,30 +28,49 @@ impl ChatHandler {
 }
 
 impl Handler for ChatHandler {
-    fn accepts_path(&self, path: &str) -> bool {
-        path == CHAT_PATH
+    type State = ();
+
+    fn on_upgrade(&self, _server: &ServerHandle, request: &Request) -> Result<Accept<()>, Rejection> {
+        if request.path() == CHAT_PATH {
+            Ok(Accept::new(()))
+        } else {
+            Err(Rejection::not_found())
+        }
     }
 
-    fn on_open(&self, server: &ServerHandle, conn: ConnId, _request: &Request) {
+    fn on_open(&self, server: &ServerHandle, conn: ConnId, _state: &mut ()) {
         server.push(conn, &Message::text(Self::welcome(conn, server)));
     }
 
-    fn on_message(&self, server: &ServerHandle, conn: ConnId, message: Message) {
+    fn on_message(&self, server: &ServerHandle, conn: ConnId, _state: &mut (), message: Message) {
         if self.echo_to_sender {
             server.broadcast(&message);
         } else {
             server.broadcast_except(&message, conn);
         }
     }
+
+    fn on_http(&self, _server: &ServerHandle, request: &Request) -> Option<Response> {
+        (request.path() == CHAT_PATH).then(|| {
+            Response::text(426, "/chat is a WebSocket endpoint: connect with a WebSocket client\n")
+                .header("Upgrade", "websocket")
+        })
+    }
 }
 
-/// Sends every message back to its sender only (for conformance suites and
-/// round-trip benchmarks).
+/// Sends every message back to its sender only, on every path (for
+/// conformance suites and round-trip benchmarks).
 #[derive(Debug, Clone, Default)]
 pub struct EchoHandler;
 
 impl Handler for EchoHandler {
-    fn on_message(&self, server: &ServerHandle, conn: ConnId, message: Message) {
+    type State = ();
+
+    fn on_upgrade(&self, _server: &ServerHandle, _request: &Request) -> Result<Accept<()>, Rejection> {
+        Ok(Accept::new(()))
+    }
+
+    fn on_message(&self, server: &ServerHandle, conn: ConnId, _state: &mut (), message: Message) {
         server.push(conn, &message);
     }
 }

@@ -14,9 +14,12 @@ pub enum SlowConsumerPolicy {
     Drop,
 }
 
-/// Every setting the server runs with. Build one with [`Config::default`] and
-/// override fields, then let [`crate::Server::bind`] validate it.
+/// Every setting the server runs with. Start from [`Config::default`] and
+/// assign the fields you need (the struct is `#[non_exhaustive]`, so new
+/// settings can be added without breaking you), then let
+/// [`crate::Server::bind`] validate it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Address to listen on; port 0 picks a free port (read it back with
     /// [`crate::Server::local_addr`]).
@@ -32,15 +35,28 @@ pub struct Config {
     /// bursts of up to as many; past it the connection is closed with 1008.
     /// `None`: no limit.
     pub max_message_rate: Option<u32>,
-    /// Upper bound on the bytes queued in user space for one connection.
+    /// Upper bound on the memory queued in user space for one connection:
+    /// frame bytes plus a per-frame overhead (see the README's "Slow readers").
     pub max_backpressure: usize,
     /// What happens when `max_backpressure` would be exceeded.
     pub slow_consumer: SlowConsumerPolicy,
+    /// A worker whose draining connections together hold more than this
+    /// stops reading the clients that publish until they hold half of it.
+    pub max_worker_backpressure: usize,
+    /// Bytes of broadcasts and pushes (plus 64 per command) that may wait
+    /// in one worker's inbox; past it senders outside the workers wait or
+    /// get `Full`, and workers overflow and pause their publishers.
+    pub inbox_bytes: usize,
+    /// Bytes one worker may hold for incomplete messages and requests over
+    /// all its connections; a connection that grows it past this is closed
+    /// (1013, or HTTP 503).
+    pub max_worker_partial_bytes: usize,
     /// Send a ping to every connection this often; `None` disables pings.
     pub ping_interval: Option<Duration>,
-    /// Close a connection from which nothing arrived for this long.
+    /// Close a connection from which no complete frame arrived for this long.
     pub idle_timeout: Option<Duration>,
-    /// Drop a connection that has not completed its upgrade in this time.
+    /// Drop a connection whose request (upgrade or plain HTTP, or the next
+    /// one on a kept-alive connection) has not arrived in this time.
     pub handshake_timeout: Duration,
     /// How long a closing connection may take to finish the close handshake.
     pub close_timeout: Duration,
@@ -48,8 +64,13 @@ pub struct Config {
     pub max_connections: usize,
     /// Listen backlog passed to `listen(2)`.
     pub backlog: u32,
-    /// Largest HTTP upgrade request accepted, in bytes (HTTP 431 beyond).
+    /// Largest HTTP request head accepted, in bytes (HTTP 431 beyond).
     pub max_handshake_size: usize,
+    /// Largest plain HTTP request body accepted, in bytes (HTTP 413 beyond).
+    pub max_http_body: usize,
+    /// Take the client's address from the first `X-Forwarded-For` hop (set
+    /// this only behind a proxy that writes that header).
+    pub trust_proxy: bool,
     /// On shutdown, how long to wait for clients to take their close frames.
     pub shutdown_timeout: Duration,
     /// Subprotocols the server speaks; the first one a client offers that
@@ -67,6 +88,9 @@ impl Default for Config {
             max_message_rate: None,
             max_backpressure: 1 << 20,
             slow_consumer: SlowConsumerPolicy::Close,
+            max_worker_backpressure: 64 << 20,
+            inbox_bytes: 16 << 20,
+            max_worker_partial_bytes: 256 << 20,
             ping_interval: Some(Duration::from_secs(25)),
             idle_timeout: Some(Duration::from_secs(60)),
             handshake_timeout: Duration::from_secs(5),
@@ -74,6 +98,8 @@ impl Default for Config {
             max_connections: 100_000,
             backlog: 4096,
             max_handshake_size: 8 * 1024,
+            max_http_body: 1 << 20,
+            trust_proxy: false,
             shutdown_timeout: Duration::from_secs(5),
             subprotocols: Vec::new(),
         }
@@ -84,39 +110,59 @@ impl Default for Config {
 /// connection id, and more threads than this would only thrash).
 pub const MAX_WORKERS: usize = 1024;
 
+/// Data commands one worker's inbox holds at most, whatever their size.
+pub(crate) const INBOX_COMMANDS: usize = 16 * 1024;
+
 impl Config {
-    /// Checks that the settings make sense together.
+    /// Checks that the settings make sense together; the error names the
+    /// field at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |what: &str| Err(ConfigError::Invalid(what.to_string()));
+        let invalid = |field: &'static str, requirement: &'static str| Err(ConfigError::Invalid { field, requirement });
         if self.workers == 0 || self.workers > MAX_WORKERS {
-            return invalid("workers must be between 1 and 1024");
+            return invalid("workers", "between 1 and 1024");
         }
         if self.max_message_size == 0 {
-            return invalid("max-message-size must be at least 1 byte");
+            return invalid("max_message_size", "at least 1 byte");
         }
         if self.max_message_rate == Some(0) {
-            return invalid("max-message-rate must be at least 1 message per second (omit it for no limit)");
+            return invalid("max_message_rate", "at least 1 message per second (or no limit)");
         }
         if self.max_backpressure < 1024 {
-            return invalid("max-backpressure must be at least 1024 bytes");
+            return invalid("max_backpressure", "at least 1024 bytes");
+        }
+        if self.max_worker_backpressure < self.max_backpressure {
+            return invalid("max_worker_backpressure", "at least max_backpressure");
+        }
+        if self.inbox_bytes < 64 * 1024 {
+            return invalid("inbox_bytes", "at least 65536 bytes");
+        }
+        if self.max_worker_partial_bytes < self.max_message_size {
+            return invalid("max_worker_partial_bytes", "at least max_message_size");
         }
         if self.max_connections == 0 {
-            return invalid("max-connections must be at least 1");
+            return invalid("max_connections", "at least 1");
         }
         if self.backlog == 0 {
-            return invalid("backlog must be at least 1");
+            return invalid("backlog", "at least 1");
         }
         if self.max_handshake_size < 256 {
-            return invalid("max-handshake-size must be at least 256 bytes");
+            return invalid("max_handshake_size", "at least 256 bytes");
         }
-        if self.handshake_timeout.is_zero() || self.close_timeout.is_zero() {
-            return invalid("handshake and close timeouts must be positive");
+        if self.handshake_timeout.is_zero() {
+            return invalid("handshake_timeout", "positive");
+        }
+        if self.close_timeout.is_zero() {
+            return invalid("close_timeout", "positive");
         }
         if self.ping_interval.is_some_and(|d| d.is_zero()) {
-            return invalid("ping-interval must be positive (0 is not allowed; omit pings with --ping-interval off)");
+            return invalid("ping_interval", "positive (or no pings)");
         }
         if self.idle_timeout.is_some_and(|d| d.is_zero()) {
-            return invalid("idle-timeout must be positive (use --idle-timeout off to disable)");
+            return invalid("idle_timeout", "positive (or no idle timeout)");
+        }
+        if let Some(bad) = self.subprotocols.iter().find(|p| !crate::ws::handshake::is_token(p)) {
+            log::debug!("invalid subprotocol {bad:?}");
+            return invalid("subprotocols", "HTTP tokens (letters, digits and !#$%&'*+-.^_`|~)");
         }
         Ok(())
     }
@@ -133,26 +179,40 @@ impl Config {
 mod tests {
     use super::*;
 
+    fn with(change: impl FnOnce(&mut Config)) -> Config {
+        let mut config = Config::default();
+        change(&mut config);
+        config
+    }
+
     #[test]
     fn default_config_is_valid() {
         assert!(Config::default().validate().is_ok());
     }
 
     #[test]
-    fn zero_workers_is_rejected() {
-        let config = Config { workers: 0, ..Config::default() };
-        assert!(config.validate().is_err());
+    fn errors_name_the_field_not_a_flag() {
+        let error = with(|c| c.workers = 0).validate().expect_err("zero workers");
+        assert_eq!(error.to_string(), "workers must be between 1 and 1024");
+        assert!(matches!(error, ConfigError::Invalid { field: "workers", .. }));
     }
 
     #[test]
     fn a_message_rate_of_zero_is_rejected() {
-        assert!(Config { max_message_rate: Some(0), ..Config::default() }.validate().is_err());
-        assert!(Config { max_message_rate: Some(1), ..Config::default() }.validate().is_ok());
+        assert!(with(|c| c.max_message_rate = Some(0)).validate().is_err());
+        assert!(with(|c| c.max_message_rate = Some(1)).validate().is_ok());
     }
 
     #[test]
-    fn tiny_backpressure_is_rejected() {
-        let config = Config { max_backpressure: 10, ..Config::default() };
-        assert!(config.validate().is_err());
+    fn tiny_backpressure_and_inconsistent_bounds_are_rejected() {
+        assert!(with(|c| c.max_backpressure = 10).validate().is_err());
+        assert!(with(|c| c.max_worker_backpressure = c.max_backpressure - 1).validate().is_err());
+        assert!(with(|c| c.max_worker_partial_bytes = 10).validate().is_err());
+    }
+
+    #[test]
+    fn subprotocols_must_be_tokens() {
+        assert!(with(|c| c.subprotocols = vec!["chat v2".into()]).validate().is_err());
+        assert!(with(|c| c.subprotocols = vec!["v2.chat".into()]).validate().is_ok());
     }
 }

@@ -3,15 +3,23 @@
 use std::io;
 
 /// A setting that cannot work.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
-    /// The named setting is out of range or contradicts another.
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
+    /// The [`crate::Config`] field `field` is out of range or contradicts
+    /// another; `requirement` says what it must be.
+    #[error("{field} must be {requirement}")]
+    Invalid {
+        /// The field's name in [`crate::Config`].
+        field: &'static str,
+        /// What the field must be.
+        requirement: &'static str,
+    },
 }
 
 /// Why the server could not start or stopped with a failure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServerError {
     /// The configuration was rejected before anything started.
     #[error(transparent)]
@@ -33,6 +41,7 @@ pub enum ServerError {
         source: io::Error,
     },
     /// A worker thread panicked; the message is the panic payload if any.
+    /// The whole server was stopped.
     #[error("worker {index} panicked: {message}")]
     WorkerPanicked {
         /// The worker's index.
@@ -40,4 +49,16 @@ pub enum ServerError {
         /// The panic payload, when it was a string.
         message: String,
     },
+    /// A worker's event loop failed (its poller returned an error); the
+    /// whole server was stopped.
+    #[error("worker {index} stopped: {source}")]
+    WorkerFailed {
+        /// The worker's index.
+        index: usize,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+    /// Installing the SIGINT/SIGTERM handling failed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(io::Error),
 }

@@ -2,12 +2,13 @@
 //! thread, including from inside hooks.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::bus::{Bus, Command};
+use crate::bus::{Broadcast, Bus, Command, SendError, Wait};
 use crate::config::Config;
 use crate::conn_id::ConnId;
 use crate::message::Message;
@@ -17,6 +18,7 @@ use crate::ws::{close, encode};
 
 /// What happened to a push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PushOutcome {
     /// Handed to the connection's worker, which writes it in order. (It can
     /// still be dropped if the client's queue fills before the worker gets
@@ -26,8 +28,12 @@ pub enum PushOutcome {
     /// policy is `drop`.
     Dropped,
     /// Not sent: no open connection has this id (closed, closing, or never
-    /// existed).
+    /// existed), or its worker is gone.
     Closed,
+    /// Not sent: the worker's inbox is at its bound and the caller chose
+    /// not to wait (or its wait ran out). Only threads outside the workers
+    /// see this; a hook's pushes never wait and never fail this way.
+    Full,
 }
 
 /// A message framed once, ready to be sent to any number of connections
@@ -54,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) bus: Bus,
     pub(crate) registry: Registry,
     pub(crate) counters: Box<[WorkerCounters]>,
+    /// Connections the acceptor refused for lack of file descriptors.
+    pub(crate) refused_descriptors: AtomicU64,
     pub(crate) config: Config,
     pub(crate) local_addr: SocketAddr,
     pub(crate) shutting_down: AtomicBool,
@@ -62,21 +70,40 @@ pub(crate) struct Shared {
 
 /// A cheap, cloneable reference to a running server, usable from any thread.
 ///
-/// Every method only queues work for the workers and returns at once (a
-/// thread outside the workers may wait while a worker's inbox is full).
+/// Every method returns at once when called from a hook (work is only
+/// queued). From another thread, `push`, `broadcast` and their variants
+/// wait while a worker's inbox is at its bound (see `Config::inbox_bytes`):
+/// the `try_` forms never wait and answer `Full`, the `_timeout` forms wait
+/// at most the given time.
 #[derive(Clone)]
 pub struct ServerHandle {
     pub(crate) shared: Arc<Shared>,
 }
 
 impl ServerHandle {
-    /// Sends `message` to one connection.
+    /// Sends `message` to one connection, waiting for room if needed.
     pub fn push(&self, conn: ConnId, message: &Message) -> PushOutcome {
-        self.push_prepared(conn, &Prepared::new(message))
+        self.push_with(conn, &Prepared::new(message), Wait::Forever)
     }
 
-    /// Sends an already framed message to one connection.
+    /// Sends `message` to one connection without ever waiting: `Full` when
+    /// its worker's inbox is at its bound.
+    pub fn try_push(&self, conn: ConnId, message: &Message) -> PushOutcome {
+        self.push_with(conn, &Prepared::new(message), Wait::No)
+    }
+
+    /// Sends `message` to one connection, waiting at most `timeout` for room.
+    pub fn push_timeout(&self, conn: ConnId, message: &Message, timeout: Duration) -> PushOutcome {
+        self.push_with(conn, &Prepared::new(message), deadline(timeout))
+    }
+
+    /// Sends an already framed message to one connection, waiting for room
+    /// if needed.
     pub fn push_prepared(&self, conn: ConnId, prepared: &Prepared) -> PushOutcome {
+        self.push_with(conn, prepared, Wait::Forever)
+    }
+
+    fn push_with(&self, conn: ConnId, prepared: &Prepared, wait: Wait) -> PushOutcome {
         match self.shared.registry.status(conn) {
             None => PushOutcome::Closed,
             Some(ConnStatus::Backlogged) => {
@@ -85,33 +112,60 @@ impl ServerHandle {
             }
             Some(ConnStatus::Open) => {
                 let command = Command::Push { conn, frame: prepared.frame.clone() };
-                if self.shared.bus.send(conn.worker(), command) {
-                    PushOutcome::Queued
-                } else {
-                    PushOutcome::Closed
+                match self.shared.bus.send(conn.worker(), command, wait) {
+                    Ok(()) => PushOutcome::Queued,
+                    Err(SendError::Full) => PushOutcome::Full,
+                    Err(SendError::Closed) => PushOutcome::Closed,
                 }
             }
         }
     }
 
-    /// Sends `message` to every open connection. The frame is encoded once
-    /// and shared by every recipient on every worker.
+    /// Sends `message` to every open connection, waiting for room if
+    /// needed. The frame is encoded once and shared by every recipient on
+    /// every worker.
     pub fn broadcast(&self, message: &Message) {
-        self.broadcast_prepared(&Prepared::new(message), None);
+        let _ = self.publish(&Prepared::new(message), None, Wait::Forever);
     }
 
     /// Sends `message` to every open connection except `except` (the chat
-    /// relay: everyone but the sender).
+    /// relay: everyone but the sender), waiting for room if needed.
     pub fn broadcast_except(&self, message: &Message, except: ConnId) {
-        self.broadcast_prepared(&Prepared::new(message), Some(except));
+        let _ = self.publish(&Prepared::new(message), Some(except), Wait::Forever);
     }
 
-    /// Sends an already framed message to every open connection but `except`.
+    /// Sends an already framed message to every open connection but
+    /// `except`, waiting for room if needed.
     pub fn broadcast_prepared(&self, prepared: &Prepared, except: Option<ConnId>) {
-        for worker in 0..self.shared.bus.workers() {
-            let command = Command::Broadcast { frame: prepared.frame.clone(), except };
-            self.shared.bus.send(worker, command);
-        }
+        let _ = self.publish(prepared, except, Wait::Forever);
+    }
+
+    /// Sends `message` to every open connection without ever waiting: all
+    /// workers take it, or none does (`Full`).
+    pub fn try_broadcast(&self, message: &Message) -> Result<(), SendError> {
+        self.publish(&Prepared::new(message), None, Wait::No)
+    }
+
+    /// Sends `message` to every open connection, waiting at most `timeout`
+    /// for every worker to have room; all or nothing.
+    pub fn broadcast_timeout(&self, message: &Message, timeout: Duration) -> Result<(), SendError> {
+        self.publish(&Prepared::new(message), None, deadline(timeout))
+    }
+
+    /// The general form: sends `prepared` to every open connection but
+    /// `except`, waiting at most `timeout` for room (`None`: not at all).
+    pub fn try_broadcast_prepared(
+        &self,
+        prepared: &Prepared,
+        except: Option<ConnId>,
+        timeout: Option<Duration>,
+    ) -> Result<(), SendError> {
+        self.publish(prepared, except, timeout.map_or(Wait::No, deadline))
+    }
+
+    fn publish(&self, prepared: &Prepared, except: Option<ConnId>, wait: Wait) -> Result<(), SendError> {
+        let broadcast = Broadcast { frame: prepared.frame.clone(), except, sent_at: Some(Instant::now()) };
+        self.shared.bus.broadcast(broadcast, wait)
     }
 
     /// True while `conn` is open (false once it starts closing).
@@ -123,13 +177,17 @@ impl ServerHandle {
     /// (truncated to fit a control frame). Codes a server may not send
     /// (1005, 1006, 1015, out-of-range) are replaced by 1000. Returns false
     /// when `conn` is not open.
+    ///
+    /// A disconnect is a control command: it never waits behind pushes and
+    /// broadcasts sitting in the worker's inbox, so it can overtake them
+    /// (from a hook of the connection's own worker it keeps its place).
     pub fn disconnect(&self, conn: ConnId, code: u16, reason: &str) -> bool {
         if !self.exists(conn) {
             return false;
         }
         let code = if close::is_valid_received_code(code) { code } else { close::codes::NORMAL };
         let command = Command::Disconnect { conn, code, reason: reason.to_owned() };
-        self.shared.bus.send(conn.worker(), command)
+        self.shared.bus.send_control(conn.worker(), command)
     }
 
     /// Open connections now.
@@ -170,7 +228,7 @@ impl ServerHandle {
         }
         (self.shared.on_shutdown)();
         for worker in 0..self.shared.bus.workers() {
-            self.shared.bus.send(worker, Command::Shutdown);
+            self.shared.bus.send_control(worker, Command::Shutdown);
             if let Err(e) = self.shared.bus.wake(worker) {
                 log::error!("cannot wake worker {worker} for shutdown: {e}");
             }
@@ -181,4 +239,8 @@ impl ServerHandle {
     pub fn is_shutting_down(&self) -> bool {
         self.shared.shutting_down.load(Ordering::SeqCst)
     }
+}
+
+fn deadline(timeout: Duration) -> Wait {
+    Instant::now().checked_add(timeout).map_or(Wait::Forever, Wait::Until)
 }

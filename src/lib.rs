@@ -2,14 +2,22 @@
 //! broadcast.
 //!
 //! # Module map
-//! - [`ws`]: the protocol without sockets: handshake parsing, frame
-//!   decoding into events, frame encoding (bytes in, events out).
+//! - [`ws`]: the WebSocket protocol without sockets: upgrade validation,
+//!   frame decoding into events, frame encoding (bytes in, events out).
+//! - [`http`]: HTTP/1.1 without sockets: the incremental request reader
+//!   (keep-alive, pipelining, bodies) and responses; the upgrade request
+//!   and plain requests share it.
 //! - `shard`: one mio reactor per worker thread; owns its connections,
-//!   reads, writes (one `writev` per socket per turn), enforces deadlines.
-//! - `bus`: the only cross-worker path: a bounded inbox plus a waker per
-//!   worker; broadcasts cross once per worker as a shared encoded frame.
+//!   reads, writes (one `writev` per socket per turn), enforces deadlines,
+//!   pauses its publishers under output pressure, serves plain HTTP.
+//! - `bus`: the only cross-worker path: an inbox (data bounded in commands
+//!   and bytes, control unbounded) plus a waker per worker; broadcasts
+//!   cross once per worker as a shared encoded frame.
 //! - `acceptor`: accepts and hands each socket to the least-loaded worker.
 //! - `registry`: which connection ids are open, readable from any thread.
+//! - `stats`, `metrics`: per-worker counters, and their `/metrics` scrape.
+//! - `guard`, `log_limit`: hooks that panic cost one connection; storms
+//!   of events log a few lines.
 //! - [`sys`]: every OS-specific call (listener, rlimit, CPU pinning).
 //! - [`Server`], [`ServerHandle`], [`Handler`]: the embedding API.
 //! - [`chat`]: the chat and echo applications the binary runs.
@@ -17,19 +25,21 @@
 //! # Where channels and other nodes fit
 //! - Channels (Pusher-style subscriptions): a worker keeps, next to its
 //!   connection table, a map from channel to the slab keys subscribed on
-//!   that worker, and each connection its own small subscription set. A
-//!   publish becomes one more bus command (`Publish { channel, frame }`)
-//!   that crosses once per worker, like `Broadcast`, and is flushed through
-//!   the same per-turn `writev` path to the channel's keys only.
+//!   that worker; a connection's subscriptions live in its
+//!   [`Handler::State`]. A publish becomes one more bus command that
+//!   crosses once per worker, like a broadcast, and is flushed through the
+//!   same per-turn `writev` path to the channel's keys only.
+//! - The Pusher HTTP API and the chat page answer through
+//!   [`Handler::on_http`], on the same port and workers.
 //! - Other nodes: a bridge thread subscribes to the cluster engine (Redis
-//!   pub/sub) and calls `ServerHandle::broadcast_prepared` for what arrives;
-//!   local publishes go out through the same bridge. The bus itself stays
-//!   process-local, so no cluster protocol is invented here.
+//!   pub/sub) and publishes what arrives through a [`ServerHandle`]; the
+//!   bus itself stays process-local, so no cluster protocol is invented.
 //!
 //! # Embedding
 //! ```no_run
 //! use fanout::{ChatHandler, Config, Server};
-//! let config = Config { bind: "127.0.0.1:0".parse().unwrap(), ..Config::default() };
+//! let mut config = Config::default();
+//! config.bind = "127.0.0.1:0".parse().expect("an address");
 //! let server = Server::bind(config, ChatHandler::default())?.start()?;
 //! println!("listening on {}", server.local_addr());
 //! server.shutdown()?;
@@ -42,27 +52,37 @@ mod acceptor;
 pub mod bench_support;
 mod bus;
 pub mod chat;
-pub mod cli;
 pub mod config;
 mod conn_id;
 pub mod error;
+mod guard;
 mod handle;
 mod handler;
+pub mod http;
+mod log_limit;
 mod message;
+mod metrics;
 mod registry;
 mod server;
 mod shard;
+mod signals;
 mod stats;
 pub mod sys;
 pub mod ws;
 
+pub use bus::SendError;
 pub use chat::{ChatHandler, EchoHandler};
 pub use config::{Config, SlowConsumerPolicy};
 pub use conn_id::ConnId;
 pub use error::{ConfigError, ServerError};
 pub use handle::{Prepared, PushOutcome, ServerHandle};
-pub use handler::{CloseInfo, CloseInitiator, Handler, Upgrade};
-pub use message::Message;
+pub use handler::{Accept, CloseInfo, CloseInitiator, Handler, Rejection};
+pub use http::{Request, Response};
+pub use message::{Message, Text};
 pub use server::{RunningServer, Server};
 pub use stats::Stats;
-pub use ws::handshake::Request;
+
+/// The README's code, compiled and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -108,11 +108,15 @@ impl Registry {
         self.workers[worker].sockets.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// The worker holding the fewest sockets; ties go to the lowest index
-    /// at or after `start`, so equal loads rotate.
-    pub(crate) fn least_loaded(&self, start: usize) -> usize {
+    /// The worker holding the fewest sockets among those `eligible` says
+    /// are running; ties go to the lowest index at or after `start`, so
+    /// equal loads rotate. `None` when no worker is eligible.
+    pub(crate) fn least_loaded(&self, start: usize, eligible: impl Fn(usize) -> bool) -> Option<usize> {
         let n = self.workers.len();
-        (0..n).map(|i| (start + i) % n).min_by_key(|&w| self.workers[w].sockets.load(Ordering::Relaxed)).unwrap_or(0)
+        (0..n)
+            .map(|i| (start + i) % n)
+            .filter(|&w| eligible(w))
+            .min_by_key(|&w| self.workers[w].sockets.load(Ordering::Relaxed))
     }
 }
 
@@ -151,11 +155,21 @@ mod tests {
     #[test]
     fn least_loaded_rotates_between_equal_workers() {
         let registry = Registry::new(3, 10);
+        let any = |_| true;
         registry.socket_added(0);
-        assert_eq!(registry.least_loaded(0), 1);
+        assert_eq!(registry.least_loaded(0, any), Some(1));
         registry.socket_added(1);
-        assert_eq!(registry.least_loaded(0), 2);
-        assert_eq!(registry.least_loaded(2), 2);
+        assert_eq!(registry.least_loaded(0, any), Some(2));
+        assert_eq!(registry.least_loaded(2, any), Some(2));
+    }
+
+    #[test]
+    fn least_loaded_skips_workers_that_are_gone() {
+        let registry = Registry::new(3, 10);
+        registry.socket_added(0);
+        registry.socket_added(0);
+        assert_eq!(registry.least_loaded(0, |w| w == 0), Some(0));
+        assert_eq!(registry.least_loaded(0, |_| false), None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! thread and one worker thread per reactor.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -10,9 +11,10 @@ use mio::{Poll, Waker};
 use parking_lot::Mutex;
 
 use crate::acceptor::{Acceptor, AcceptorStop};
-use crate::bus::Bus;
-use crate::config::Config;
+use crate::bus::{Bus, InboxBounds, InboxReceiver};
+use crate::config::{Config, INBOX_COMMANDS};
 use crate::error::ServerError;
+use crate::guard;
 use crate::handle::{ServerHandle, Shared};
 use crate::handler::Handler;
 use crate::registry::Registry;
@@ -26,14 +28,17 @@ pub struct Server<H: Handler> {
     handle: ServerHandle,
     listener: std::net::TcpListener,
     polls: Vec<Poll>,
-    receivers: Vec<crossbeam_channel::Receiver<crate::bus::Command>>,
+    receivers: Vec<InboxReceiver>,
     acceptor_stop: Arc<Mutex<Option<AcceptorStop>>>,
 }
+
+/// How a worker thread ended.
+type WorkerResult = Result<(), ServerError>;
 
 /// A server whose threads are running.
 pub struct RunningServer {
     handle: ServerHandle,
-    workers: Vec<JoinHandle<std::io::Result<()>>>,
+    workers: Vec<JoinHandle<WorkerResult>>,
     acceptor: Option<JoinHandle<std::io::Result<()>>>,
 }
 
@@ -53,13 +58,15 @@ impl<H: Handler> Server<H> {
             wakers.push(Waker::new(poll.registry(), WAKER_TOKEN).map_err(start("a worker's waker"))?);
             polls.push(poll);
         }
-        let (bus, receivers) = Bus::new(wakers);
+        let bounds = InboxBounds { commands: INBOX_COMMANDS, bytes: config.inbox_bytes };
+        let (bus, receivers) = Bus::new(wakers, bounds);
         let acceptor_stop: Arc<Mutex<Option<AcceptorStop>>> = Arc::new(Mutex::new(None));
         let stop_on_shutdown = acceptor_stop.clone();
         let shared = Shared {
             bus,
             registry: Registry::new(config.workers, config.max_connections),
             counters: (0..config.workers).map(|_| WorkerCounters::default()).collect(),
+            refused_descriptors: AtomicU64::new(0),
             local_addr,
             shutting_down: AtomicBool::new(false),
             on_shutdown: Box::new(move || {
@@ -83,24 +90,21 @@ impl<H: Handler> Server<H> {
         self.handle.clone()
     }
 
-    /// Starts the worker threads and the acceptor.
+    /// Starts the worker threads and the acceptor. If any of them cannot
+    /// start, the ones already started are stopped before the error is
+    /// returned.
     pub fn start(self) -> Result<RunningServer, ServerError> {
+        guard::install_panic_hook();
         let config = self.handle.config().clone();
-        let spawn_failed = |source| ServerError::Start { what: "a thread", source };
-        let mut workers = Vec::with_capacity(config.workers);
+        let mut running = RunningServer { handle: self.handle.clone(), workers: Vec::new(), acceptor: None };
         for (index, (poll, inbox)) in self.polls.into_iter().zip(self.receivers).enumerate() {
             let worker = Worker::new(index, poll, inbox, self.handler.clone(), self.handle.clone());
-            let pin = config.pin_cores;
+            let (pin, handle) = (config.pin_cores, self.handle.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("fanout-worker-{index}"))
-                .spawn(move || {
-                    if pin && !sys::pin_current_thread(index) {
-                        log::warn!("worker {index}: could not pin to a core");
-                    }
-                    worker.run()
-                })
-                .map_err(spawn_failed)?;
-            workers.push(thread);
+                .spawn(move || run_worker(index, worker, pin, &handle))
+                .map_err(|source| ServerError::Start { what: "a worker thread", source })?;
+            running.workers.push(thread);
         }
         let (acceptor, stop) =
             Acceptor::new(self.listener).map_err(|source| ServerError::Start { what: "the acceptor", source })?;
@@ -109,15 +113,36 @@ impl<H: Handler> Server<H> {
         let acceptor = std::thread::Builder::new()
             .name("fanout-acceptor".into())
             .spawn(move || acceptor.run(&handle.shared))
-            .map_err(spawn_failed)?;
+            .map_err(|source| ServerError::Start { what: "the acceptor thread", source })?;
+        running.acceptor = Some(acceptor);
         if self.handle.is_shutting_down() {
             // A shutdown requested before start must still stop the acceptor.
             if let Some(stop) = self.acceptor_stop.lock().as_ref() {
                 stop.stop();
             }
         }
-        Ok(RunningServer { handle: self.handle, workers, acceptor: Some(acceptor) })
+        Ok(running)
     }
+}
+
+/// A worker thread's life: run the loop; whatever ends it, mark the worker
+/// gone (no socket or push is handed to it any more), and if it ended by
+/// panic or error, stop the whole server.
+fn run_worker<H: Handler>(index: usize, worker: Worker<H>, pin: bool, handle: &ServerHandle) -> WorkerResult {
+    if pin && !sys::pin_current_thread(index) {
+        log::warn!("worker {index}: could not pin to a core");
+    }
+    let outcome = match panic::catch_unwind(AssertUnwindSafe(|| worker.run())) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(source)) => Err(ServerError::WorkerFailed { index, source }),
+        Err(panic) => Err(ServerError::WorkerPanicked { index, message: guard::payload_text(panic.as_ref()) }),
+    };
+    handle.shared.bus.mark_gone(index);
+    if let Err(e) = &outcome {
+        log::error!("{e}; stopping the server");
+        handle.shutdown();
+    }
+    outcome
 }
 
 impl RunningServer {
@@ -131,6 +156,14 @@ impl RunningServer {
         self.handle.local_addr()
     }
 
+    /// Installs the SIGINT/SIGTERM handling the `fanout` binary has: the
+    /// first signal starts a graceful shutdown (close 1001 to every client,
+    /// then [`RunningServer::wait`] returns), a second one exits the process
+    /// at once with status 1. Call it at most once per process.
+    pub fn shutdown_on_signals(&self) -> Result<(), ServerError> {
+        crate::signals::install(self.handle.clone()).map_err(ServerError::Signals)
+    }
+
     /// Shuts down gracefully and waits: stop accepting, close every client
     /// with 1001 after what was queued for it, and stop within
     /// `shutdown_timeout`.
@@ -140,14 +173,14 @@ impl RunningServer {
     }
 
     /// Waits until the server has stopped (after someone called
-    /// [`ServerHandle::shutdown`]).
+    /// [`ServerHandle::shutdown`], a signal arrived, or a worker failed,
+    /// which is returned as the error).
     pub fn wait(mut self) -> Result<(), ServerError> {
         let mut result = Ok(());
         for (index, worker) in self.workers.drain(..).enumerate() {
             let outcome = match worker.join() {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(source)) => Err(ServerError::Start { what: "a worker's poll loop", source }),
-                Err(panic) => Err(ServerError::WorkerPanicked { index, message: panic_message(&panic) }),
+                Ok(outcome) => outcome,
+                Err(panic) => Err(ServerError::WorkerPanicked { index, message: guard::payload_text(panic.as_ref()) }),
             };
             if result.is_ok() {
                 result = outcome;
@@ -159,7 +192,7 @@ impl RunningServer {
             match acceptor.join() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => log::error!("acceptor stopped with an error: {e}"),
-                Err(panic) => log::error!("acceptor panicked: {}", panic_message(&panic)),
+                Err(panic) => log::error!("acceptor panicked: {}", guard::payload_text(panic.as_ref())),
             }
         }
         result
@@ -168,7 +201,7 @@ impl RunningServer {
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
-        if !self.workers.is_empty() {
+        if !self.workers.is_empty() || self.acceptor.is_some() {
             self.handle.shutdown();
             for worker in self.workers.drain(..) {
                 let _ = worker.join();
@@ -178,12 +211,4 @@ impl Drop for RunningServer {
             }
         }
     }
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic".into())
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fanout::{Config, EchoHandler};
+use fanout::EchoHandler;
 use tungstenite::Message as WsMessage;
 
 const STORM_THREADS: usize = 8;
@@ -197,7 +197,10 @@ fn spawn_healthy(addr: SocketAddr, stop: Arc<AtomicBool>, n: usize) -> thread::J
 
 #[test]
 fn a_storm_of_bad_handshakes_and_frames_gets_the_right_answers_and_healthy_clients_notice_nothing() {
-    let config = Config { max_message_size: MAX_MESSAGE, handshake_timeout: HANDSHAKE_TIMEOUT, ..util::config(2) };
+    let config = util::with_config(util::config(2), |c| {
+        c.max_message_size = MAX_MESSAGE;
+        c.handshake_timeout = HANDSHAKE_TIMEOUT;
+    });
     let server = util::start(config, EchoHandler);
     let handle = server.handle();
     let addr = server.local_addr();

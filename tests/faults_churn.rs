@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fanout::{sys, Config, EchoHandler};
+use fanout::{sys, EchoHandler};
 use socket2::SockRef;
 use tungstenite::Message as WsMessage;
 
@@ -166,7 +166,9 @@ fn upgrades_in(cycles: usize) -> u64 {
 #[test]
 fn twenty_thousand_connect_disconnect_cycles_leave_descriptors_connections_and_memory_at_baseline() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let config = Config { close_timeout: Duration::from_millis(500), ..util::config(2) };
+    let config = util::with_config(util::config(2), |c| {
+        c.close_timeout = Duration::from_millis(500);
+    });
     let server = util::start(config, EchoHandler);
     let handle = server.handle();
     let addr = server.local_addr();
@@ -238,11 +240,10 @@ fn twenty_thousand_connect_disconnect_cycles_leave_descriptors_connections_and_m
 fn a_fin_arriving_with_the_last_bytes_is_seen_at_once_in_every_phase() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // No timer may clean up after the bug: the idle timeout is off already.
-    let config = Config {
-        handshake_timeout: Duration::from_secs(60),
-        close_timeout: Duration::from_secs(60),
-        ..util::config(1)
-    };
+    let config = util::with_config(util::config(1), |c| {
+        c.handshake_timeout = Duration::from_secs(60);
+        c.close_timeout = Duration::from_secs(60);
+    });
     let server = util::start(config, EchoHandler);
     let handle = server.handle();
     let addr = server.local_addr();

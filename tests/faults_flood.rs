@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fanout::{Config, ConnId, EchoHandler, Handler, Message, ServerHandle};
+use fanout::{Accept, ConnId, EchoHandler, Handler, Message, Rejection, Request, ServerHandle};
 use tungstenite::Message as WsMessage;
 
 /// Round trips measured while the flood runs.
@@ -29,7 +29,13 @@ const PING: u8 = 0x9;
 struct EchoText;
 
 impl Handler for EchoText {
-    fn on_message(&self, server: &ServerHandle, conn: ConnId, message: Message) {
+    type State = ();
+
+    fn on_upgrade(&self, _server: &ServerHandle, _request: &Request) -> Result<Accept<()>, Rejection> {
+        Ok(Accept::new(()))
+    }
+
+    fn on_message(&self, server: &ServerHandle, conn: ConnId, _state: &mut (), message: Message) {
         if message.is_text() {
             server.push(conn, &message);
         }
@@ -131,7 +137,9 @@ fn echoes_then_close(stream: &mut TcpStream) -> (usize, u16, String) {
 fn max_message_rate_closes_a_flood_with_1008_and_spares_clients_within_it() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     const RATE: u32 = 100;
-    let config = Config { max_message_rate: Some(RATE), ..util::config(1) };
+    let config = util::with_config(util::config(1), |c| {
+        c.max_message_rate = Some(RATE);
+    });
     let server = util::start(config, EchoHandler);
     let handle = server.handle();
     let addr = server.local_addr();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use child::Fanout;
 use crowd::Crowd;
-use fanout::{Config, EchoHandler};
+use fanout::EchoHandler;
 
 /// The open-file limit the binary runs under: about 190 connections fit.
 const FILE_LIMIT: u64 = 200;
@@ -148,7 +148,12 @@ fn at_the_open_file_limit_upgrades_get_503_without_spinning_and_the_server_recov
 #[test]
 fn at_max_connections_a_crowd_of_upgrades_gets_exactly_the_limit_and_503_for_the_rest() {
     const LIMIT: usize = 300;
-    let server = util::start(Config { max_connections: LIMIT, ..util::config(2) }, EchoHandler);
+    let server = util::start(
+        util::with_config(util::config(2), |c| {
+            c.max_connections = LIMIT;
+        }),
+        EchoHandler,
+    );
     let handle = server.handle();
     let addr = server.local_addr();
     let mut crowd = Crowd::connect(addr, 2 * LIMIT, None);

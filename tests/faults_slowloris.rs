@@ -6,7 +6,7 @@ mod util;
 use std::time::{Duration, Instant};
 
 use crowd::Crowd;
-use fanout::{ChatHandler, Config};
+use fanout::ChatHandler;
 use tungstenite::Message as WsMessage;
 
 const LORIS: usize = 1000;
@@ -24,7 +24,9 @@ fn chat_round_trip(a: &mut util::Client, b: &mut util::Client, text: &str) {
 
 #[test]
 fn a_thousand_half_handshakes_do_not_block_a_new_chat_and_are_dropped_at_the_handshake_timeout() {
-    let config = Config { handshake_timeout: HANDSHAKE_TIMEOUT, ..util::config(2) };
+    let config = util::with_config(util::config(2), |c| {
+        c.handshake_timeout = HANDSHAKE_TIMEOUT;
+    });
     let server = util::start(config, ChatHandler::default());
     let handle = server.handle();
     let addr = server.local_addr();

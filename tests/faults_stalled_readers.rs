@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crowd::{Crowd, Peer};
-use fanout::{sys, ChatHandler, Config, RunningServer, ServerHandle, SlowConsumerPolicy};
+use fanout::{sys, ChatHandler, RunningServer, ServerHandle, SlowConsumerPolicy};
 
 const STALLED: usize = 1000;
 const HEALTHY: usize = 4;
@@ -29,13 +29,11 @@ const RSS_BUDGET: u64 = 16 << 20;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn start(policy: SlowConsumerPolicy) -> RunningServer {
-    let config = Config {
-        max_backpressure: BACKPRESSURE,
-        slow_consumer: policy,
-        // Long enough for the stalled clients to read their close frames later.
-        close_timeout: Duration::from_secs(5),
-        ..util::config(2)
-    };
+    let config = util::with_config(util::config(2), |c| {
+        c.max_backpressure = BACKPRESSURE;
+        c.slow_consumer = policy; // Long enough for the stalled clients to read their close frames later.
+        c.close_timeout = Duration::from_secs(5);
+    });
     util::start(config, ChatHandler::default())
 }
 

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use fanout::{ChatHandler, Config, EchoHandler, RunningServer};
+use fanout::{Accept, ChatHandler, Config, EchoHandler, Rejection, RunningServer, ServerHandle};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::{Role, WebSocket};
 use tungstenite::Message as WsMessage;
@@ -18,7 +18,9 @@ const SAMPLE_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 /// A one-worker config whose handshake timeout is far beyond any wait in
 /// these tests, so a connection that closes was closed by its answer.
 fn config() -> Config {
-    Config { handshake_timeout: Duration::from_secs(60), ..util::config(1) }
+    util::with_config(util::config(1), |c| {
+        c.handshake_timeout = Duration::from_secs(60);
+    })
 }
 
 fn chat_server() -> RunningServer {
@@ -146,7 +148,12 @@ fn header_block_larger_than_max_handshake_size_is_refused_with_431() {
     let padding = format!("X-Padding: {}\r\n\r\n", "a".repeat(2000));
     let request = util::upgrade_request("/chat").replacen("\r\n\r\n", &format!("\r\n{padding}"), 1);
     assert!(request.len() > 1024);
-    let server = util::start(Config { max_handshake_size: 1024, ..config() }, ChatHandler::default());
+    let server = util::start(
+        util::with_config(config(), |c| {
+            c.max_handshake_size = 1024;
+        }),
+        ChatHandler::default(),
+    );
     let answer = exchange(server.local_addr(), request.as_bytes());
     assert_eq!(answer.status, 431, "{}", answer.head);
     assert_eq!(server.handle().stats().refused_handshakes, 1);
@@ -154,7 +161,12 @@ fn header_block_larger_than_max_handshake_size_is_refused_with_431() {
 
 #[test]
 fn unterminated_header_block_over_the_limit_is_refused_with_431_at_once() {
-    let server = util::start(Config { max_handshake_size: 1024, ..config() }, ChatHandler::default());
+    let server = util::start(
+        util::with_config(config(), |c| {
+            c.max_handshake_size = 1024;
+        }),
+        ChatHandler::default(),
+    );
     let request = format!("GET /chat HTTP/1.1\r\nX-Endless: {}", "b".repeat(4000));
     let answer = exchange(server.local_addr(), request.as_bytes());
     assert_eq!(answer.status, 431, "{}", answer.head);
@@ -171,7 +183,7 @@ fn garbage_bytes_are_refused_with_400() {
 fn plain_get_of_the_root_answers_200_with_name_and_connection_count() {
     let server = chat_server();
     let _client = util::connect_chat(server.local_addr());
-    let answer = exchange(server.local_addr(), b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let answer = exchange(server.local_addr(), b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     assert_eq!(answer.status, 200, "{}", answer.head);
     assert!(answer.body.contains("fanout"), "{}", answer.body);
     assert!(answer.body.contains("connections: 1"), "{}", answer.body);
@@ -180,9 +192,9 @@ fn plain_get_of_the_root_answers_200_with_name_and_connection_count() {
 }
 
 #[test]
-fn plain_get_of_an_unknown_path_answers_404_and_closes() {
+fn plain_get_of_an_unknown_path_answers_404() {
     let server = chat_server();
-    let answer = exchange(server.local_addr(), b"GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let answer = exchange(server.local_addr(), b"GET /nope HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     assert_eq!(answer.status, 404, "{}", answer.head);
     assert_eq!(server.handle().connection_count(), 0);
 }
@@ -197,7 +209,9 @@ fn plain_http_1_0_get_without_headers_is_answered_and_closed() {
 
 #[test]
 fn configured_subprotocol_offered_by_the_client_is_echoed() {
-    let config = Config { subprotocols: vec!["chat.v1".into()], ..config() };
+    let config = util::with_config(config(), |c| {
+        c.subprotocols = vec!["chat.v1".into()];
+    });
     let server = util::start(config, EchoHandler);
     let stream = TcpStream::connect(server.local_addr()).unwrap();
     stream.set_read_timeout(Some(util::PATIENCE)).unwrap();
@@ -211,7 +225,9 @@ fn configured_subprotocol_offered_by_the_client_is_echoed() {
 
 #[test]
 fn only_unknown_subprotocols_offered_get_no_protocol_header() {
-    let config = Config { subprotocols: vec!["chat.v1".into()], ..config() };
+    let config = util::with_config(config(), |c| {
+        c.subprotocols = vec!["chat.v1".into()];
+    });
     let server = util::start(config, EchoHandler);
     let request = util::upgrade_request("/").replacen("\r\n\r\n", "\r\nSec-WebSocket-Protocol: x, chat.v2\r\n\r\n", 1);
     let mut stream = TcpStream::connect(server.local_addr()).unwrap();
@@ -320,11 +336,13 @@ fn upgrade_path_is_matched_without_its_query_string() {
 struct TokenGate;
 
 impl fanout::Handler for TokenGate {
-    fn on_upgrade(&self, request: &fanout::Request, configured: Option<&str>) -> fanout::Upgrade {
-        if request.query() == Some("token=secret") {
-            fanout::Upgrade::Accept { protocol: configured.map(str::to_owned) }
+    type State = ();
+
+    fn on_upgrade(&self, _server: &ServerHandle, request: &fanout::Request) -> Result<Accept<()>, Rejection> {
+        if request.query_param("token").as_deref() == Some("secret") {
+            Ok(Accept::new(()))
         } else {
-            fanout::Upgrade::Reject { status: 403 }
+            Err(Rejection::unauthorized("Token realm=\"chat\"").header("Retry-After", "30").body("bad token\n"))
         }
     }
 }
@@ -333,7 +351,11 @@ impl fanout::Handler for TokenGate {
 fn upgrade_refused_by_the_handler_gets_the_handlers_status() {
     let server = util::start(config(), TokenGate);
     let answer = exchange(server.local_addr(), util::upgrade_request("/?token=guess").as_bytes());
-    assert_eq!(answer.status, 403, "{}", answer.head);
+    assert_eq!(answer.status, 401, "{}", answer.head);
+    let head = answer.head.to_ascii_lowercase();
+    assert!(head.contains("\r\nwww-authenticate: token realm=\"chat\"\r\n"), "{}", answer.head);
+    assert!(head.contains("\r\nretry-after: 30\r\n"), "{}", answer.head);
+    assert_eq!(answer.body, "bad token\n");
     assert_eq!(server.handle().stats().refused_handshakes, 1);
     let _client = util::connect(server.local_addr(), "/?token=secret");
     util::wait_until("the admitted connection", || server.handle().connection_count() == 1);
@@ -342,7 +364,7 @@ fn upgrade_refused_by_the_handler_gets_the_handlers_status() {
 #[test]
 fn head_request_gets_the_status_headers_without_a_body() {
     let server = chat_server();
-    let answer = exchange(server.local_addr(), b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let answer = exchange(server.local_addr(), b"HEAD / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     assert_eq!(answer.status, 200, "{}", answer.head);
     assert_eq!(answer.body, "", "a HEAD response has no body");
     assert_ne!(answer.header("content-length"), Some("0"));
@@ -352,8 +374,10 @@ fn head_request_gets_the_status_headers_without_a_body() {
 struct PushyProtocol;
 
 impl fanout::Handler for PushyProtocol {
-    fn on_upgrade(&self, _request: &fanout::Request, _configured: Option<&str>) -> fanout::Upgrade {
-        fanout::Upgrade::Accept { protocol: Some("never.offered".into()) }
+    type State = ();
+
+    fn on_upgrade(&self, _server: &ServerHandle, _request: &fanout::Request) -> Result<Accept<()>, Rejection> {
+        Ok(Accept::new(()).with_protocol(Some("never.offered")))
     }
 }
 

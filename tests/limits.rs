@@ -4,13 +4,18 @@ mod util;
 
 use std::net::TcpStream;
 
-use fanout::{ChatHandler, Config};
+use fanout::ChatHandler;
 use tungstenite::Message as WsMessage;
 
 const LIMIT: usize = 5;
 
 fn limited_server() -> fanout::RunningServer {
-    util::start(Config { max_connections: LIMIT, ..util::config(2) }, ChatHandler::default())
+    util::start(
+        util::with_config(util::config(2), |c| {
+            c.max_connections = LIMIT;
+        }),
+        ChatHandler::default(),
+    )
 }
 
 fn assert_refused_with_503(addr: std::net::SocketAddr) {

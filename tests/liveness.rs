@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fanout::{ChatHandler, Config};
+use fanout::ChatHandler;
 use tungstenite::Message as WsMessage;
 
 /// Reads everything that arrives for `period`, answering pings (tungstenite
@@ -46,11 +46,10 @@ fn time_until_dropped(stream: &mut TcpStream, started: Instant) -> Duration {
 
 #[test]
 fn a_reading_client_receives_pings_and_stays_open_past_the_idle_timeout() {
-    let config = Config {
-        ping_interval: Some(Duration::from_millis(200)),
-        idle_timeout: Some(Duration::from_millis(500)),
-        ..util::config(2)
-    };
+    let config = util::with_config(util::config(2), |c| {
+        c.ping_interval = Some(Duration::from_millis(200));
+        c.idle_timeout = Some(Duration::from_millis(500));
+    });
     let server = util::start(config, ChatHandler::default());
     let mut client = util::connect_chat(server.local_addr());
     // The client never sends a message; its automatic pongs keep it alive.
@@ -68,7 +67,9 @@ fn a_reading_client_receives_pings_and_stays_open_past_the_idle_timeout() {
 
 #[test]
 fn a_client_answering_pings_gets_a_pong_for_its_own_ping() {
-    let config = Config { ping_interval: Some(Duration::from_millis(200)), ..util::config(1) };
+    let config = util::with_config(util::config(1), |c| {
+        c.ping_interval = Some(Duration::from_millis(200));
+    });
     let server = util::start(config, ChatHandler::default());
     let mut client = util::connect_chat(server.local_addr());
     client.send(WsMessage::Ping(b"are you there".to_vec().into())).unwrap();
@@ -87,7 +88,9 @@ fn a_client_answering_pings_gets_a_pong_for_its_own_ping() {
 
 #[test]
 fn a_silent_client_is_closed_with_1001_after_the_idle_timeout_while_an_active_one_stays() {
-    let config = Config { idle_timeout: Some(Duration::from_millis(300)), ..util::config(2) };
+    let config = util::with_config(util::config(2), |c| {
+        c.idle_timeout = Some(Duration::from_millis(300));
+    });
     let server = util::start(config, ChatHandler::default());
     let handle = server.handle();
     let mut silent = util::connect_chat(server.local_addr());
@@ -129,7 +132,9 @@ fn a_silent_client_is_closed_with_1001_after_the_idle_timeout_while_an_active_on
 
 #[test]
 fn stalled_and_empty_handshakes_are_dropped_after_the_handshake_timeout() {
-    let config = Config { handshake_timeout: Duration::from_millis(300), ..util::config(2) };
+    let config = util::with_config(util::config(2), |c| {
+        c.handshake_timeout = Duration::from_millis(300);
+    });
     let server = util::start(config, ChatHandler::default());
     let handle = server.handle();
     let addr = server.local_addr();
@@ -159,7 +164,9 @@ fn stalled_and_empty_handshakes_are_dropped_after_the_handshake_timeout() {
 
 #[test]
 fn an_upgrade_sent_slowly_but_within_the_handshake_timeout_succeeds() {
-    let config = Config { handshake_timeout: Duration::from_millis(500), ..util::config(1) };
+    let config = util::with_config(util::config(1), |c| {
+        c.handshake_timeout = Duration::from_millis(500);
+    });
     let server = util::start(config, ChatHandler::default());
     let mut stream = TcpStream::connect(server.local_addr()).unwrap();
     let request = util::upgrade_request("/chat");

@@ -5,7 +5,9 @@ mod util;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use fanout::{CloseInfo, CloseInitiator, Config, ConnId, EchoHandler, Handler, Message, RunningServer, ServerHandle};
+use fanout::{
+    Accept, CloseInfo, CloseInitiator, ConnId, EchoHandler, Handler, Message, Rejection, RunningServer, ServerHandle,
+};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::Message as WsMessage;
@@ -178,7 +180,9 @@ fn valid_utf8_split_across_fragments_is_accepted() {
 
 #[test]
 fn message_over_max_message_size_in_one_frame_is_closed_with_1009() {
-    let config = Config { max_message_size: 1024, ..util::config(1) };
+    let config = util::with_config(util::config(1), |c| {
+        c.max_message_size = 1024;
+    });
     let server = util::start(config, EchoHandler);
     let mut stream = util::raw_upgrade(server.local_addr(), "/");
     stream.write_all(&util::client_frame(true, BINARY, &[1u8; 1024])).unwrap();
@@ -192,7 +196,9 @@ fn message_over_max_message_size_in_one_frame_is_closed_with_1009() {
 
 #[test]
 fn message_over_max_message_size_across_fragments_is_closed_with_1009() {
-    let config = Config { max_message_size: 1024, ..util::config(1) };
+    let config = util::with_config(util::config(1), |c| {
+        c.max_message_size = 1024;
+    });
     let server = util::start(config, EchoHandler);
     let mut stream = util::raw_upgrade(server.local_addr(), "/");
     let mut at_limit = util::client_frame(false, BINARY, &[1u8; 600]);
@@ -272,15 +278,21 @@ struct Recorder {
 }
 
 impl Handler for Recorder {
-    fn on_open(&self, _server: &ServerHandle, conn: ConnId, _request: &fanout::Request) {
+    type State = ();
+
+    fn on_upgrade(&self, _server: &ServerHandle, _request: &fanout::Request) -> Result<Accept<()>, Rejection> {
+        Ok(Accept::new(()))
+    }
+
+    fn on_open(&self, _server: &ServerHandle, conn: ConnId, _state: &mut ()) {
         self.opened.lock().unwrap().push(conn);
     }
 
-    fn on_message(&self, server: &ServerHandle, conn: ConnId, message: Message) {
+    fn on_message(&self, server: &ServerHandle, conn: ConnId, _state: &mut (), message: Message) {
         server.push(conn, &message);
     }
 
-    fn on_close(&self, server: &ServerHandle, conn: ConnId, close: &CloseInfo) {
+    fn on_close(&self, server: &ServerHandle, conn: ConnId, _state: (), close: &CloseInfo) {
         assert!(!server.exists(conn), "on_close runs after the id is gone");
         self.closed.lock().unwrap().push((conn, close.clone()));
     }

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use fanout::{ChatHandler, Config, Message};
+use fanout::{ChatHandler, Message};
 use tungstenite::Message as WsMessage;
 
 /// Reads data messages until the server's close frame; returns them and
@@ -50,7 +50,9 @@ fn assert_refuses_connections(addr: SocketAddr) {
 
 #[test]
 fn shutdown_delivers_queued_broadcasts_then_closes_every_client_with_1001() {
-    let config = Config { shutdown_timeout: Duration::from_secs(2), ..util::config(2) };
+    let config = util::with_config(util::config(2), |c| {
+        c.shutdown_timeout = Duration::from_secs(2);
+    });
     let server = util::start(config, ChatHandler::default());
     let handle = server.handle();
     let addr = server.local_addr();
@@ -74,7 +76,9 @@ fn shutdown_delivers_queued_broadcasts_then_closes_every_client_with_1001() {
 
 #[test]
 fn clients_that_read_only_after_shutdown_still_get_what_was_queued_then_1001() {
-    let config = Config { shutdown_timeout: Duration::from_secs(2), ..util::config(2) };
+    let config = util::with_config(util::config(2), |c| {
+        c.shutdown_timeout = Duration::from_secs(2);
+    });
     let server = util::start(config, ChatHandler::default());
     let handle = server.handle();
     let addr = server.local_addr();
@@ -100,11 +104,10 @@ fn clients_that_read_only_after_shutdown_still_get_what_was_queued_then_1001() {
 
 #[test]
 fn shutdown_returns_within_its_timeout_when_clients_never_answer_the_close() {
-    let config = Config {
-        shutdown_timeout: Duration::from_millis(400),
-        close_timeout: Duration::from_secs(5),
-        ..util::config(2)
-    };
+    let config = util::with_config(util::config(2), |c| {
+        c.shutdown_timeout = Duration::from_millis(400);
+        c.close_timeout = Duration::from_secs(5);
+    });
     let server = util::start(config, ChatHandler::default());
     let addr = server.local_addr();
     let _silent: Vec<_> = (0..3).map(|_| util::connect_chat(addr)).collect();

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use fanout::{sys, ChatHandler, Config, ConnId, Message, PushOutcome, RunningServer, SlowConsumerPolicy};
+use fanout::{sys, ChatHandler, ConnId, Message, PushOutcome, RunningServer, SlowConsumerPolicy};
 use socket2::{Domain, Protocol, Socket, Type};
 use tungstenite::Message as WsMessage;
 
@@ -25,13 +25,11 @@ const MAX_BROADCASTS: u64 = 400;
 const RSS_BUDGET: u64 = 32 << 20;
 
 fn start(policy: SlowConsumerPolicy) -> RunningServer {
-    let config = Config {
-        max_backpressure: BACKPRESSURE,
-        slow_consumer: policy,
-        // Long enough for the stalled client to read its close frame.
-        close_timeout: Duration::from_secs(3),
-        ..util::config(2)
-    };
+    let config = util::with_config(util::config(2), |c| {
+        c.max_backpressure = BACKPRESSURE;
+        c.slow_consumer = policy; // Long enough for the stalled client to read its close frame.
+        c.close_timeout = Duration::from_secs(3);
+    });
     util::start(config, ChatHandler::default())
 }
 

@@ -5,7 +5,7 @@
 //! `tests/fuzz_regressions.rs` includes this file to replay the committed
 //! corpus through the same checks on stable Rust, without cargo-fuzz.
 //!
-//! - [`handshake`]: `parse_request` and `validate_upgrade` on arbitrary bytes.
+//! - [`handshake`]: the HTTP request reader and `validate_upgrade` on arbitrary bytes.
 //! - [`decoder`]: the frame decoder on arbitrary bytes, fed whole and in pieces.
 //! - [`decoder_roundtrip`]: messages framed by `encode`, masked as a client
 //!   would, must decode to the same messages.

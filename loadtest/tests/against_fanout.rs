@@ -7,14 +7,12 @@ use fanout::{ChatHandler, Config, Server};
 
 #[test]
 fn broadcast_counts_are_exact_against_fanout() {
-    let config = Config {
-        bind: "127.0.0.1:0".parse().expect("literal address"),
-        workers: 2,
-        ping_interval: None,
-        idle_timeout: None,
-        shutdown_timeout: Duration::from_secs(2),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.bind = "127.0.0.1:0".parse().expect("literal address");
+    config.workers = 2;
+    config.ping_interval = None;
+    config.idle_timeout = None;
+    config.shutdown_timeout = Duration::from_secs(2);
     let server = Server::bind(config, ChatHandler::default()).expect("bind").start().expect("start");
     let url = format!("ws://{}/chat", server.local_addr());
     let output = Command::new(env!("CARGO_BIN_EXE_loadtest"))

@@ -6,12 +6,14 @@ use mio::net::TcpStream;
 
 use super::send_queue::SendQueue;
 use crate::conn_id::ConnId;
+use crate::http::RequestReader;
 use crate::ws::Decoder;
 
 /// Where a connection is in its life.
 pub(crate) enum Phase {
-    /// Reading the HTTP upgrade request; `buf` holds what arrived so far.
-    Handshake { buf: Vec<u8> },
+    /// Plain HTTP/1.1: reading requests (an upgrade, or requests answered
+    /// one after another on a kept-alive connection).
+    Http { reader: RequestReader },
     /// Upgraded: frames in, frames out.
     Open { decoder: Decoder },
     /// A final answer (close frame or HTTP error) is queued. Once it is
@@ -41,6 +43,9 @@ pub(crate) struct Connection<S = TcpStream> {
     pub(crate) socket: S,
     pub(crate) phase: Phase,
     pub(crate) queue: SendQueue,
+    /// Bytes this connection's input buffers held when last counted in the
+    /// worker's total (`Worker::sync_held_input`).
+    pub(crate) held_input: u32,
     /// Valid once open; a never-issued id before that.
     pub(crate) id: ConnId,
     /// When the current phase began (worker clock, milliseconds).
@@ -50,14 +55,53 @@ pub(crate) struct Connection<S = TcpStream> {
     /// Broadcasts of this turn already moved into `queue` (to keep them in
     /// order with a push that arrived after them).
     pub(crate) cursor: u32,
+    pub(crate) flags: Flags,
+}
+
+/// One of a connection's yes/no facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub(crate) enum Flag {
     /// False after a short write until mio reports the socket writable.
-    pub(crate) writable: bool,
+    Writable = 1,
     /// Listed in the worker's flush list for this turn.
-    pub(crate) dirty: bool,
+    Dirty = 1 << 1,
     /// Listed in the worker's read-again list (read budget ran out).
-    pub(crate) read_pending: bool,
+    ReadPending = 1 << 2,
     /// Reported to the registry as backlogged (drop policy).
-    pub(crate) backlogged: bool,
+    Backlogged = 1 << 3,
+    /// Tracked by the worker's pressure record (its queue is not empty).
+    Behind = 1 << 4,
+    /// Has sent a data message: not read while the worker is under pressure.
+    Publisher = 1 << 5,
+    /// Listed in the worker's paused-reads list.
+    ReadPaused = 1 << 6,
+    /// HTTP: pipelined requests wait until the responses before them drain.
+    HttpHeld = 1 << 7,
+    /// HTTP: at least one request was answered (a later silence is the end
+    /// of a keep-alive, not a failed handshake).
+    ServedHttp = 1 << 8,
+}
+
+/// A connection's flags in two bytes: nine `bool`s would cost a word of
+/// every connection record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Flags(u16);
+
+impl Flags {
+    /// True when `flag` is set.
+    pub(crate) fn is(self, flag: Flag) -> bool {
+        self.0 & flag as u16 != 0
+    }
+
+    /// Sets or clears `flag`.
+    pub(crate) fn set(&mut self, flag: Flag, on: bool) {
+        if on {
+            self.0 |= flag as u16;
+        } else {
+            self.0 &= !(flag as u16);
+        }
+    }
 }
 
 impl<S> Connection<S> {
@@ -65,16 +109,14 @@ impl<S> Connection<S> {
     pub(crate) fn accepted(socket: S, now: u64) -> Self {
         Connection {
             socket,
-            phase: Phase::Handshake { buf: Vec::new() },
+            phase: Phase::Http { reader: RequestReader::new() },
             queue: SendQueue::default(),
+            held_input: 0,
             id: ConnId::from_u64(0),
             phase_since: now,
             last_seen: now,
             cursor: 0,
-            writable: true,
-            dirty: false,
-            read_pending: false,
-            backlogged: false,
+            flags: Flags(Flag::Writable as u16),
         }
     }
 
@@ -93,5 +135,15 @@ mod tests {
     fn a_connection_record_stays_small() {
         let size = std::mem::size_of::<Connection>();
         assert!(size <= 160, "Connection grew to {size} bytes");
+    }
+
+    #[test]
+    fn flags_set_and_clear_one_at_a_time() {
+        let mut flags = Flags::default();
+        flags.set(Flag::Dirty, true);
+        flags.set(Flag::ServedHttp, true);
+        assert!(flags.is(Flag::Dirty) && flags.is(Flag::ServedHttp) && !flags.is(Flag::Writable));
+        flags.set(Flag::Dirty, false);
+        assert!(!flags.is(Flag::Dirty) && flags.is(Flag::ServedHttp));
     }
 }

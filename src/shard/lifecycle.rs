@@ -1,16 +1,17 @@
-//! A connection's life: adoption, upgrade or refusal, close, removal.
+//! A connection's life: adoption, close, removal, and the server's drain.
 
-use bytes::Bytes;
 use mio::{Interest, Token};
 
 use super::connection::{Connection, Phase};
 use super::{writing, Worker};
 use crate::conn_id::ConnId;
-use crate::handler::{CloseInfo, CloseInitiator, Handler, Upgrade};
+use crate::guard;
+use crate::handler::{CloseInfo, CloseInitiator, Handler};
+use crate::http::Response;
+use crate::log_limit::{self, Verdict};
 use crate::stats::WorkerCounters;
 use crate::ws::close::codes;
-use crate::ws::handshake::{self, Request};
-use crate::ws::{encode, CloseFrame, Decoder};
+use crate::ws::{encode, CloseFrame};
 
 /// How a connection is being ended: what the hook hears and what goes on
 /// the wire.
@@ -46,6 +47,11 @@ impl Ending {
         ending.discard_queue = true;
         ending
     }
+
+    /// A hook of the application panicked for this connection.
+    pub(super) fn panicked() -> Self {
+        Ending::server(codes::INTERNAL_ERROR, "internal error")
+    }
 }
 
 impl<H: Handler> Worker<H> {
@@ -68,99 +74,14 @@ impl<H: Handler> Worker<H> {
         WorkerCounters::bump(&self.counters().accepted);
     }
 
-    /// Answers a complete HTTP request: upgrade it, or refuse it.
-    pub(super) fn finish_handshake(&mut self, key: usize, request: Request, rest: &[u8]) {
-        let shared = &self.handle.shared;
-        if !request.is_upgrade() {
-            let mut response = self.plain_http_response(&request);
-            if request.method == "HEAD" {
-                // The head a GET would get, without its content (RFC 9110 section 9.3.2).
-                let head_len = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |i| i + 4);
-                response.truncate(head_len);
-            }
-            return self.refuse(key, response);
-        }
-        let upgrade = match handshake::validate_upgrade(&request) {
-            Ok(upgrade) => upgrade,
-            Err(e) => {
-                log::debug!("worker {}: bad upgrade request: {e}", self.index);
-                WorkerCounters::bump(&self.counters().refused_handshakes);
-                return self.refuse(key, e.response());
-            }
-        };
-        if !self.handler.accepts_path(request.path()) {
-            WorkerCounters::bump(&self.counters().refused_handshakes);
-            return self.refuse(key, handshake::http_response(404, "no WebSocket endpoint at this path\n"));
-        }
-        let configured = upgrade
-            .offered_protocols
-            .iter()
-            .find(|p| shared.config.subprotocols.iter().any(|s| s == *p))
-            .map(String::as_str);
-        let protocol = match self.handler.on_upgrade(&request, configured) {
-            // RFC 6455 4.2.2: only a subprotocol the client offered may be confirmed.
-            Upgrade::Accept { protocol } => protocol.filter(|p| upgrade.offered_protocols.contains(p)),
-            Upgrade::Reject { status } => {
-                WorkerCounters::bump(&self.counters().refused_handshakes);
-                return self.refuse(key, handshake::http_response(status, "upgrade refused\n"));
-            }
-        };
-        if self.draining_until.is_some() || !shared.registry.try_reserve() {
-            WorkerCounters::bump(&self.counters().refused_over_limit);
-            return self.refuse(key, handshake::http_response(503, "server is at its connection limit\n"));
-        }
-        let id = ConnId::new(self.index, self.next_seq);
-        self.next_seq += 1;
-        let now = self.now();
-        let max_message_size = shared.config.max_message_size;
-        let cursor = u32::try_from(self.batch.len()).unwrap_or(u32::MAX);
-        let Some(conn) = self.conns.get_mut(key) else {
-            shared.registry.remove(id);
-            return;
-        };
-        conn.id = id;
-        conn.phase = Phase::Open { decoder: Decoder::new(max_message_size) };
-        conn.phase_since = now;
-        // Broadcasts earlier in this turn predate the connection.
-        conn.cursor = cursor;
-        conn.queue.push(Bytes::from(handshake::accept_response(&upgrade.accept, protocol.as_deref())));
-        self.ids.insert(id, key);
-        shared.registry.insert(id);
-        self.start_message_rate(key, now);
-        WorkerCounters::bump(&self.counters().opened);
-        self.mark_dirty(key);
-        log::debug!("worker {}: connection {id} open on {}", self.index, request.path());
-        self.handler.on_open(&self.handle, id, &request);
-        self.apply_local();
-        if !rest.is_empty() {
-            self.on_frames(key, rest);
-        }
-    }
-
-    fn plain_http_response(&self, request: &Request) -> Vec<u8> {
-        if request.method != "GET" && request.method != "HEAD" {
-            return handshake::http_response(405, "only GET is served here\n");
-        }
-        let path = request.path();
-        if path != "/" && !self.handler.accepts_path(path) {
-            return handshake::http_response(404, "not found\n");
-        }
-        let body = format!(
-            "fanout {}\nconnections: {}\nworkers: {}\n",
-            env!("CARGO_PKG_VERSION"),
-            self.handle.connection_count(),
-            self.handle.workers()
-        );
-        handshake::http_response(200, &body)
-    }
-
     /// Sends a final HTTP answer, then closes once it is written.
-    pub(super) fn refuse(&mut self, key: usize, response: Vec<u8>) {
+    pub(super) fn refuse(&mut self, key: usize, response: Response, head_only: bool) {
         let now = self.now();
         let Some(conn) = self.conns.get_mut(key) else { return };
         conn.phase = Phase::Closing { fin_sent: false };
         conn.phase_since = now;
-        conn.queue.push(Bytes::from(response));
+        conn.queue.push(response.encode(head_only, false));
+        self.sync_held_input(key);
         self.mark_dirty(key);
     }
 
@@ -168,6 +89,12 @@ impl<H: Handler> Worker<H> {
     /// registry now, `on_close` runs now, and the socket lingers until the
     /// close frame is written and the client hangs up (or `close_timeout`).
     pub(super) fn begin_close(&mut self, key: usize, ending: Ending) {
+        if !self.conns.get(key).is_some_and(Connection::is_open) {
+            return;
+        }
+        // What hooks queued before this close (an echo, a welcome) goes out
+        // before the close frame, whatever the turn's intake budget.
+        self.apply_all_local();
         let now = self.now();
         let limit = self.limit();
         let counters = &self.handle.shared.counters[self.index];
@@ -186,10 +113,11 @@ impl<H: Handler> Worker<H> {
         conn.phase = Phase::Closing { fin_sent: false };
         conn.phase_since = now;
         conn.queue.push(encode::close_frame(ending.reply_code, &ending.info.reason));
+        self.sync_held_input(key);
         self.mark_dirty(key);
         self.forget_open(id);
         log::debug!("worker {}: connection {id} closing: {} {}", self.index, ending.info.code, ending.info.reason);
-        self.handler.on_close(&self.handle, id, &ending.info);
+        self.call_on_close(key, id, &ending.info);
     }
 
     /// Removes a socket now, whatever its phase.
@@ -198,6 +126,8 @@ impl<H: Handler> Worker<H> {
             return;
         }
         let mut conn = self.conns.remove(key);
+        self.partial_bytes -= conn.held_input as usize;
+        self.pressure.forget(key);
         if let Err(e) = self.poll.registry().deregister(&mut conn.socket) {
             log::debug!("worker {}: deregister failed: {e}", self.index);
         }
@@ -209,7 +139,7 @@ impl<H: Handler> Worker<H> {
             log::debug!("worker {}: connection {id} lost: {why}", self.index);
             let info =
                 CloseInfo { code: codes::ABNORMAL, reason: why.to_owned(), initiator: CloseInitiator::Transport };
-            self.handler.on_close(&self.handle, id, &info);
+            self.call_on_close(key, id, &info);
         }
     }
 
@@ -218,23 +148,69 @@ impl<H: Handler> Worker<H> {
         self.handle.shared.registry.remove(id);
     }
 
-    /// Begins a graceful stop: 1001 to every open connection.
+    /// Hands the connection's state back to the application, exactly once.
+    fn call_on_close(&mut self, key: usize, id: ConnId, info: &CloseInfo) {
+        let Some(state) = self.states.get_mut(key).and_then(Option::take) else { return };
+        let (handler, handle) = (&self.handler, &self.handle);
+        if let Err(panic) = guard::call(|| handler.on_close(handle, id, state, info)) {
+            self.hook_panicked(id, "on_close", &panic);
+        }
+    }
+
+    /// Counts and logs (rate-limited) a hook that panicked.
+    pub(super) fn hook_panicked(&mut self, id: ConnId, hook: &str, panic: &str) {
+        WorkerCounters::bump(&self.counters().handler_panics);
+        if let Verdict::Log { suppressed } = self.logs.panics.check(std::time::Instant::now()) {
+            log::error!(
+                "worker {}: {hook} panicked for connection {id}: {panic}; closing it with 1011{}",
+                self.index,
+                log_limit::more(suppressed)
+            );
+        }
+    }
+
+    /// Begins a graceful stop: 1001 to every open connection; plain HTTP
+    /// connections finish the response they are writing, if any.
     pub(super) fn start_draining(&mut self) {
         if self.draining_until.is_some() {
             return;
+        }
+        // Everything handed to this worker before the shutdown goes out
+        // before the 1001s (a shutdown is a control command: it overtakes
+        // the data still in the inbox).
+        self.apply_all_local();
+        let shared = self.handle.shared.clone();
+        while let Some((command, _)) = shared.bus.take_data(self.index, &self.inbox) {
+            self.apply(command);
         }
         let timeout = super::millis(self.handle.config().shutdown_timeout);
         self.draining_until = Some(self.now().saturating_add(timeout));
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {
-            match self.conns.get(key).map(|c| &c.phase) {
-                Some(Phase::Handshake { .. }) => self.drop_connection(key, "server shutting down"),
-                Some(Phase::Open { .. }) => {
-                    self.begin_close(key, Ending::server(codes::GOING_AWAY, "server shutting down"))
+            let Some(conn) = self.conns.get_mut(key) else { continue };
+            match &conn.phase {
+                Phase::Http { .. } if conn.queue.is_empty() => self.drop_connection(key, "server shutting down"),
+                Phase::Http { .. } => {
+                    conn.phase = Phase::Closing { fin_sent: false };
+                    self.sync_held_input(key);
                 }
-                _ => {}
+                Phase::Open { .. } => self.begin_close(key, Ending::server(codes::GOING_AWAY, "server shutting down")),
+                Phase::Closing { .. } => {}
             }
         }
-        self.apply_local();
+    }
+
+    /// Brings the worker's count of bytes held for incomplete input up to
+    /// date with connection `key`'s buffers.
+    pub(super) fn sync_held_input(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        let held = match &conn.phase {
+            Phase::Http { reader } => reader.buffered_bytes(),
+            Phase::Open { decoder } => decoder.buffered_bytes(),
+            Phase::Closing { .. } => 0,
+        };
+        let held = u32::try_from(held).unwrap_or(u32::MAX);
+        self.partial_bytes = self.partial_bytes - conn.held_input as usize + held as usize;
+        conn.held_input = held;
     }
 }

@@ -1,17 +1,25 @@
 //! One reactor: its own `Poll`, its own connections, its own inbox.
 //!
-//! A turn of the loop: poll; read every ready socket (up to a budget, the
-//! rest is read next turn); apply inbox commands (up to a budget); run due
-//! timers; then flush, giving each socket at most one `writev` carrying
-//! everything queued for it this turn, broadcasts included.
+//! A turn of the loop: poll; apply control commands (new sockets,
+//! disconnects, shutdown); retry what other workers' full inboxes refused;
+//! read every ready socket (up to a budget, the rest is read next turn;
+//! the clients that publish are not read at all while the worker is under
+//! output pressure, see [`pressure`]); take in broadcasts and pushes, the
+//! worker's own first, up to a byte budget; run due timers; then flush,
+//! giving each socket one `writev` carrying everything queued for it this
+//! turn, broadcasts included.
 
 mod connection;
+mod intake;
 mod lifecycle;
 mod message_rate;
+pub(crate) mod pressure;
 mod reading;
 pub(crate) mod rig;
 mod send_queue;
+mod serving;
 mod timers;
+mod upgrade;
 mod writing;
 
 use std::collections::HashMap;
@@ -19,42 +27,40 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use crossbeam_channel::Receiver;
 use mio::{Events, Poll, Token};
 use slab::Slab;
 
-use crate::bus::{self, Command};
+use crate::bus::{Broadcast, InboxReceiver};
 use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
 use crate::handler::Handler;
+use crate::log_limit::LogLimit;
 use crate::stats::WorkerCounters;
 use crate::ws;
 use connection::Connection;
 use message_rate::MessageRate;
+use pressure::Pressure;
 
 /// Token of the worker's waker; connection tokens are slab keys.
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
 
-/// Inbox commands applied per turn, so a flood of broadcasts cannot starve
-/// socket reads (and so one turn's broadcasts fit one `writev`).
-const INBOX_BUDGET: usize = 256;
-
 /// Size of the per-worker read buffer shared by all its sockets.
 const SCRATCH_SIZE: usize = 64 * 1024;
 
-/// A broadcast waiting for this turn's flush.
-pub(crate) struct Broadcast {
-    pub(crate) frame: Bytes,
-    pub(crate) except: Option<ConnId>,
-}
+/// The most bytes of broadcasts and pushes taken in per turn.
+const MAX_INTAKE: usize = 256 * 1024;
+
+/// While paused or with connections behind, re-judge them this often.
+const PRESSURE_TICK: Duration = Duration::from_millis(20);
 
 /// One worker thread's reactor.
 pub(crate) struct Worker<H: Handler> {
     index: usize,
     poll: Poll,
-    inbox: Receiver<Command>,
+    inbox: InboxReceiver,
     conns: Slab<Connection>,
+    /// Each connection's application state by slab key (open connections only).
+    states: Vec<Option<H::State>>,
     /// Open connections by id; only this worker reads or writes it.
     ids: HashMap<ConnId, usize>,
     handler: Arc<H>,
@@ -63,11 +69,22 @@ pub(crate) struct Worker<H: Handler> {
     next_seq: u64,
     scratch: Box<[u8]>,
     events: Vec<ws::Event>,
-    local: Vec<Command>,
     batch: Vec<Broadcast>,
     dirty: Vec<usize>,
     read_again: Vec<usize>,
-    /// Each open connection's `--max-message-rate` bucket by slab key;
+    /// Publishers not read while the worker is paused, read on resume.
+    paused_reads: Vec<usize>,
+    /// HTTP connections whose pipelined requests wait for their responses
+    /// to drain.
+    http_held: Vec<usize>,
+    /// Bytes held for incomplete requests and messages, over all connections.
+    partial_bytes: usize,
+    logs: Logs,
+    pressure: Pressure,
+    /// Bytes of broadcasts and pushes taken in per turn (a quarter of the
+    /// per-connection bound, so one turn never fills a queue).
+    intake_budget: usize,
+    /// Every connection's `--max-message-rate` bucket by slab key;
     /// stays empty while no limit is set.
     rates: Vec<MessageRate>,
     expired: Vec<(usize, timers::Expiry)>,
@@ -78,19 +95,17 @@ pub(crate) struct Worker<H: Handler> {
 
 impl<H: Handler> Worker<H> {
     /// A worker that will own the connections handed to inbox `index`.
-    pub(crate) fn new(
-        index: usize,
-        poll: Poll,
-        inbox: Receiver<Command>,
-        handler: Arc<H>,
-        handle: ServerHandle,
-    ) -> Self {
-        let ping = handle.config().ping_interval.map_or(u64::MAX, millis);
+    pub(crate) fn new(index: usize, poll: Poll, inbox: InboxReceiver, handler: Arc<H>, handle: ServerHandle) -> Self {
+        let config = handle.config();
+        let ping = config.ping_interval.map_or(u64::MAX, millis);
+        let pressure = Pressure::new(config.max_backpressure, config.max_worker_backpressure);
+        let intake_budget = (config.max_backpressure / 4).clamp(1, MAX_INTAKE);
         Worker {
             index,
             poll,
             inbox,
             conns: Slab::new(),
+            states: Vec::new(),
             ids: HashMap::new(),
             handler,
             handle,
@@ -98,10 +113,15 @@ impl<H: Handler> Worker<H> {
             next_seq: 1,
             scratch: vec![0; SCRATCH_SIZE].into_boxed_slice(),
             events: Vec::new(),
-            local: Vec::new(),
             batch: Vec::new(),
             dirty: Vec::new(),
             read_again: Vec::new(),
+            paused_reads: Vec::new(),
+            http_held: Vec::new(),
+            partial_bytes: 0,
+            logs: Logs::default(),
+            pressure,
+            intake_budget,
             rates: Vec::new(),
             expired: Vec::new(),
             next_sweep: 0,
@@ -112,20 +132,23 @@ impl<H: Handler> Worker<H> {
 
     /// Runs the loop until shutdown has drained every connection.
     pub(crate) fn run(mut self) -> io::Result<()> {
-        bus::enter_worker(self.index, self.handle.workers());
+        let shared = self.handle.shared.clone();
+        shared.bus.enter_worker(self.index);
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = self.poll_timeout();
-            let may_block = timeout != Some(Duration::ZERO) && self.handle.shared.bus.park(self.index, &self.inbox);
+            let may_block = timeout != Some(Duration::ZERO) && shared.bus.park(self.index, &self.inbox);
             let timeout = if may_block { timeout } else { Some(Duration::ZERO) };
             let polled = self.poll.poll(&mut events, timeout);
-            self.handle.shared.bus.unpark(self.index);
+            shared.bus.unpark(self.index);
             match polled {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
-            let reading_allowed = self.handle.shared.bus.flush_overflow();
+            self.apply_control();
+            let overflow_clear = shared.bus.flush_overflow();
+            let publishers_paused = !overflow_clear || self.input_paused();
             for event in events.iter() {
                 if event.token() == WAKER_TOKEN {
                     continue;
@@ -135,19 +158,23 @@ impl<H: Handler> Worker<H> {
                     self.on_writable(key);
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    if reading_allowed {
-                        self.read_socket(key, event.is_read_closed() || event.is_error());
+                    if publishers_paused && self.is_publisher(key) {
+                        self.pause_read(key);
                     } else {
-                        self.defer_read(key);
+                        self.read_socket(key, event.is_read_closed() || event.is_error());
                     }
                 }
             }
-            if reading_allowed {
-                self.read_deferred();
+            if !publishers_paused {
+                self.resume_reads();
             }
-            self.drain_inbox();
+            self.read_deferred(publishers_paused);
+            self.intake();
             self.run_timers();
             self.flush();
+            self.release_held_http();
+            self.pressure.evaluate(self.now());
+            self.publish_gauges();
             if self.finished() {
                 return Ok(());
             }
@@ -163,8 +190,17 @@ impl<H: Handler> Worker<H> {
         &self.handle.shared.counters[self.index]
     }
 
+    /// True while the clients that publish must not be read: output is
+    /// under pressure, or the worker's own hooks produced more than one
+    /// turn can take in.
+    fn input_paused(&self) -> bool {
+        self.pressure.is_paused() || self.handle.shared.bus.pending_bytes().0 > self.intake_budget
+    }
+
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.read_again.is_empty() || !self.dirty.is_empty() || !self.batch.is_empty() {
+        let (local, overflow) = self.handle.shared.bus.pending_bytes();
+        let has_local = local > 0 && !self.pressure.is_paused();
+        if !self.read_again.is_empty() || !self.dirty.is_empty() || !self.batch.is_empty() || has_local {
             return Some(Duration::ZERO);
         }
         let now = self.now();
@@ -172,58 +208,22 @@ impl<H: Handler> Worker<H> {
         if let Some(deadline) = self.draining_until {
             wake_at = wake_at.min(deadline);
         }
-        // While an overflow waits for another worker, retry soon without spinning.
-        let wait = wake_at.saturating_sub(now).clamp(1, 1000);
-        Some(Duration::from_millis(wait))
+        let mut wait = Duration::from_millis(wake_at.saturating_sub(now).clamp(1, 1000));
+        // Stalls and lags are judged by time alone; an overflow is retried
+        // when its destination drains, which wakes this worker, and here too.
+        if self.pressure.has_behind() || overflow > 0 {
+            wait = wait.min(PRESSURE_TICK);
+        }
+        Some(wait)
     }
 
-    fn drain_inbox(&mut self) {
-        for _ in 0..INBOX_BUDGET {
-            match self.inbox.try_recv() {
-                Ok(command) => self.apply(command),
-                Err(_) => break,
-            }
-        }
-        self.apply_local();
-    }
-
-    /// Applies commands the worker's own hooks sent to itself, in order,
-    /// including those that applying them makes hooks send.
-    fn apply_local(&mut self) {
-        loop {
-            let mut commands = std::mem::take(&mut self.local);
-            bus::take_local(&mut commands);
-            if commands.is_empty() {
-                self.local = commands;
-                return;
-            }
-            for command in commands.drain(..) {
-                self.apply(command);
-            }
-            self.local = commands;
-        }
-    }
-
-    fn apply(&mut self, command: Command) {
-        match command {
-            Command::Broadcast { frame, except } => {
-                if self.draining_until.is_none() {
-                    self.batch.push(Broadcast { frame, except });
-                }
-            }
-            Command::Push { conn, frame } => {
-                if let Some(&key) = self.ids.get(&conn) {
-                    self.push_frame(key, frame);
-                }
-            }
-            Command::Disconnect { conn, code, reason } => {
-                if let Some(&key) = self.ids.get(&conn) {
-                    self.begin_close(key, lifecycle::Ending::server(code, &reason));
-                }
-            }
-            Command::Adopt(socket) => self.adopt(socket),
-            Command::Shutdown => self.start_draining(),
-        }
+    fn publish_gauges(&self) {
+        let reading = self.pressure.reading();
+        let counters = self.counters();
+        counters.set_gauge(&counters.queued_bytes, reading.queued);
+        counters.set_gauge(&counters.paused_reads, self.paused_reads.len());
+        counters.set_gauge(&counters.paused, usize::from(self.pressure.is_paused()));
+        counters.set_gauge(&counters.partial_bytes, self.partial_bytes);
     }
 
     fn finished(&self) -> bool {
@@ -232,6 +232,14 @@ impl<H: Handler> Worker<H> {
             None => false,
         }
     }
+}
+
+/// Logging budgets of the events that can come in storms.
+#[derive(Debug, Default)]
+struct Logs {
+    slow_consumers: LogLimit,
+    drops: LogLimit,
+    panics: LogLimit,
 }
 
 /// Milliseconds in `d`, saturating.

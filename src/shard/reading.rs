@@ -1,15 +1,16 @@
-//! Reading sockets: bytes in, handshake or frames decoded, hooks called.
+//! Reading sockets: bytes in, requests or frames decoded, hooks called.
 
 use std::io::{self, Read};
 
-use super::connection::Phase;
+use super::connection::{Flag, Phase};
 use super::lifecycle::Ending;
 use super::message_rate::MessageRate;
 use super::Worker;
+use crate::guard;
 use crate::handler::Handler;
+use crate::http::Response;
 use crate::stats::WorkerCounters;
 use crate::ws::close::codes;
-use crate::ws::handshake::{self, Parsed};
 use crate::ws::{encode, Event};
 
 /// Reads of a full scratch buffer per socket per turn. Past it the socket
@@ -23,8 +24,11 @@ impl<H: Handler> Worker<H> {
     /// error, which then waits behind the data: a short read does not mean
     /// the socket is drained, and no new edge will come for the EOF.
     pub(super) fn read_socket(&mut self, key: usize, peer_closed: bool) {
+        if self.conns.get(key).is_some_and(|c| c.flags.is(Flag::HttpHeld)) {
+            // Read once the responses before it drain (`release_held_http`).
+            return;
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
-        let now = self.now();
         for _ in 0..READS_PER_TURN {
             let Some(conn) = self.conns.get_mut(key) else { break };
             match conn.socket.read(&mut scratch) {
@@ -33,8 +37,11 @@ impl<H: Handler> Worker<H> {
                     break;
                 }
                 Ok(n) => {
-                    conn.last_seen = now;
                     self.on_bytes(key, &scratch[..n]);
+                    if self.conns.get(key).is_some_and(|c| c.flags.is(Flag::HttpHeld)) {
+                        self.scratch = scratch;
+                        return;
+                    }
                     // A short read drained the socket: the next arrival raises a new edge.
                     if n < scratch.len() && !peer_closed {
                         self.scratch = scratch;
@@ -59,21 +66,26 @@ impl<H: Handler> Worker<H> {
     /// Remembers to read `key` next turn (no new edge will come for it).
     pub(super) fn defer_read(&mut self, key: usize) {
         if let Some(conn) = self.conns.get_mut(key) {
-            if !conn.read_pending {
-                conn.read_pending = true;
+            if !conn.flags.is(Flag::ReadPending) {
+                conn.flags.set(Flag::ReadPending, true);
                 self.read_again.push(key);
             }
         }
     }
 
-    /// Reads the sockets whose budget ran out last turn.
-    pub(super) fn read_deferred(&mut self) {
+    /// Reads the sockets whose budget ran out last turn; with `publishers_paused`
+    /// the clients that publish wait in the paused list instead.
+    pub(super) fn read_deferred(&mut self, publishers_paused: bool) {
         let keys = std::mem::take(&mut self.read_again);
         for &key in &keys {
             if let Some(conn) = self.conns.get_mut(key) {
-                conn.read_pending = false;
-                // What raised the original edge is not known here: read to the end.
-                self.read_socket(key, true);
+                conn.flags.set(Flag::ReadPending, false);
+                if publishers_paused && self.is_publisher(key) {
+                    self.pause_read(key);
+                } else {
+                    // What raised the original edge is not known here: read to the end.
+                    self.read_socket(key, true);
+                }
             }
         }
         let mut keys = keys;
@@ -86,44 +98,41 @@ impl<H: Handler> Worker<H> {
     fn on_bytes(&mut self, key: usize, data: &[u8]) {
         let Some(conn) = self.conns.get_mut(key) else { return };
         match &mut conn.phase {
-            Phase::Handshake { buf } => {
-                buf.extend_from_slice(data);
-                let max = self.handle.config().max_handshake_size;
-                match handshake::parse_request(buf, max) {
-                    Ok(Parsed::Incomplete) => {}
-                    Ok(Parsed::Complete { request, consumed }) => {
-                        let rest = buf.get(consumed..).map(<[u8]>::to_vec).unwrap_or_default();
-                        self.finish_handshake(key, request, &rest);
-                    }
-                    Err(e) => {
-                        log::debug!("worker {}: refusing a handshake: {e}", self.index);
-                        WorkerCounters::bump(&self.counters().refused_handshakes);
-                        self.refuse(key, e.response());
-                    }
-                }
+            Phase::Http { reader } => {
+                reader.feed(data);
+                self.serve_requests(key);
             }
             Phase::Open { .. } => self.on_frames(key, data),
             Phase::Closing { .. } => {}
         }
+        self.sync_held_input(key);
+        self.check_input_ceiling(key);
     }
 
     /// Decodes frames of an open connection and dispatches their events.
     pub(super) fn on_frames(&mut self, key: usize, data: &[u8]) {
+        let now = self.now();
         let Some(conn) = self.conns.get_mut(key) else { return };
         let Phase::Open { decoder } = &mut conn.phase else { return };
         let id = conn.id;
         let mut events = std::mem::take(&mut self.events);
         let result = decoder.feed(data, &mut events);
+        // Only a completed frame is activity: a peer trickling one byte a
+        // minute into a large frame does not keep itself alive.
+        if decoder.take_progress() {
+            conn.last_seen = now;
+        }
         for event in events.drain(..) {
             if !self.conns.get(key).is_some_and(|c| c.is_open() && c.id == id) {
                 break;
             }
             match event {
                 Event::Message(message) => {
-                    WorkerCounters::bump(&self.counters().messages_in);
+                    let counters = self.counters();
+                    WorkerCounters::bump(&counters.messages_in);
+                    WorkerCounters::add(&counters.bytes_in, message.len() as u64);
                     if self.within_message_rate(key) {
-                        self.handler.on_message(&self.handle, id, message);
-                        self.apply_local();
+                        self.deliver(key, message);
                     }
                 }
                 Event::Ping(payload) => {
@@ -141,6 +150,47 @@ impl<H: Handler> Worker<H> {
                 log::debug!("worker {}: connection {id}: {violation}", self.index);
                 WorkerCounters::bump(&self.counters().protocol_errors);
                 self.begin_close(key, Ending::server(violation.code, violation.reason));
+            }
+        }
+    }
+
+    /// Hands a message to the application; a panic closes the connection.
+    fn deliver(&mut self, key: usize, message: crate::Message) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        conn.flags.set(Flag::Publisher, true);
+        let id = conn.id;
+        let Some(state) = self.states.get_mut(key).and_then(Option::as_mut) else { return };
+        let (handler, handle) = (&self.handler, &self.handle);
+        if let Err(panic) = guard::call(|| handler.on_message(handle, id, state, message)) {
+            self.hook_panicked(id, "on_message", &panic);
+            self.begin_close(key, Ending::panicked());
+        }
+    }
+
+    /// Closes `key` when the worker holds more bytes of incomplete input
+    /// than `max_worker_partial_bytes` and this connection holds some.
+    fn check_input_ceiling(&mut self, key: usize) {
+        if self.partial_bytes <= self.handle.config().max_worker_partial_bytes {
+            return;
+        }
+        let Some(conn) = self.conns.get(key) else { return };
+        if conn.held_input == 0 {
+            return;
+        }
+        WorkerCounters::bump(&self.counters().input_overflows);
+        log::warn!(
+            "worker {}: {} bytes held for incomplete input passes the worker's ceiling; closing connection {}",
+            self.index,
+            self.partial_bytes,
+            conn.id
+        );
+        match conn.phase {
+            Phase::Open { .. } => {
+                self.begin_close(key, Ending::server(codes::TRY_AGAIN_LATER, "server input buffers are full"))
+            }
+            _ => {
+                let response = Response::text(503, "server input buffers are full\n").header("Retry-After", "1");
+                self.refuse(key, response, false);
             }
         }
     }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::connection::{Connection, Phase, Socket};
 use super::writing::{flush_one, QueueLimit};
-use super::Broadcast;
+use crate::bus::Broadcast;
 use crate::config::SlowConsumerPolicy;
 use crate::conn_id::ConnId;
 use crate::stats::WorkerCounters;
@@ -95,7 +95,7 @@ impl FanoutRig {
     /// vectored write each; returns the bytes written in all.
     pub fn fan_out(&mut self, frames: &[Bytes]) -> usize {
         self.batch.clear();
-        self.batch.extend(frames.iter().map(|frame| Broadcast { frame: frame.clone(), except: None }));
+        self.batch.extend(frames.iter().map(|frame| Broadcast { frame: frame.clone(), except: None, sent_at: None }));
         let mut total = 0;
         for conn in &mut self.conns {
             let before = conn.socket.writes;

@@ -13,19 +13,47 @@ use bytes::{Buf, Bytes};
 #[derive(Default)]
 pub(crate) struct SendQueue {
     chunks: VecDeque<Bytes>,
-    bytes: usize,
-    /// True when the first chunk was partly written: it must be finished
-    /// before anything else (even a close frame) may follow it.
-    head_started: bool,
+    /// Bytes queued, and in the top bit [`HEAD_STARTED`]: the first chunk
+    /// was partly written and must be finished before anything else (even a
+    /// close frame) may follow it. One word for both keeps the connection
+    /// record, which holds this queue, from growing by padding.
+    state: usize,
 }
+
+/// The flag bit of `SendQueue::state`; no queue comes near 2^63 bytes.
+const HEAD_STARTED: usize = 1 << (usize::BITS - 1);
 
 /// Chunk capacity above which an emptied queue gives its memory back.
 const SHRINK_ABOVE: usize = 32;
 
+/// What one queued chunk costs beyond its bytes: its `Bytes` handle, twice
+/// over for the slack of a ring buffer that grows by doubling.
+pub(crate) const CHUNK_OVERHEAD: usize = 2 * std::mem::size_of::<Bytes>();
+
 impl SendQueue {
     /// Bytes waiting to be written.
     pub(crate) fn bytes(&self) -> usize {
-        self.bytes
+        self.state & !HEAD_STARTED
+    }
+
+    fn head_started(&self) -> bool {
+        self.state & HEAD_STARTED != 0
+    }
+
+    fn set_head_started(&mut self, started: bool) {
+        self.state = if started { self.state | HEAD_STARTED } else { self.state & !HEAD_STARTED };
+    }
+
+    /// The memory the queue accounts for: its bytes plus
+    /// [`CHUNK_OVERHEAD`] per chunk. This is what `max_backpressure` bounds,
+    /// so a flood of tiny frames is bounded as honestly as a few large ones.
+    pub(crate) fn cost(&self) -> usize {
+        self.bytes() + self.chunks.len() * CHUNK_OVERHEAD
+    }
+
+    /// What queueing a frame of `len` bytes would add to [`SendQueue::cost`].
+    pub(crate) fn cost_of(len: usize) -> usize {
+        len + CHUNK_OVERHEAD
     }
 
     /// Number of chunks waiting.
@@ -43,15 +71,15 @@ impl SendQueue {
         if chunk.is_empty() {
             return;
         }
-        self.bytes += chunk.len();
+        self.state += chunk.len();
         self.chunks.push_back(chunk);
     }
 
     /// Appends the unwritten tail of a chunk whose head already reached the
     /// socket; it must go out before anything queued later.
     pub(crate) fn push_started(&mut self, tail: Bytes) {
-        if self.chunks.is_empty() {
-            self.head_started = true;
+        if self.chunks.is_empty() && !tail.is_empty() {
+            self.set_head_started(true);
         }
         self.push(tail);
     }
@@ -59,9 +87,10 @@ impl SendQueue {
     /// Drops every chunk except a partly written head, so that a close
     /// frame can follow without corrupting the stream.
     pub(crate) fn discard_unstarted(&mut self) {
-        let keep = usize::from(self.head_started && !self.chunks.is_empty());
+        let keep = usize::from(self.head_started() && !self.chunks.is_empty());
         self.chunks.truncate(keep);
-        self.bytes = self.chunks.iter().map(Bytes::len).sum();
+        let bytes: usize = self.chunks.iter().map(Bytes::len).sum();
+        self.state = bytes | (self.state & HEAD_STARTED);
         self.release_if_empty();
     }
 
@@ -86,22 +115,22 @@ impl SendQueue {
                 written -= head.len();
                 consumed += head.len();
                 self.chunks.pop_front();
-                self.head_started = false;
+                self.set_head_started(false);
             } else {
                 head.advance(written);
                 consumed += written;
-                self.head_started = true;
+                self.set_head_started(true);
                 written = 0;
             }
         }
-        self.bytes -= consumed;
+        self.state -= consumed;
         self.release_if_empty();
         consumed
     }
 
     fn release_if_empty(&mut self) {
         if self.chunks.is_empty() {
-            self.head_started = false;
+            self.set_head_started(false);
             if self.chunks.capacity() > SHRINK_ABOVE {
                 self.chunks = VecDeque::new();
             }
@@ -148,6 +177,14 @@ mod tests {
         let mut q = queue(&[b"abc", b"def"]);
         q.discard_unstarted();
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn cost_counts_each_chunk_handle() {
+        let q = queue(&[b"abc", b"d"]);
+        assert_eq!(q.cost(), 4 + 2 * CHUNK_OVERHEAD);
+        assert_eq!(SendQueue::cost_of(3), 3 + CHUNK_OVERHEAD);
+        assert_eq!(SendQueue::default().cost(), 0);
     }
 
     #[test]

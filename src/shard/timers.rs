@@ -1,4 +1,5 @@
-//! Deadlines: handshake timeout, idle timeout, pings, lingering closes.
+//! Deadlines: handshake and keep-alive timeouts, idle timeout, pings,
+//! lingering closes.
 //!
 //! One sweep over the worker's connections every `tick` (a quarter of the
 //! shortest timeout, between 10 ms and 1 s) is cheaper than a timer per
@@ -6,17 +7,21 @@
 
 use bytes::Bytes;
 
-use super::connection::Phase;
+use super::connection::{Flag, Phase};
 use super::lifecycle::Ending;
-use super::{millis, Broadcast, Worker};
+use super::{millis, Worker};
+use crate::bus::Broadcast;
 use crate::handler::Handler;
-use crate::stats::WorkerCounters;
+use crate::stats::{Refusal, WorkerCounters};
 use crate::ws::close::codes;
 
 /// Why a sweep ends a connection.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Expiry {
+    /// A request (the upgrade or the first plain one) did not arrive in time.
     Handshake,
+    /// A kept-alive HTTP connection sent no next request in time.
+    KeepAlive,
     Idle,
     Linger,
 }
@@ -49,7 +54,7 @@ impl<H: Handler> Worker<H> {
             if now >= self.next_ping {
                 self.next_ping = now + millis(interval);
                 if self.draining_until.is_none() {
-                    self.batch.push(Broadcast { frame: Bytes::from_static(PING), except: None });
+                    self.batch.push(Broadcast { frame: Bytes::from_static(PING), except: None, sent_at: None });
                 }
             }
         }
@@ -59,8 +64,18 @@ impl<H: Handler> Worker<H> {
         let mut expired = std::mem::take(&mut self.expired);
         for (key, conn) in self.conns.iter() {
             let expiry = match conn.phase {
-                Phase::Handshake { .. } if now.saturating_sub(conn.phase_since) >= handshake => Expiry::Handshake,
-                Phase::Open { .. } if idle.is_some_and(|idle| now.saturating_sub(conn.last_seen) >= idle) => {
+                Phase::Http { ref reader } if now.saturating_sub(conn.phase_since) >= handshake => {
+                    if conn.flags.is(Flag::ServedHttp) && reader.is_idle() {
+                        Expiry::KeepAlive
+                    } else {
+                        Expiry::Handshake
+                    }
+                }
+                // A publisher the worker stopped reading is not idle: it is waited for.
+                Phase::Open { .. }
+                    if !conn.flags.is(Flag::ReadPaused)
+                        && idle.is_some_and(|idle| now.saturating_sub(conn.last_seen) >= idle) =>
+                {
                     Expiry::Idle
                 }
                 Phase::Closing { .. } if now.saturating_sub(conn.phase_since) >= linger => Expiry::Linger,
@@ -71,9 +86,10 @@ impl<H: Handler> Worker<H> {
         for (key, expiry) in expired.drain(..) {
             match expiry {
                 Expiry::Handshake => {
-                    WorkerCounters::bump(&self.counters().handshake_timeouts);
+                    self.counters().refuse(Refusal::Timeout);
                     self.drop_connection(key, "handshake timeout");
                 }
+                Expiry::KeepAlive => self.drop_connection(key, "keep-alive timeout"),
                 Expiry::Idle => {
                     WorkerCounters::bump(&self.counters().idle_timeouts);
                     self.begin_close(key, Ending::server(codes::GOING_AWAY, "idle timeout"));
@@ -82,6 +98,5 @@ impl<H: Handler> Worker<H> {
             }
         }
         self.expired = expired;
-        self.apply_local();
     }
 }

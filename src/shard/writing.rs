@@ -1,14 +1,19 @@
 //! Writing sockets: one `writev` per socket per turn, bounded queues.
 
 use std::io::{self, IoSlice};
+use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::connection::{Connection, Phase, Socket};
+use super::connection::{Connection, Flag, Phase, Socket};
 use super::lifecycle::Ending;
-use super::{Broadcast, Worker};
+use super::pressure::Pressure;
+use super::send_queue::SendQueue;
+use super::Worker;
+use crate::bus::Broadcast;
 use crate::config::SlowConsumerPolicy;
 use crate::handler::Handler;
+use crate::log_limit::{self, Verdict};
 use crate::registry::{ConnStatus, Registry};
 use crate::stats::WorkerCounters;
 
@@ -38,12 +43,13 @@ pub(super) struct QueueLimit {
 }
 
 impl QueueLimit {
-    /// Queues `frame` unless that would pass the bound. An empty queue takes
+    /// Queues `frame` unless that would pass the bound, counted as the
+    /// memory the queue holds ([`SendQueue::cost`]). An empty queue takes
     /// any one frame: a client with nothing pending is not slow, even when
     /// the frame alone is larger than the bound (a message of
     /// `max_message_size` plus its header, with both limits at 1 MiB).
     fn enqueue<S>(self, conn: &mut Connection<S>, frame: Bytes, counters: &WorkerCounters) -> Enqueued {
-        if conn.queue.is_empty() || conn.queue.bytes() + frame.len() <= self.max_bytes {
+        if conn.queue.is_empty() || conn.queue.cost() + SendQueue::cost_of(frame.len()) <= self.max_bytes {
             conn.queue.push(frame);
             return Enqueued::Queued;
         }
@@ -57,9 +63,11 @@ impl QueueLimit {
     }
 }
 
-/// What one socket's flush left to do.
+/// What one socket's flush did and left to do.
 #[derive(Default)]
 pub(crate) struct Flushed {
+    /// Bytes the socket took.
+    pub(crate) written: usize,
     pub(crate) error: Option<io::Error>,
     pub(crate) slow_consumer: bool,
     /// A frame was dropped for a full queue (`drop` policy).
@@ -77,8 +85,8 @@ impl<H: Handler> Worker<H> {
     /// Lists `key` for this turn's flush.
     pub(super) fn mark_dirty(&mut self, key: usize) {
         if let Some(conn) = self.conns.get_mut(key) {
-            if !conn.dirty {
-                conn.dirty = true;
+            if !conn.flags.is(Flag::Dirty) {
+                conn.flags.set(Flag::Dirty, true);
                 self.dirty.push(key);
             }
         }
@@ -86,7 +94,7 @@ impl<H: Handler> Worker<H> {
 
     pub(super) fn on_writable(&mut self, key: usize) {
         if let Some(conn) = self.conns.get_mut(key) {
-            conn.writable = true;
+            conn.flags.set(Flag::Writable, true);
             if !conn.queue.is_empty() || matches!(conn.phase, Phase::Closing { fin_sent: false }) {
                 self.mark_dirty(key);
             }
@@ -114,36 +122,74 @@ impl<H: Handler> Worker<H> {
             }
         };
         let dropped = caught_up == Enqueued::Dropped || outcome == Enqueued::Dropped;
-        sync_backlog(conn, dropped, limit, &self.handle.shared.registry);
+        let id = conn.id;
+        if sync_backlog(conn, dropped, limit, &self.handle.shared.registry) {
+            self.log_backlogged(id);
+        }
         if outcome == Enqueued::SlowConsumer {
-            WorkerCounters::bump(&counters.slow_consumers_closed);
-            self.begin_close(key, Ending::slow_consumer());
+            self.close_slow_consumer(key, id);
             return;
         }
         self.mark_dirty(key);
     }
 
+    /// Closes a slow consumer with 1008; counted, and logged rate-limited.
+    fn close_slow_consumer(&mut self, key: usize, id: crate::ConnId) {
+        WorkerCounters::bump(&self.counters().slow_consumers_closed);
+        if let Verdict::Log { suppressed } = self.logs.slow_consumers.check(Instant::now()) {
+            log::warn!(
+                "worker {}: connection {id} is a slow consumer (its queue reached {} bytes): closing it with 1008{}",
+                self.index,
+                self.handle.config().max_backpressure,
+                log_limit::more(suppressed)
+            );
+        }
+        // begin_close lists it as dirty: the close frame goes out next turn.
+        self.begin_close(key, Ending::slow_consumer());
+    }
+
+    /// Logs (rate-limited) a connection that starts losing frames.
+    fn log_backlogged(&mut self, id: crate::ConnId) {
+        if let Verdict::Log { suppressed } = self.logs.drops.check(Instant::now()) {
+            log::warn!(
+                "worker {}: connection {id} is a slow consumer: dropping frames for it until it catches up{}",
+                self.index,
+                log_limit::more(suppressed)
+            );
+        }
+    }
+
     /// Writes every socket that has something for it this turn.
     pub(super) fn flush(&mut self) {
         let limit = self.limit();
+        let now = self.now();
         let batch = std::mem::take(&mut self.batch);
         let mut dirty = std::mem::take(&mut self.dirty);
         let mut failed: Vec<(usize, Flushed)> = Vec::new();
         let shared = &self.handle.shared;
         let counters = &shared.counters[self.index];
-        let mut ctx = Settle { limit, registry: &shared.registry, dirty: &mut self.dirty, failed: &mut failed };
+        let mut ctx = Settle {
+            limit,
+            now,
+            registry: &shared.registry,
+            pressure: &mut self.pressure,
+            dirty: &mut self.dirty,
+            failed: &mut failed,
+            backlogged: Vec::new(),
+            written: 0,
+        };
         if batch.is_empty() {
             for &key in &dirty {
                 if let Some(conn) = self.conns.get_mut(key) {
-                    conn.dirty = false;
+                    conn.flags.set(Flag::Dirty, false);
                     let flushed = flush_one(conn, &[], limit, counters);
                     settle(key, conn, flushed, &mut ctx);
                 }
             }
         } else {
             for (key, conn) in self.conns.iter_mut() {
-                let wanted = conn.dirty || conn.is_open();
-                conn.dirty = false;
+                let wanted = conn.flags.is(Flag::Dirty) || conn.is_open();
+                conn.flags.set(Flag::Dirty, false);
                 if wanted {
                     let items = if conn.is_open() { &batch[..] } else { &[] };
                     let flushed = flush_one(conn, items, limit, counters);
@@ -152,6 +198,11 @@ impl<H: Handler> Worker<H> {
                 conn.cursor = 0;
             }
             WorkerCounters::add(&counters.frames_out, batch.len() as u64 * self.ids.len() as u64);
+            counters.observe_broadcasts(&batch);
+        }
+        WorkerCounters::add(&counters.bytes_out, ctx.written as u64);
+        for id in std::mem::take(&mut ctx.backlogged) {
+            self.log_backlogged(id);
         }
         dirty.clear();
         if self.dirty.is_empty() {
@@ -168,12 +219,10 @@ impl<H: Handler> Worker<H> {
             if let Some(e) = flushed.error {
                 self.on_transport_error(key, &e);
             } else if flushed.slow_consumer {
-                WorkerCounters::bump(&self.counters().slow_consumers_closed);
-                // begin_close lists it as dirty: the close frame goes out next turn.
-                self.begin_close(key, Ending::slow_consumer());
+                let id = self.conns.get(key).map_or(crate::ConnId::from_u64(0), |c| c.id);
+                self.close_slow_consumer(key, id);
             }
         }
-        self.apply_local();
     }
 }
 
@@ -203,8 +252,12 @@ pub(super) fn catch_up<S>(
 }
 
 /// One vectored write of the queue, then of `items`, into at most `N`
-/// slots; returns the bytes the socket took (0 when it would block).
-fn write_chunks<const N: usize, S: Socket>(conn: &mut Connection<S>, items: &[Broadcast]) -> io::Result<usize> {
+/// slots; returns the bytes the socket took (0 when it would block) and the
+/// bytes offered.
+fn write_chunks<const N: usize, S: Socket>(
+    conn: &mut Connection<S>,
+    items: &[Broadcast],
+) -> io::Result<(usize, usize)> {
     let id = conn.id;
     let mut iov = [IoSlice::new(&[]); N];
     let mut used = conn.queue.fill(&mut iov);
@@ -218,32 +271,43 @@ fn write_chunks<const N: usize, S: Socket>(conn: &mut Connection<S>, items: &[Br
         used += 1;
     }
     if used == 0 {
-        return Ok(0);
+        return Ok((0, 0));
     }
     match conn.socket.write_vectored(&iov[..used]) {
         Ok(n) => {
             if n < total {
-                conn.writable = false;
+                conn.flags.set(Flag::Writable, false);
             }
-            Ok(n)
+            Ok((n, total))
         }
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-            conn.writable = false;
-            Ok(0)
+            conn.flags.set(Flag::Writable, false);
+            Ok((0, total))
         }
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok((0, total)),
         Err(e) => Err(e),
     }
 }
 
-/// Files a flushed connection for the next turn or for error handling.
+/// Files a flushed connection for the next turn or for error handling, and
+/// tells the worker's pressure record how far behind it is.
 fn settle<S>(key: usize, conn: &mut Connection<S>, flushed: Flushed, ctx: &mut Settle<'_>) {
-    sync_backlog(conn, flushed.dropped, ctx.limit, ctx.registry);
+    ctx.written += flushed.written;
+    if sync_backlog(conn, flushed.dropped, ctx.limit, ctx.registry) {
+        ctx.backlogged.push(conn.id);
+    }
+    if conn.flags.is(Flag::Behind) || !conn.queue.is_empty() {
+        let cost = if conn.is_open() { conn.queue.cost() } else { 0 };
+        conn.flags.set(
+            Flag::Behind,
+            ctx.pressure.observe(key, cost, flushed.written > 0, conn.flags.is(Flag::Backlogged), ctx.now),
+        );
+    }
     let (dirty, failed) = (&mut *ctx.dirty, &mut *ctx.failed);
     if flushed.error.is_some() || flushed.slow_consumer {
         failed.push((key, flushed));
-    } else if flushed.more && !conn.dirty {
-        conn.dirty = true;
+    } else if flushed.more && !conn.flags.is(Flag::Dirty) {
+        conn.flags.set(Flag::Dirty, true);
         dirty.push(key);
     }
 }
@@ -251,28 +315,39 @@ fn settle<S>(key: usize, conn: &mut Connection<S>, flushed: Flushed, ctx: &mut S
 /// Where `settle` files connections.
 struct Settle<'a> {
     limit: QueueLimit,
+    now: u64,
     registry: &'a Registry,
+    pressure: &'a mut Pressure,
     dirty: &'a mut Vec<usize>,
     failed: &'a mut Vec<(usize, Flushed)>,
+    /// Connections that started losing frames this flush, to be logged.
+    backlogged: Vec<crate::ConnId>,
+    written: usize,
 }
 
 /// Keeps the registry's view of a connection's backlog current (drop policy
 /// only): backlogged from the first dropped frame until the queue is back
-/// under half its bound. `push` answers `Dropped` from that view.
-fn sync_backlog<S>(conn: &mut Connection<S>, dropped: bool, limit: QueueLimit, registry: &Registry) {
+/// under half its bound. `push` answers `Dropped` from that view. Returns
+/// true when the connection has just become backlogged.
+fn sync_backlog<S>(conn: &mut Connection<S>, dropped: bool, limit: QueueLimit, registry: &Registry) -> bool {
     if limit.policy != SlowConsumerPolicy::Drop || !conn.is_open() {
-        return;
+        return false;
     }
-    let backlogged = if conn.backlogged { conn.queue.bytes() > limit.max_bytes / 2 } else { dropped };
-    if backlogged != conn.backlogged {
-        conn.backlogged = backlogged;
+    let backlogged = if conn.flags.is(Flag::Backlogged) { conn.queue.cost() > limit.max_bytes / 2 } else { dropped };
+    let became = backlogged && !conn.flags.is(Flag::Backlogged);
+    if backlogged != conn.flags.is(Flag::Backlogged) {
+        conn.flags.set(Flag::Backlogged, backlogged);
         let status = if backlogged { ConnStatus::Backlogged } else { ConnStatus::Open };
         registry.set_status(conn.id, status);
     }
+    became
 }
 
-/// One `writev` of the queue followed by this turn's broadcasts; whatever the
-/// socket does not take is queued under the limit.
+/// Writes the queue followed by this turn's broadcasts: one `writev` when
+/// they fit its slots (the common case), more only while the socket keeps
+/// taking everything offered, so a socket with room is never left with
+/// bytes queued just because a turn had many frames. Whatever the socket
+/// does not take is queued under the limit.
 pub(crate) fn flush_one<S: Socket>(
     conn: &mut Connection<S>,
     batch: &[Broadcast],
@@ -280,44 +355,52 @@ pub(crate) fn flush_one<S: Socket>(
     counters: &WorkerCounters,
 ) -> Flushed {
     let mut flushed = Flushed::default();
-    let from = (conn.cursor as usize).min(batch.len());
+    let mut from = (conn.cursor as usize).min(batch.len());
     let id = conn.id;
-    let mut written = 0;
-    if conn.writable {
+    while conn.flags.is(Flag::Writable) {
         // Most turns give a socket a handful of chunks: don't pay for
         // initialising a full-size iovec array each time.
         let needed = conn.queue.len() + (batch.len() - from);
+        if needed == 0 {
+            break;
+        }
         let result = if needed <= SMALL_IOV {
             write_chunks::<SMALL_IOV, S>(conn, &batch[from..])
         } else {
             write_chunks::<MAX_IOV, S>(conn, &batch[from..])
         };
-        match result {
-            Ok(n) => written = n,
+        let (written, offered) = match result {
+            Ok(counts) => counts,
             Err(e) => {
                 flushed.error = Some(e);
                 return flushed;
             }
+        };
+        flushed.written += written;
+        // Account for the broadcasts the socket took; a frame it took in
+        // part must be finished whatever the bound.
+        let mut rest = written - conn.queue.consume(written);
+        while let Some(item) = batch.get(from) {
+            let len = item.frame.len();
+            if item.except == Some(id) {
+                from += 1;
+            } else if rest >= len {
+                rest -= len;
+                from += 1;
+            } else {
+                if rest > 0 {
+                    conn.queue.push_started(item.frame.slice(rest..));
+                    from += 1;
+                }
+                break;
+            }
         }
-    }
-    // Account for the broadcasts the socket took; the rest are queued like
-    // any broadcast a connection has not been given yet.
-    let mut rest = written - conn.queue.consume(written);
-    let mut unwritten = batch.len();
-    for (i, item) in batch.iter().enumerate().skip(from).filter(|(_, b)| b.except != Some(id)) {
-        let len = item.frame.len();
-        if rest >= len {
-            rest -= len;
-        } else if rest > 0 {
-            // A frame the socket took in part must be finished whatever the bound.
-            conn.queue.push_started(item.frame.slice(rest..));
-            rest = 0;
-        } else {
-            unwritten = i;
+        if written < offered || offered == 0 {
             break;
         }
     }
-    conn.cursor = u32::try_from(unwritten).unwrap_or(u32::MAX);
+    // The rest are queued like any broadcast a connection has not been given yet.
+    conn.cursor = u32::try_from(from).unwrap_or(u32::MAX);
     let caught_up = catch_up(conn, batch, limit, counters);
     // This turn's broadcasts are all written or queued now.
     conn.cursor = 0;
@@ -342,7 +425,7 @@ pub(crate) fn flush_one<S: Socket>(
             }
         }
     }
-    flushed.more = !conn.queue.is_empty() && conn.writable;
+    flushed.more = !conn.queue.is_empty() && conn.flags.is(Flag::Writable);
     flushed
 }
 

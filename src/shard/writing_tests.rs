@@ -4,10 +4,11 @@
 use bytes::Bytes;
 
 use super::*;
+use crate::shard::connection::Flag;
 use crate::shard::rig::{open_connection, Sink};
 
 fn frames(n: usize, len: usize) -> Vec<Broadcast> {
-    (0..n).map(|i| Broadcast { frame: Bytes::from(vec![i as u8; len]), except: None }).collect()
+    (0..n).map(|i| Broadcast { frame: Bytes::from(vec![i as u8; len]), except: None, sent_at: None }).collect()
 }
 
 fn limit(max_bytes: usize, policy: SlowConsumerPolicy) -> QueueLimit {
@@ -39,9 +40,9 @@ fn a_partial_write_keeps_the_rest_in_order_for_the_next_turn() {
     flush_one(&mut conn, &batch, lim, &counters);
     assert_eq!(conn.socket.written.len(), 10);
     assert_eq!(conn.queue.bytes(), 8);
-    assert!(!conn.writable, "a short write means the socket is full");
+    assert!(!conn.flags.is(Flag::Writable), "a short write means the socket is full");
     conn.socket.room = None;
-    conn.writable = true;
+    conn.flags.set(Flag::Writable, true);
     flush_one(&mut conn, &[], lim, &counters);
     assert_eq!(conn.socket.written, concat(&batch), "no byte lost, duplicated or reordered");
 }
@@ -53,13 +54,13 @@ fn a_socket_that_would_block_gets_everything_queued() {
     let flushed = flush_one(&mut conn, &batch, limit(1 << 20, SlowConsumerPolicy::Close), &WorkerCounters::default());
     assert!(flushed.error.is_none());
     assert_eq!(conn.queue.bytes(), 40);
-    assert!(!conn.writable);
+    assert!(!conn.flags.is(Flag::Writable));
 }
 
 #[test]
 fn a_blocked_socket_is_not_even_tried_until_writable() {
     let mut conn = open_connection(Sink::keeping(Some(0)), 1);
-    conn.writable = false;
+    conn.flags.set(Flag::Writable, false);
     flush_one(&mut conn, &frames(2, 10), limit(1 << 20, SlowConsumerPolicy::Close), &WorkerCounters::default());
     assert_eq!(conn.socket.writes, 0);
     assert_eq!(conn.queue.bytes(), 20);
@@ -85,7 +86,7 @@ fn past_the_bound_the_drop_policy_drops_whole_frames_and_counts_them() {
     assert_eq!(conn.queue.bytes(), 800);
     assert_eq!(counters.frames_dropped.load(std::sync::atomic::Ordering::Relaxed), 3);
     conn.socket.room = None;
-    conn.writable = true;
+    conn.flags.set(Flag::Writable, true);
     flush_one(&mut conn, &[], lim, &counters);
     assert_eq!(conn.socket.written, concat(&batch[..2]), "the first two frames, whole and in order");
 }
@@ -100,16 +101,29 @@ fn a_broadcast_skips_the_connection_it_excludes() {
 }
 
 #[test]
-fn more_chunks_than_one_writev_takes_wait_for_the_next_turn() {
+fn more_chunks_than_one_writev_takes_all_go_out_while_the_socket_takes_them() {
     let mut conn = open_connection(Sink::keeping(None), 1);
-    let batch = frames(MAX_IOV + 44, 3);
+    let batch = frames(2 * MAX_IOV + 44, 3);
     let lim = limit(1 << 20, SlowConsumerPolicy::Close);
     let flushed = flush_one(&mut conn, &batch, lim, &WorkerCounters::default());
-    assert_eq!(conn.socket.writes, 1);
-    assert_eq!(conn.socket.written.len(), MAX_IOV * 3);
-    assert!(flushed.more, "the rest goes out next turn");
-    flush_one(&mut conn, &[], lim, &WorkerCounters::default());
+    assert_eq!(conn.socket.writes, 3, "one writev per {MAX_IOV} chunks");
     assert_eq!(conn.socket.written, concat(&batch));
+    assert_eq!(flushed.written, batch.len() * 3);
+    assert!(conn.queue.is_empty() && !flushed.more);
+}
+
+#[test]
+fn a_socket_that_fills_midway_keeps_the_rest_queued_in_order() {
+    let mut conn = open_connection(Sink::keeping(Some(MAX_IOV * 3 + 4)), 1);
+    let batch = frames(2 * MAX_IOV, 3);
+    let lim = limit(1 << 20, SlowConsumerPolicy::Close);
+    flush_one(&mut conn, &batch, lim, &WorkerCounters::default());
+    assert_eq!(conn.socket.writes, 2, "the second writev was short");
+    assert!(!conn.flags.is(Flag::Writable));
+    conn.socket.room = None;
+    conn.flags.set(Flag::Writable, true);
+    flush_one(&mut conn, &[], lim, &WorkerCounters::default());
+    assert_eq!(conn.socket.written, concat(&batch), "no byte lost, duplicated or reordered");
 }
 
 #[test]

@@ -25,6 +25,9 @@ pub mod codes {
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// 1011: the server hit an unexpected condition.
     pub const INTERNAL_ERROR: u16 = 1011;
+    /// 1013: try again later; the server cannot take this connection's
+    /// input for now (IANA registry).
+    pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
 /// The content of a Close frame received from the peer.

@@ -11,10 +11,9 @@ pub use super::violation::Violation;
 use super::close::parse_close_payload;
 use super::frame::{header_len_hint, Assembling, Frame};
 use super::unmask::{apply_mask, extend_unmasked};
-use crate::Message;
+use crate::message::{Message, Text};
 use bytes::Bytes;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
-use tungstenite::protocol::frame::Utf8Bytes;
 
 /// Something the peer said, decoded from one or more frames.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +54,8 @@ pub struct Decoder {
     utf8_tail: u8,
     /// Set after a Close event or a violation.
     finished: bool,
+    /// A frame was completed since [`Decoder::take_progress`] last looked.
+    progressed: bool,
 }
 
 impl Decoder {
@@ -69,6 +70,7 @@ impl Decoder {
             assembling: Assembling::Nothing,
             utf8_tail: 0,
             finished: false,
+            progressed: false,
         }
     }
 
@@ -96,6 +98,14 @@ impl Decoder {
     /// Zero whenever no frame or message is in progress.
     pub fn buffered_bytes(&self) -> usize {
         self.partial.capacity() + self.message.capacity()
+    }
+
+    /// True when at least one whole frame (data, continuation or control)
+    /// was completed since the last call; clears the mark. A peer trickling
+    /// the bytes of one frame makes no progress by this measure, which is
+    /// what idle timeouts should judge.
+    pub fn take_progress(&mut self) -> bool {
+        std::mem::take(&mut self.progressed)
     }
 
     /// True once a Close event was produced or a violation returned.
@@ -167,6 +177,7 @@ impl Decoder {
 
     /// Turns one complete, checked frame into events; `payload` is still masked.
     fn handle(&mut self, frame: &Frame, payload: &[u8], events: &mut Vec<Event>) -> Result<(), Violation> {
+        self.progressed = true;
         let mask = frame.mask;
         match frame.opcode {
             OpCode::Control(Control::Close) => {
@@ -183,7 +194,7 @@ impl Decoder {
             OpCode::Control(Control::Ping) => events.push(Event::Ping(unmask(payload, mask))),
             OpCode::Control(Control::Pong) => events.push(Event::Pong(unmask(payload, mask))),
             OpCode::Data(Data::Text) if frame.fin => {
-                let text = Utf8Bytes::try_from(unmask(payload, mask)).map_err(|_| not_utf8())?;
+                let text = Text::from_bytes(unmask(payload, mask)).map_err(|_| not_utf8())?;
                 events.push(Event::Message(Message::Text(text)));
             }
             OpCode::Data(Data::Binary) if frame.fin => {
@@ -217,19 +228,22 @@ impl Decoder {
     ) -> Result<(), Violation> {
         let unchecked_from = self.message.len().saturating_sub(usize::from(self.utf8_tail));
         extend_unmasked(&mut self.message, payload, mask);
-        if !fin {
-            if self.assembling == Assembling::Text {
-                self.check_text_prefix(unchecked_from)?;
+        if self.assembling == Assembling::Text {
+            self.check_text_prefix(unchecked_from)?;
+            // The last fragment may not end inside a character.
+            if fin && self.utf8_tail != 0 {
+                return Err(not_utf8());
             }
+        }
+        if !fin {
             return Ok(());
         }
         let data = Bytes::from(std::mem::take(&mut self.message));
         let kind = std::mem::replace(&mut self.assembling, Assembling::Nothing);
         self.utf8_tail = 0;
         let message = match kind {
-            // This validates the whole text again: without `unsafe` there is no
-            // way to build `Utf8Bytes` from bytes we already checked.
-            Assembling::Text => Message::Text(Utf8Bytes::try_from(data).map_err(|_| not_utf8())?),
+            // Every byte was checked fragment by fragment: no second pass.
+            Assembling::Text => Message::Text(Text::from_checked(data)),
             Assembling::Binary => Message::Binary(data),
             Assembling::Nothing => return Err(Violation::protocol("continuation without a message")),
         };

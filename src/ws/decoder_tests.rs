@@ -314,3 +314,21 @@ fn random_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn progress_is_a_completed_frame_not_a_trickle_of_bytes() {
+    let mut decoder = Decoder::new(1 << 20);
+    let big = frame(0x82, &[7u8; 1000]);
+    for byte in &big[..big.len() - 1] {
+        let (events, result) = feed(&mut decoder, std::slice::from_ref(byte));
+        assert!(events.is_empty() && result.is_ok());
+        assert!(!decoder.take_progress(), "a partial frame is no progress");
+    }
+    assert_eq!(feed(&mut decoder, &big[big.len() - 1..]).1, Ok(()));
+    assert!(decoder.take_progress());
+    assert!(!decoder.take_progress(), "the mark clears once taken");
+    // A continuation fragment completes a frame without producing an event.
+    let (events, _) = feed(&mut decoder, &frame(0x02, b"part"));
+    assert!(events.is_empty());
+    assert!(decoder.take_progress());
+}

@@ -19,15 +19,21 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 /// A config bound to 127.0.0.1:0 with `workers` workers and short timeouts
 /// that do not interfere unless a test sets them.
 pub fn config(workers: usize) -> Config {
-    Config {
-        bind: "127.0.0.1:0".parse().expect("literal address"),
-        workers,
-        ping_interval: None,
-        idle_timeout: None,
-        close_timeout: Duration::from_millis(500),
-        shutdown_timeout: Duration::from_secs(2),
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.bind = "127.0.0.1:0".parse().expect("literal address");
+    config.workers = workers;
+    config.ping_interval = None;
+    config.idle_timeout = None;
+    config.close_timeout = Duration::from_millis(500);
+    config.shutdown_timeout = Duration::from_secs(2);
+    config
+}
+
+/// `config` with `change` applied (`Config` is `#[non_exhaustive]`, so
+/// tests change fields rather than build it literally).
+pub fn with_config(mut config: Config, change: impl FnOnce(&mut Config)) -> Config {
+    change(&mut config);
+    config
 }
 
 /// Binds and starts a server.

@@ -1,13 +1,13 @@
-//! The HTTP/1.1 upgrade handshake (RFC 6455 section 4), without I/O.
+//! The WebSocket upgrade handshake (RFC 6455 section 4), without I/O.
 //!
-//! [`parse_request`] is called on the bytes read so far and answers
-//! "incomplete" until the header block is in; [`validate_upgrade`] checks the
-//! upgrade headers; [`accept_response`] and [`http_response`] build the bytes
-//! to write back, and every refusal maps onto an HTTP status through
-//! [`HandshakeError`].
+//! The request itself is parsed by [`crate::http`] (the same path serves
+//! plain HTTP); [`validate_upgrade`] checks its WebSocket headers, and
+//! [`accept_response`] builds the 101 that opens the connection. Every
+//! refusal maps onto an HTTP status through [`HandshakeError`].
 
-mod request;
 mod response;
+mod upgrade;
 
-pub use request::{parse_request, validate_upgrade, Parsed, Request, Upgrade, MAX_HEADERS};
-pub use response::{accept_response, http_response, HandshakeError};
+pub use response::{accept_response, HandshakeError};
+pub(crate) use upgrade::is_token;
+pub use upgrade::{validate_upgrade, UpgradeHeaders};

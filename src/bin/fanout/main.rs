@@ -1,26 +1,31 @@
 //! The `fanout` binary: flags -> config -> server, until SIGINT/SIGTERM.
 
+mod cli;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
-use fanout::cli::{Cli, Mode};
+use cli::{Cli, Mode};
 use fanout::{sys, ChatHandler, Config, EchoHandler, Handler, Server};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_level.as_deref());
     let config = cli.config();
+    // A bad setting is reported once, before anything else is said.
+    if let Err(error) = config.validate() {
+        eprintln!("fanout: {}", cli::describe(&error));
+        return ExitCode::from(2);
+    }
+    init_logging(cli.log_level.as_deref());
     let result = match cli.mode {
-        Mode::Chat => serve(config, ChatHandler { echo_to_sender: cli.echo_to_sender }, "chat on /chat"),
-        Mode::Echo => serve(config, EchoHandler, "echo on every path"),
+        Mode::Chat => serve(&cli, config, ChatHandler { echo_to_sender: cli.echo_to_sender }, "chat on /chat"),
+        Mode::Echo => serve(&cli, config, EchoHandler, "echo on every path"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            log::error!("{message}");
             eprintln!("fanout: {message}");
             ExitCode::FAILURE
         }
@@ -28,22 +33,28 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(level: Option<&str>) {
-    let env = env_logger::Env::default().default_filter_or(level.unwrap_or("info"));
-    let mut builder = env_logger::Builder::from_env(env);
-    if let Some(level) = level {
-        builder.parse_filters(level);
+    let from_env = std::env::var("RUST_LOG").ok().filter(|_| level.is_none());
+    let filter = level.map(str::to_owned).or(from_env.clone()).unwrap_or_else(|| "info".into());
+    let bad_env = from_env.as_deref().and_then(|env| cli::check_log_filter(env).err());
+    let filter = if bad_env.is_some() { "info".to_owned() } else { filter };
+    env_logger::Builder::new().parse_filters(&filter).format_timestamp_millis().init();
+    if let Some(problem) = bad_env {
+        log::warn!("ignoring RUST_LOG: {problem}; logging at info");
     }
-    builder.format_timestamp_millis().init();
 }
 
-fn serve<H: Handler>(config: Config, handler: H, app: &str) -> Result<(), String> {
+fn serve<H: Handler>(cli: &Cli, config: Config, handler: H, app: &str) -> Result<(), String> {
     check_open_file_limit(&config);
-    // Before the start-up line: a signal sent as soon as it appears must
-    // already mean a graceful stop, not the default death by signal.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let server = Server::bind(config.clone(), handler).map_err(|e| e.to_string())?;
     let addr = server.local_addr();
     let running = server.start().map_err(|e| format!("cannot start: {e}"))?;
+    // Before the start-up line: a signal sent as soon as it appears must
+    // already mean a graceful stop, not the default death by signal.
+    running.shutdown_on_signals().map_err(|e| e.to_string())?;
+    let _pid_file = match &cli.pid_file {
+        Some(path) => Some(PidFile::write(path)?),
+        None => None,
+    };
     log::info!(
         "fanout {} listening on {addr} ({app}): {} workers{}, max {} connections, max message {} B, \
          max backpressure {} B ({:?} slow consumers)",
@@ -55,24 +66,28 @@ fn serve<H: Handler>(config: Config, handler: H, app: &str) -> Result<(), String
         config.max_backpressure,
         config.slow_consumer,
     );
-    let handle = running.handle();
-    std::thread::Builder::new()
-        .name("fanout-signals".into())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                log::info!("signal {signal}: shutting down (close 1001 to every client)");
-                handle.shutdown();
-            }
-            // A second signal means: stop now.
-            if signals.forever().next().is_some() {
-                log::warn!("second signal: exiting without waiting");
-                std::process::exit(1);
-            }
-        })
-        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
     running.wait().map_err(|e| e.to_string())?;
     log::info!("stopped");
     Ok(())
+}
+
+/// The `--pid-file`, removed when the server stops.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(path: &Path) -> Result<PidFile, String> {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("cannot write the pid file {}: {e}", path.display()))?;
+        Ok(PidFile(path.to_owned()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.0) {
+            log::warn!("cannot remove the pid file {}: {e}", self.0.display());
+        }
+    }
 }
 
 /// Raises the open-file limit to what `max_connections` needs, or says

@@ -1,0 +1,404 @@
+//! The cross-worker fan-out bus: one inbox plus a `mio::Waker` per worker.
+//!
+//! A broadcast crosses to each worker once, as a shared, already encoded
+//! frame (`Bytes` clones share one allocation), and each worker fans it out
+//! to its own sockets. Commands a worker sends to itself (a hook pushing to
+//! a connection of the same worker) skip the channel and the wake-up.
+//!
+//! Backpressure:
+//! - Data (broadcasts, pushes) is bounded per inbox in commands and in bytes
+//!   (frame plus [`COMMAND_OVERHEAD`]). Control (new sockets, disconnects,
+//!   shutdown) has a channel of its own and never waits behind data.
+//! - A thread outside the workers chooses: [`Wait::No`] answers
+//!   [`SendError::Full`] at once, [`Wait::Until`] waits up to a deadline,
+//!   [`Wait::Forever`] waits as long as it takes. A broadcast is all or
+//!   nothing: it is sent only once every worker has room for it.
+//! - A worker never waits (two workers waiting on each other would
+//!   deadlock): what a full inbox refuses goes to a per-destination
+//!   overflow queue, the worker stops reading the clients that publish
+//!   until it is delivered, and the destination wakes it as soon as it has
+//!   drained to half its bounds.
+
+mod inbox;
+mod local;
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use mio::Waker;
+
+pub(crate) use inbox::{Inbox, InboxBounds, InboxReceiver};
+
+use crate::conn_id::ConnId;
+
+/// Bytes charged per queued command on top of its frame: the command
+/// itself and the channel slot it occupies.
+pub(crate) const COMMAND_OVERHEAD: usize = 64;
+
+/// A broadcast on its way to a worker's connections.
+#[derive(Debug, Clone)]
+pub(crate) struct Broadcast {
+    /// The encoded frame, shared by every recipient.
+    pub(crate) frame: Bytes,
+    /// A connection that must not receive it (the chat relay's sender).
+    pub(crate) except: Option<ConnId>,
+    /// When the application asked for it; `None` for the server's pings.
+    pub(crate) sent_at: Option<Instant>,
+}
+
+/// Commands in a worker's inbox.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Send the frame to every open connection of the worker but `except`.
+    Broadcast(Broadcast),
+    /// Send `frame` to one connection.
+    Push { conn: ConnId, frame: Bytes },
+    /// Close one connection with a close frame (control).
+    Disconnect { conn: ConnId, code: u16, reason: String },
+    /// Take ownership of a freshly accepted socket (control).
+    Adopt(mio::net::TcpStream),
+    /// Close every connection with 1001 and stop (control).
+    Shutdown,
+}
+
+impl Command {
+    /// True for the commands that go through the unbounded control channel.
+    #[cfg(test)]
+    pub(crate) fn is_control(&self) -> bool {
+        matches!(self, Command::Disconnect { .. } | Command::Adopt(_) | Command::Shutdown)
+    }
+
+    /// What the command counts against an inbox's byte bound; 0 for control.
+    pub(crate) fn cost(&self) -> usize {
+        match self {
+            Command::Broadcast(b) => b.frame.len() + COMMAND_OVERHEAD,
+            Command::Push { frame, .. } => frame.len() + COMMAND_OVERHEAD,
+            _ => 0,
+        }
+    }
+}
+
+/// How long a thread outside the workers may wait for room in an inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Not at all: answer `Full`.
+    No,
+    /// Until this instant, then answer `Full`.
+    Until(Instant),
+    /// As long as it takes.
+    Forever,
+}
+
+/// Why a message was not handed to the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// A worker's inbox is at its bound (and waiting, if allowed, did not
+    /// free room in time). Nothing was sent.
+    #[error("a worker's inbox is full")]
+    Full,
+    /// The target connection or worker is gone, or the server is stopping.
+    #[error("the connection or server is closed")]
+    Closed,
+}
+
+static NEXT_BUS_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Senders to every worker's inbox; shared by all handles.
+pub(crate) struct Bus {
+    id: u64,
+    inboxes: Box<[Inbox]>,
+}
+
+impl Bus {
+    /// Builds the bus from each worker's waker; returns the receivers in
+    /// worker order.
+    pub(crate) fn new(wakers: Vec<Waker>, bounds: InboxBounds) -> (Bus, Vec<InboxReceiver>) {
+        let mut receivers = Vec::with_capacity(wakers.len());
+        let inboxes = wakers
+            .into_iter()
+            .map(|waker| {
+                let (inbox, rx) = Inbox::new(waker, bounds);
+                receivers.push(rx);
+                inbox
+            })
+            .collect();
+        let id = NEXT_BUS_ID.fetch_add(1, Ordering::Relaxed);
+        (Bus { id, inboxes }, receivers)
+    }
+
+    /// Number of workers.
+    pub(crate) fn workers(&self) -> usize {
+        self.inboxes.len()
+    }
+
+    /// Worker `worker`'s inbox (for its gauges).
+    pub(crate) fn inbox(&self, worker: usize) -> Option<&Inbox> {
+        self.inboxes.get(worker)
+    }
+
+    /// Marks the calling thread as worker `worker` of this bus.
+    pub(crate) fn enter_worker(&self, worker: usize) {
+        local::enter(self.id, worker, self.workers());
+    }
+
+    /// The worker index of the calling thread if it is a worker of this bus.
+    #[cfg(test)]
+    pub(crate) fn current_worker(&self) -> Option<usize> {
+        local::with(self.id, |local| local.worker)
+    }
+
+    /// Sends a control command to worker `dest` from any thread; false
+    /// when that worker is gone.
+    pub(crate) fn send_control(&self, dest: usize, command: Command) -> bool {
+        let Some(inbox) = self.inboxes.get(dest) else { return false };
+        let to_self = local::with(self.id, |local| local.worker == dest) == Some(true);
+        if to_self && matches!(command, Command::Disconnect { .. }) {
+            // A hook's disconnect of its own worker's connection keeps its
+            // place behind the pushes that hook made before it.
+            return self.push_to_self(command);
+        }
+        if !inbox.send_control(command) {
+            return false;
+        }
+        self.wake_if_parked(inbox);
+        true
+    }
+
+    /// Sends a data command to worker `dest`. A worker thread never waits
+    /// (see the module doc); another thread waits as `wait` allows.
+    pub(crate) fn send(&self, dest: usize, command: Command, wait: Wait) -> Result<(), SendError> {
+        let Some(inbox) = self.inboxes.get(dest) else { return Err(SendError::Closed) };
+        if inbox.is_gone() {
+            return Err(SendError::Closed);
+        }
+        let mut command = Some(command);
+        let from_worker = local::with(self.id, |local| {
+            if let Some(command) = command.take() {
+                if local.worker == dest {
+                    local.push_local(command);
+                } else {
+                    self.send_or_overflow(local, dest, command);
+                }
+            }
+        });
+        let (None, Some(command)) = (from_worker, command) else { return Ok(()) };
+        let cost = command.cost();
+        if !self.reserve_or_wait(&[dest], cost, wait)? {
+            return Err(SendError::Full);
+        }
+        if !inbox.send_reserved(command, cost) {
+            return Err(SendError::Closed);
+        }
+        self.wake_if_parked(inbox);
+        Ok(())
+    }
+
+    /// Sends `broadcast` to every worker. From a worker thread this never
+    /// waits; from another thread it is all or nothing: sent once every
+    /// worker has room, or not at all (`Full`).
+    pub(crate) fn broadcast(&self, broadcast: Broadcast, wait: Wait) -> Result<(), SendError> {
+        let cost = broadcast.frame.len() + COMMAND_OVERHEAD;
+        let sent = local::with(self.id, |local| {
+            for dest in 0..self.inboxes.len() {
+                let command = Command::Broadcast(broadcast.clone());
+                if local.worker == dest {
+                    local.push_local(command);
+                } else if !self.inboxes[dest].is_gone() {
+                    self.send_or_overflow(local, dest, command);
+                }
+            }
+        });
+        if sent.is_some() {
+            return Ok(());
+        }
+        let live: Vec<usize> = (0..self.inboxes.len()).filter(|&w| !self.inboxes[w].is_gone()).collect();
+        if live.is_empty() {
+            return Err(SendError::Closed);
+        }
+        if !self.reserve_or_wait(&live, cost, wait)? {
+            return Err(SendError::Full);
+        }
+        for &dest in &live {
+            let inbox = &self.inboxes[dest];
+            if inbox.send_reserved(Command::Broadcast(broadcast.clone()), cost) {
+                self.wake_if_parked(inbox);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reserves room for one command of `cost` in every inbox of `dests`,
+    /// all or none, waiting as `wait` allows; Ok(false) when it gave up.
+    fn reserve_or_wait(&self, dests: &[usize], cost: usize, wait: Wait) -> Result<bool, SendError> {
+        loop {
+            let mut blocked = None;
+            for (i, &dest) in dests.iter().enumerate() {
+                if !self.inboxes[dest].reserve(cost) {
+                    for &taken in &dests[..i] {
+                        self.inboxes[taken].unreserve(cost);
+                    }
+                    blocked = Some(dest);
+                    break;
+                }
+            }
+            let Some(blocked) = blocked else { return Ok(true) };
+            let inbox = &self.inboxes[blocked];
+            let deadline = match wait {
+                Wait::No => return Ok(false),
+                Wait::Until(deadline) if Instant::now() >= deadline => return Ok(false),
+                Wait::Until(deadline) => Some(deadline),
+                Wait::Forever => None,
+            };
+            // Waits without holding room elsewhere, so two senders can never
+            // hold what the other waits for.
+            let room = inbox.wait_for_room(deadline, || {
+                let got = inbox.reserve(cost);
+                if got {
+                    inbox.unreserve(cost);
+                }
+                got
+            });
+            if inbox.is_gone() {
+                return Err(SendError::Closed);
+            }
+            if !room && deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+        }
+    }
+
+    fn push_to_self(&self, command: Command) -> bool {
+        local::with(self.id, |local| local.push_local(command)).is_some()
+    }
+
+    /// From worker `local`: straight into `dest`'s inbox if it has room and
+    /// nothing is waiting before it, else into the overflow queue.
+    fn send_or_overflow(&self, local: &mut local::WorkerLocal, dest: usize, command: Command) {
+        let inbox = &self.inboxes[dest];
+        let cost = command.cost();
+        if local.overflow[dest].is_empty() && inbox.reserve(cost) {
+            if inbox.send_reserved(command, cost) {
+                self.wake_if_parked(inbox);
+            }
+            return;
+        }
+        local.overflow_bytes += cost;
+        local.overflow[dest].push_back(command);
+        inbox.wake_when_drained(local.worker);
+    }
+
+    /// Retries the calling worker's overflowed commands in order; true when
+    /// none remain.
+    pub(crate) fn flush_overflow(&self) -> bool {
+        local::with(self.id, |local| {
+            let mut all_sent = true;
+            for dest in 0..local.overflow.len() {
+                let inbox = &self.inboxes[dest];
+                let mut sent_any = false;
+                while let Some(command) = local.overflow[dest].pop_front() {
+                    let cost = command.cost();
+                    if inbox.is_gone() {
+                        local.overflow_bytes -= cost;
+                        continue;
+                    }
+                    if !inbox.reserve(cost) {
+                        local.overflow[dest].push_front(command);
+                        inbox.wake_when_drained(local.worker);
+                        all_sent = false;
+                        break;
+                    }
+                    local.overflow_bytes -= cost;
+                    sent_any |= inbox.send_reserved(command, cost);
+                }
+                if sent_any {
+                    self.wake_if_parked(inbox);
+                }
+            }
+            all_sent
+        })
+        .unwrap_or(true)
+    }
+
+    /// The calling worker's pending bytes: sent to itself and not applied
+    /// yet, and overflowed towards other workers.
+    pub(crate) fn pending_bytes(&self) -> (usize, usize) {
+        local::with(self.id, |local| (local.local_bytes, local.overflow_bytes)).unwrap_or((0, 0))
+    }
+
+    /// Takes the oldest command the calling worker sent to itself; returns
+    /// it with its cost.
+    pub(crate) fn pop_local(&self) -> Option<(Command, usize)> {
+        local::with(self.id, local::WorkerLocal::pop_local).flatten()
+    }
+
+    /// Takes the next control command from a worker's inbox.
+    pub(crate) fn take_control(&self, rx: &InboxReceiver) -> Option<Command> {
+        rx.control.try_recv().ok()
+    }
+
+    /// Takes the next data command from worker `worker`'s inbox; returns it
+    /// with its cost, and wakes senders waiting for room.
+    pub(crate) fn take_data(&self, worker: usize, rx: &InboxReceiver) -> Option<(Command, usize)> {
+        let inbox = self.inboxes.get(worker)?;
+        let command = rx.data.try_recv().ok()?;
+        let cost = command.cost();
+        inbox.released(cost, |waiting| {
+            if let Err(e) = self.wake(waiting) {
+                log::error!("cannot wake worker {waiting}: {e}");
+            }
+        });
+        Some((command, cost))
+    }
+
+    fn wake_if_parked(&self, inbox: &Inbox) {
+        if inbox.parked.swap(false, Ordering::SeqCst) {
+            if let Err(e) = inbox.waker.wake() {
+                log::error!("cannot wake a worker: {e}");
+            }
+        }
+    }
+
+    /// Wakes worker `dest` unconditionally.
+    pub(crate) fn wake(&self, dest: usize) -> io::Result<()> {
+        match self.inboxes.get(dest) {
+            Some(inbox) => inbox.waker.wake(),
+            None => Ok(()),
+        }
+    }
+
+    /// Marks worker `worker` as about to block; returns false (and stays
+    /// unparked) when its inbox already holds work.
+    pub(crate) fn park(&self, worker: usize, rx: &InboxReceiver) -> bool {
+        let inbox = &self.inboxes[worker];
+        inbox.parked.store(true, Ordering::SeqCst);
+        if rx.data.is_empty() && rx.control.is_empty() {
+            return true;
+        }
+        inbox.parked.store(false, Ordering::SeqCst);
+        false
+    }
+
+    /// Marks worker `worker` as running again.
+    pub(crate) fn unpark(&self, worker: usize) {
+        self.inboxes[worker].parked.store(false, Ordering::SeqCst);
+    }
+
+    /// Records that worker `worker`'s thread ended: sends to it fail from
+    /// now on, and whoever waits for its inbox stops waiting.
+    pub(crate) fn mark_gone(&self, worker: usize) {
+        if let Some(inbox) = self.inboxes.get(worker) {
+            inbox.mark_gone();
+        }
+    }
+
+    /// True once worker `worker`'s thread has ended.
+    pub(crate) fn is_gone(&self, worker: usize) -> bool {
+        self.inboxes.get(worker).is_none_or(Inbox::is_gone)
+    }
+}
+
+#[cfg(test)]
+#[path = "bus_tests.rs"]
+mod tests;

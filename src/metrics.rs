@@ -1,0 +1,201 @@
+//! `GET /metrics`: the server's counters in the OpenMetrics text format,
+//! encoded by the `prometheus-client` crate.
+//!
+//! Workers only bump their own atomics (see `stats`); a scrape reads them
+//! once into a snapshot and lets the crate encode it, so scraping costs the
+//! hot path nothing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use crate::handle::Shared;
+use crate::stats::{Refusal, WorkerCounters, LATENCY_BUCKETS};
+
+/// The `Content-Type` of a scrape.
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The whole scrape, or a one-line error if encoding failed.
+pub(crate) fn render(shared: &Shared) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Snapshot::take(shared)));
+    let mut out = String::with_capacity(8 * 1024);
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+        log::error!("cannot encode /metrics: {e}");
+        return format!("# encoding failed: {e}\n# EOF\n");
+    }
+    out
+}
+
+/// One worker's gauges at scrape time.
+#[derive(Debug, Clone, Default)]
+struct WorkerGauges {
+    connections: u64,
+    queued_bytes: u64,
+    inbox_commands: u64,
+    inbox_bytes: u64,
+    paused_reads: u64,
+    paused: u64,
+    partial_bytes: u64,
+}
+
+/// Everything a scrape reports, read once.
+#[derive(Debug, Clone, Default)]
+struct Snapshot {
+    counters: Vec<(&'static str, &'static str, u64)>,
+    refused: Vec<(&'static str, u64)>,
+    handshake_failures: Vec<(&'static str, u64)>,
+    workers: Vec<WorkerGauges>,
+    latency_buckets: Vec<(f64, u64)>,
+    latency_sum: f64,
+    latency_count: u64,
+}
+
+impl Snapshot {
+    fn take(shared: &Shared) -> Snapshot {
+        let workers = &shared.counters;
+        let sum = |f: fn(&WorkerCounters) -> &AtomicU64| -> u64 {
+            workers.iter().map(|w| f(w).load(Ordering::Relaxed)).sum()
+        };
+        let counters = vec![
+            ("fanout_connections_accepted", "TCP connections accepted", sum(|w| &w.accepted)),
+            ("fanout_connections_opened", "WebSocket upgrades completed", sum(|w| &w.opened)),
+            ("fanout_messages_in", "Complete messages received from clients", sum(|w| &w.messages_in)),
+            ("fanout_message_bytes_in", "Payload bytes of messages received", sum(|w| &w.bytes_in)),
+            ("fanout_deliveries", "Frames queued to clients (data and control)", sum(|w| &w.frames_out)),
+            ("fanout_bytes_out", "Bytes written to client sockets", sum(|w| &w.bytes_out)),
+            ("fanout_frames_dropped", "Frames dropped for a full send queue (drop policy)", sum(|w| &w.frames_dropped)),
+            (
+                "fanout_slow_consumer_closes",
+                "Connections closed with 1008 for a full send queue",
+                sum(|w| &w.slow_consumers_closed),
+            ),
+            (
+                "fanout_rate_limited_closes",
+                "Connections closed with 1008 for sending too fast",
+                sum(|w| &w.rate_limited),
+            ),
+            ("fanout_handler_panics", "Application hook calls that panicked", sum(|w| &w.handler_panics)),
+            ("fanout_protocol_errors", "Connections closed for a protocol violation", sum(|w| &w.protocol_errors)),
+            ("fanout_idle_timeouts", "Connections closed for silence", sum(|w| &w.idle_timeouts)),
+            (
+                "fanout_input_overflows",
+                "Connections closed because the worker held too much incomplete input",
+                sum(|w| &w.input_overflows),
+            ),
+            ("fanout_http_requests", "Plain HTTP requests answered", sum(|w| &w.http_requests)),
+        ];
+        let by_cause = |cause: Refusal| workers.iter().map(|w| w.refusals(cause)).sum::<u64>();
+        let mut refused: Vec<(&'static str, u64)> =
+            Refusal::ALL.iter().filter(|c| !c.is_handshake_failure()).map(|&c| (c.label(), by_cause(c))).collect();
+        refused.push(("descriptors", shared.refused_descriptors.load(Ordering::Relaxed)));
+        let handshake_failures =
+            Refusal::ALL.iter().filter(|c| c.is_handshake_failure()).map(|&c| (c.label(), by_cause(c))).collect();
+        let per_worker = shared.registry.per_worker();
+        let gauges = workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let inbox = shared.bus.inbox(i);
+                WorkerGauges {
+                    connections: per_worker.get(i).copied().unwrap_or(0) as u64,
+                    queued_bytes: w.queued_bytes.load(Ordering::Relaxed) as u64,
+                    inbox_commands: inbox.map_or(0, |b| b.queued() as u64),
+                    inbox_bytes: inbox.map_or(0, |b| b.queued_bytes() as u64),
+                    paused_reads: w.paused_reads.load(Ordering::Relaxed) as u64,
+                    paused: w.paused.load(Ordering::Relaxed) as u64,
+                    partial_bytes: w.partial_bytes.load(Ordering::Relaxed) as u64,
+                }
+            })
+            .collect();
+        let mut cumulative = 0;
+        let mut latency_buckets = Vec::with_capacity(LATENCY_BUCKETS.len() + 1);
+        for (i, bound) in LATENCY_BUCKETS.iter().copied().chain([f64::INFINITY]).enumerate() {
+            cumulative += workers.iter().map(|w| w.broadcast_latency.buckets[i].load(Ordering::Relaxed)).sum::<u64>();
+            latency_buckets.push((bound, cumulative));
+        }
+        let latency_sum = workers.iter().map(|w| w.broadcast_latency.sum_micros.load(Ordering::Relaxed)).sum::<u64>();
+        Snapshot {
+            counters,
+            refused,
+            handshake_failures,
+            workers: gauges,
+            latency_buckets,
+            latency_sum: latency_sum as f64 / 1e6,
+            latency_count: cumulative,
+        }
+    }
+
+    fn encode_gauge(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: fn(&WorkerGauges) -> u64,
+    ) -> Result<(), std::fmt::Error> {
+        let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for (i, worker) in self.workers.iter().enumerate() {
+            let labels = [("worker", i.to_string())];
+            metric.encode_family(&labels)?.encode_gauge(&(value(worker) as i64))?;
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, help, value) in &self.counters {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            metric.encode_counter::<NoLabelSet, _, u64>(value, None)?;
+        }
+        for (name, help, causes) in [
+            ("fanout_connections_refused", "Upgrades refused by the server, by cause", &self.refused),
+            ("fanout_handshake_failures", "Requests that failed to upgrade, by cause", &self.handshake_failures),
+        ] {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (cause, value) in causes {
+                let labels = [("cause", *cause)];
+                metric.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(value, None)?;
+            }
+        }
+        self.encode_gauge(&mut encoder, "fanout_connections", "Open WebSocket connections", |w| w.connections)?;
+        self.encode_gauge(&mut encoder, "fanout_queued_bytes", "Bytes queued in user space for clients", |w| {
+            w.queued_bytes
+        })?;
+        self.encode_gauge(&mut encoder, "fanout_inbox_depth", "Broadcasts and pushes waiting in the inbox", |w| {
+            w.inbox_commands
+        })?;
+        self.encode_gauge(&mut encoder, "fanout_inbox_bytes", "Bytes of broadcasts and pushes in the inbox", |w| {
+            w.inbox_bytes
+        })?;
+        self.encode_gauge(
+            &mut encoder,
+            "fanout_paused_publishers",
+            "Publishers not read under output pressure",
+            |w| w.paused_reads,
+        )?;
+        self.encode_gauge(
+            &mut encoder,
+            "fanout_worker_paused",
+            "1 while the worker is paused by output pressure",
+            |w| w.paused,
+        )?;
+        self.encode_gauge(
+            &mut encoder,
+            "fanout_partial_input_bytes",
+            "Bytes held for incomplete messages and requests",
+            |w| w.partial_bytes,
+        )?;
+        let mut metric = encoder.encode_descriptor(
+            "fanout_broadcast_write_latency_seconds",
+            "Time from a broadcast call to the flush that wrote it",
+            None,
+            MetricType::Histogram,
+        )?;
+        metric.encode_histogram::<NoLabelSet>(self.latency_sum, self.latency_count, &self.latency_buckets, None)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! Taking work in: control commands at once, then broadcasts and pushes up
+//! to the turn's byte budget, the worker's own (from its hooks) first.
+
+use super::connection::Flag;
+use super::lifecycle::Ending;
+use super::Worker;
+use crate::bus::Command;
+use crate::handler::Handler;
+
+/// Control commands applied per turn, so a storm of new sockets cannot
+/// starve the connections already open.
+const CONTROL_BUDGET: usize = 1024;
+
+impl<H: Handler> Worker<H> {
+    /// Applies control commands: adoptions, disconnects, shutdown.
+    pub(super) fn apply_control(&mut self) {
+        let shared = self.handle.shared.clone();
+        for _ in 0..CONTROL_BUDGET {
+            match shared.bus.take_control(&self.inbox) {
+                Some(command) => self.apply(command),
+                None => break,
+            }
+        }
+    }
+
+    /// Takes broadcasts and pushes in for this turn's flush, up to the
+    /// intake budget (overshooting by at most one command, so that any
+    /// frame gets through); nothing while output is under pressure.
+    pub(super) fn intake(&mut self) {
+        if self.pressure.is_paused() {
+            return;
+        }
+        let shared = self.handle.shared.clone();
+        let mut budget = self.intake_budget;
+        while budget > 0 {
+            let Some((command, cost)) = shared.bus.pop_local() else { break };
+            budget = budget.saturating_sub(cost);
+            self.apply(command);
+        }
+        while budget > 0 {
+            let Some((command, cost)) = shared.bus.take_data(self.index, &self.inbox) else { break };
+            budget = budget.saturating_sub(cost);
+            self.apply(command);
+        }
+    }
+
+    /// Applies every command the worker's hooks sent to itself, budget or
+    /// not: used before a close frame, which must follow them.
+    pub(super) fn apply_all_local(&mut self) {
+        let shared = self.handle.shared.clone();
+        while let Some((command, _)) = shared.bus.pop_local() {
+            self.apply(command);
+        }
+    }
+
+    pub(super) fn apply(&mut self, command: Command) {
+        match command {
+            Command::Broadcast(broadcast) => {
+                if self.draining_until.is_none() {
+                    self.batch.push(broadcast);
+                }
+            }
+            Command::Push { conn, frame } => {
+                if let Some(&key) = self.ids.get(&conn) {
+                    self.push_frame(key, frame);
+                }
+            }
+            Command::Disconnect { conn, code, reason } => {
+                if let Some(&key) = self.ids.get(&conn) {
+                    self.begin_close(key, Ending::server(code, &reason));
+                }
+            }
+            Command::Adopt(socket) => self.adopt(socket),
+            Command::Shutdown => self.start_draining(),
+        }
+    }
+
+    /// True for an open connection that has sent a data message: those are
+    /// the ones not read while the worker is under pressure.
+    pub(super) fn is_publisher(&self, key: usize) -> bool {
+        self.conns.get(key).is_some_and(|c| c.flags.is(Flag::Publisher) && c.is_open())
+    }
+
+    /// Remembers to read `key` once the pressure is off.
+    pub(super) fn pause_read(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            if !conn.flags.is(Flag::ReadPaused) {
+                conn.flags.set(Flag::ReadPaused, true);
+                self.paused_reads.push(key);
+            }
+        }
+    }
+
+    /// Reads the publishers paused earlier: they go to the read-again list.
+    pub(super) fn resume_reads(&mut self) {
+        for key in std::mem::take(&mut self.paused_reads) {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.flags.set(Flag::ReadPaused, false);
+                self.defer_read(key);
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Plain HTTP on the WebSocket port: requests answered one after another on
+//! a kept-alive connection, pipelining included, through one path for the
+//! server's own endpoints and the application's.
+
+use super::connection::{Flag, Phase};
+use super::Worker;
+use crate::conn_id::ConnId;
+use crate::guard;
+use crate::handler::Handler;
+use crate::http::{Limits, Request, Response};
+use crate::metrics;
+use crate::stats::{Refusal, WorkerCounters};
+
+/// The most headers a request may carry (431 beyond).
+const MAX_HEADERS: usize = 64;
+
+impl<H: Handler> Worker<H> {
+    /// Serves every complete request buffered on `key`, in order, until one
+    /// upgrades the connection, closes it, or the responses already queued
+    /// reach half the send bound (the client is not reading them: the rest
+    /// wait, unread, until it does).
+    pub(super) fn serve_requests(&mut self, key: usize) {
+        let config = self.handle.config();
+        let limits =
+            Limits { max_head: config.max_handshake_size, max_body: config.max_http_body, max_headers: MAX_HEADERS };
+        let (hold_above, trust_proxy) = (config.max_backpressure / 2, config.trust_proxy);
+        loop {
+            let Some(conn) = self.conns.get_mut(key) else { return };
+            if conn.queue.cost() > hold_above {
+                self.hold_http(key);
+                return;
+            }
+            let Phase::Http { reader } = &mut conn.phase else { return };
+            match reader.next_request(&limits) {
+                Ok(None) => {
+                    if reader.take_expect_continue() {
+                        // curl and others wait a second for this before sending a body.
+                        conn.queue.push(bytes::Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n"));
+                        self.mark_dirty(key);
+                    }
+                    return;
+                }
+                Ok(Some(mut request)) => {
+                    if let Ok(peer) = conn.socket.peer_addr() {
+                        request.set_peer(peer, trust_proxy);
+                    }
+                    if request.is_upgrade() {
+                        let rest = reader.take_rest();
+                        return self.finish_upgrade(key, request, &rest);
+                    }
+                    if !self.answer(key, &request) {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    log::debug!("worker {}: refusing a request: {e}", self.index);
+                    let cause = if matches!(e.status(), 413 | 431) { Refusal::TooLarge } else { Refusal::Malformed };
+                    self.counters().refuse(cause);
+                    return self.refuse(key, e.response(), false);
+                }
+            }
+        }
+    }
+
+    /// Queues the response to one request; false when the connection is
+    /// closing after it.
+    fn answer(&mut self, key: usize, request: &Request) -> bool {
+        WorkerCounters::bump(&self.counters().http_requests);
+        let response = self.route(request);
+        let keep_alive = request.keep_alive() && !response.closes_connection() && self.draining_until.is_none();
+        let now = self.now();
+        let Some(conn) = self.conns.get_mut(key) else { return false };
+        conn.queue.push(response.encode(request.method() == "HEAD", keep_alive));
+        // The next request has the handshake timeout, counted from here.
+        conn.phase_since = now;
+        conn.flags.set(Flag::ServedHttp, true);
+        if !keep_alive {
+            conn.phase = Phase::Closing { fin_sent: false };
+        }
+        self.mark_dirty(key);
+        keep_alive
+    }
+
+    /// The server's own endpoints first, then the application's `on_http`,
+    /// then the defaults (`/`, else 404).
+    fn route(&mut self, request: &Request) -> Response {
+        let shared = &self.handle.shared;
+        let read_only = matches!(request.method(), "GET" | "HEAD");
+        match request.path() {
+            "/metrics" | "/healthz" | "/readyz" if !read_only => {
+                Response::text(405, "only GET and HEAD are served here\n").header("Allow", "GET, HEAD")
+            }
+            "/metrics" => {
+                Response::new(200).header("Content-Type", metrics::CONTENT_TYPE).body(metrics::render(shared))
+            }
+            "/healthz" => Response::text(200, "ok\n"),
+            "/readyz" if self.handle.is_shutting_down() => Response::text(503, "draining\n"),
+            "/readyz" => Response::text(200, "ready\n"),
+            _ => {
+                let (handler, handle) = (&self.handler, &self.handle);
+                match guard::call(|| handler.on_http(handle, request)) {
+                    Ok(Some(response)) => response,
+                    Ok(None) => self.default_response(request, read_only),
+                    Err(panic) => {
+                        self.hook_panicked(ConnId::from_u64(0), "on_http", &panic);
+                        Response::text(500, "internal error\n")
+                    }
+                }
+            }
+        }
+    }
+
+    fn default_response(&self, request: &Request, read_only: bool) -> Response {
+        match request.path() {
+            "/" if read_only => Response::text(
+                200,
+                format!(
+                    "fanout {}\nconnections: {}\nworkers: {}\n",
+                    env!("CARGO_PKG_VERSION"),
+                    self.handle.connection_count(),
+                    self.handle.workers()
+                ),
+            ),
+            "/" => Response::text(405, "only GET and HEAD are served here\n").header("Allow", "GET, HEAD"),
+            _ => Response::text(404, "not found\n"),
+        }
+    }
+
+    fn hold_http(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            if !conn.flags.is(Flag::HttpHeld) {
+                conn.flags.set(Flag::HttpHeld, true);
+                self.http_held.push(key);
+            }
+        }
+    }
+
+    /// Serves the pipelined requests of connections whose responses have
+    /// drained to a quarter of the send bound, and reads them again.
+    pub(super) fn release_held_http(&mut self) {
+        if self.http_held.is_empty() {
+            return;
+        }
+        let quarter = self.handle.config().max_backpressure / 4;
+        let held = std::mem::take(&mut self.http_held);
+        for key in held {
+            let Some(conn) = self.conns.get_mut(key) else { continue };
+            if !conn.flags.is(Flag::HttpHeld) {
+                continue;
+            }
+            if conn.queue.cost() > quarter {
+                self.http_held.push(key);
+                continue;
+            }
+            conn.flags.set(Flag::HttpHeld, false);
+            self.serve_requests(key);
+            self.sync_held_input(key);
+            self.defer_read(key);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Turning an upgrade request into an open WebSocket connection, or
+//! refusing it.
+
+use bytes::Bytes;
+
+use super::connection::Phase;
+use super::lifecycle::Ending;
+use super::Worker;
+use crate::conn_id::ConnId;
+use crate::guard;
+use crate::handler::{Handler, ProtocolChoice};
+use crate::http::{Request, Response};
+use crate::stats::{Refusal, WorkerCounters};
+use crate::ws::handshake::{self, UpgradeHeaders};
+use crate::ws::Decoder;
+
+impl<H: Handler> Worker<H> {
+    /// Answers a complete upgrade request: open the connection, or refuse.
+    /// `rest` is what the client sent after the request (early frames).
+    pub(super) fn finish_upgrade(&mut self, key: usize, request: Request, rest: &[u8]) {
+        let headers = match handshake::validate_upgrade(&request) {
+            Ok(headers) => headers,
+            Err(e) => {
+                log::debug!("worker {}: bad upgrade request: {e}", self.index);
+                return self.refuse_upgrade(key, Refusal::BadUpgrade, e.response());
+            }
+        };
+        let (handler, handle) = (&self.handler, &self.handle);
+        let accept = match guard::call(|| handler.on_upgrade(handle, &request)) {
+            Ok(Ok(accept)) => accept,
+            Ok(Err(rejection)) => {
+                let cause = if rejection.status() == 404 { Refusal::NotFound } else { Refusal::Rejected };
+                return self.refuse_upgrade(key, cause, rejection.into_response());
+            }
+            Err(panic) => {
+                self.hook_panicked(ConnId::from_u64(0), "on_upgrade", &panic);
+                return self.refuse_upgrade(key, Refusal::Rejected, Response::text(500, "internal error\n"));
+            }
+        };
+        let shared = &self.handle.shared;
+        if self.draining_until.is_some() {
+            let response = Response::text(503, "server is shutting down\n").header("Retry-After", "1");
+            return self.refuse_upgrade(key, Refusal::Draining, response);
+        }
+        if !shared.registry.try_reserve() {
+            let response = Response::text(503, "server is at its connection limit\n").header("Retry-After", "1");
+            return self.refuse_upgrade(key, Refusal::OverLimit, response);
+        }
+        let protocol = self.confirmed_protocol(&headers, accept.protocol);
+        let id = ConnId::new(self.index, self.next_seq);
+        self.next_seq += 1;
+        let now = self.now();
+        let max_message_size = shared.config.max_message_size;
+        let cursor = u32::try_from(self.batch.len()).unwrap_or(u32::MAX);
+        let Some(conn) = self.conns.get_mut(key) else {
+            shared.registry.remove(id);
+            return;
+        };
+        conn.id = id;
+        conn.phase = Phase::Open { decoder: Decoder::new(max_message_size) };
+        conn.phase_since = now;
+        conn.last_seen = now;
+        // Broadcasts earlier in this turn predate the connection.
+        conn.cursor = cursor;
+        conn.queue.push(Bytes::from(handshake::accept_response(&headers.accept, protocol.as_deref())));
+        self.ids.insert(id, key);
+        shared.registry.insert(id);
+        if self.states.len() <= key {
+            self.states.resize_with(key + 1, || None);
+        }
+        self.states[key] = Some(accept.state);
+        self.start_message_rate(key, now);
+        WorkerCounters::bump(&self.counters().opened);
+        self.sync_held_input(key);
+        self.mark_dirty(key);
+        log::debug!("worker {}: connection {id} open on {}", self.index, request.path());
+        if let Some(state) = self.states.get_mut(key).and_then(Option::as_mut) {
+            let (handler, handle) = (&self.handler, &self.handle);
+            if let Err(panic) = guard::call(|| handler.on_open(handle, id, state)) {
+                self.hook_panicked(id, "on_open", &panic);
+                return self.begin_close(key, Ending::panicked());
+            }
+        }
+        if !rest.is_empty() {
+            self.on_frames(key, rest);
+        }
+    }
+
+    /// The subprotocol to confirm: only ever one the client offered.
+    fn confirmed_protocol(&self, headers: &UpgradeHeaders, choice: ProtocolChoice) -> Option<String> {
+        let offered = &headers.offered_protocols;
+        match choice {
+            ProtocolChoice::Configured => {
+                let configured = &self.handle.config().subprotocols;
+                offered.iter().find(|p| configured.contains(p)).cloned()
+            }
+            // RFC 6455 4.2.2: only a subprotocol the client offered may be confirmed.
+            ProtocolChoice::Exactly(protocol) => protocol.filter(|p| offered.contains(p)),
+        }
+    }
+
+    fn refuse_upgrade(&mut self, key: usize, cause: Refusal, response: Response) {
+        self.counters().refuse(cause);
+        self.refuse(key, response, false);
+    }
+}
