@@ -31,7 +31,8 @@ static SERIAL: Mutex<()> = Mutex::new(());
 fn start(policy: SlowConsumerPolicy) -> RunningServer {
     let config = util::with_config(util::config(2), |c| {
         c.max_backpressure = BACKPRESSURE;
-        c.slow_consumer = policy; // Long enough for the stalled clients to read their close frames later.
+        c.slow_consumer = policy;
+        // Long enough for the stalled clients to read their close frames later.
         c.close_timeout = Duration::from_secs(5);
     });
     util::start(config, ChatHandler::default())

@@ -27,7 +27,8 @@ const RSS_BUDGET: u64 = 32 << 20;
 fn start(policy: SlowConsumerPolicy) -> RunningServer {
     let config = util::with_config(util::config(2), |c| {
         c.max_backpressure = BACKPRESSURE;
-        c.slow_consumer = policy; // Long enough for the stalled client to read its close frame.
+        c.slow_consumer = policy;
+        // Long enough for the stalled client to read its close frame.
         c.close_timeout = Duration::from_secs(3);
     });
     util::start(config, ChatHandler::default())

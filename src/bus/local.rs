@@ -11,7 +11,10 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
+use bytes::Bytes;
+
 use super::Command;
+use crate::conn_id::ConnId;
 
 /// The per-thread state of a worker thread.
 pub(super) struct WorkerLocal {
@@ -64,6 +67,24 @@ impl WorkerLocal {
     pub(super) fn push_local(&mut self, command: Command) {
         self.local_bytes += command.cost();
         self.local.push_back(command);
+    }
+
+    /// Takes out, in order, the pushes to `conn` sent to itself; the other
+    /// commands keep their places.
+    pub(super) fn take_pushes_to(&mut self, conn: ConnId) -> Vec<Bytes> {
+        let mut frames = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.local.len());
+        for command in self.local.drain(..) {
+            match command {
+                Command::Push { conn: to, frame } if to == conn => {
+                    self.local_bytes -= frame.len() + super::COMMAND_OVERHEAD;
+                    frames.push(frame);
+                }
+                other => kept.push_back(other),
+            }
+        }
+        self.local = kept;
+        frames
     }
 
     /// Takes the oldest command sent to itself, with its cost.

@@ -333,6 +333,16 @@ impl Bus {
         local::with(self.id, local::WorkerLocal::pop_local).flatten()
     }
 
+    /// Takes out, in order, the pushes to `conn` the calling worker sent to
+    /// itself and has not applied yet; everything else keeps its place.
+    pub(crate) fn take_local_pushes_to(&self, conn: ConnId) -> Vec<Bytes> {
+        let has_local = local::with(self.id, |local| !local.local.is_empty()).unwrap_or(false);
+        if !has_local {
+            return Vec::new();
+        }
+        local::with(self.id, |local| local.take_pushes_to(conn)).unwrap_or_default()
+    }
+
     /// Takes the next control command from a worker's inbox.
     pub(crate) fn take_control(&self, rx: &InboxReceiver) -> Option<Command> {
         rx.control.try_recv().ok()

@@ -92,9 +92,14 @@ impl<H: Handler> Worker<H> {
         if !self.conns.get(key).is_some_and(Connection::is_open) {
             return;
         }
-        // What hooks queued before this close (an echo, a welcome) goes out
-        // before the close frame, whatever the turn's intake budget.
-        self.apply_all_local();
+        // What hooks pushed to this connection before closing it (an echo, a
+        // welcome) goes out before the close frame, whatever the turn's
+        // intake budget; broadcasts not yet taken in never reach a closing
+        // connection.
+        let id = self.conns.get(key).map(|c| c.id).unwrap_or(ConnId::from_u64(0));
+        for frame in self.handle.shared.bus.take_local_pushes_to(id) {
+            self.push_frame(key, frame);
+        }
         let now = self.now();
         let limit = self.limit();
         let counters = &self.handle.shared.counters[self.index];

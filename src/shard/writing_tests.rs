@@ -79,7 +79,8 @@ fn past_the_bound_the_close_policy_reports_a_slow_consumer() {
 fn past_the_bound_the_drop_policy_drops_whole_frames_and_counts_them() {
     let mut conn = open_connection(Sink::keeping(Some(0)), 1);
     let counters = WorkerCounters::default();
-    let lim = limit(1024, SlowConsumerPolicy::Drop);
+    // Room for two frames of 400 bytes, each with its overhead.
+    let lim = limit(2 * (400 + crate::shard::send_queue::CHUNK_OVERHEAD), SlowConsumerPolicy::Drop);
     let batch = frames(5, 400);
     let flushed = flush_one(&mut conn, &batch, lim, &counters);
     assert!(flushed.dropped && !flushed.slow_consumer);
@@ -147,4 +148,17 @@ fn an_empty_queue_takes_one_frame_larger_than_the_bound() {
     assert_eq!(conn.queue.bytes(), 1034);
     let flushed = flush_one(&mut conn, &frames(1, 10), lim, &counters);
     assert!(flushed.slow_consumer, "behind it, the bound applies again");
+}
+
+#[test]
+fn tiny_frames_are_bounded_by_what_each_one_really_costs() {
+    let mut conn = open_connection(Sink::keeping(Some(0)), 1);
+    let counters = WorkerCounters::default();
+    let lim = limit(64 * 1024, SlowConsumerPolicy::Drop);
+    let batch = frames(10_000, 3);
+    flush_one(&mut conn, &batch, lim, &counters);
+    let per_frame = 3 + crate::shard::send_queue::CHUNK_OVERHEAD;
+    assert_eq!(conn.queue.len(), 64 * 1024 / per_frame, "counted by payload alone, 21,845 frames would fit");
+    assert!(conn.queue.cost() <= 64 * 1024);
+    assert_eq!(counters.frames_dropped.load(std::sync::atomic::Ordering::Relaxed), 10_000 - conn.queue.len() as u64);
 }

@@ -52,7 +52,7 @@ pub struct Cli {
     /// to as many; past it: close 1008 [default: no limit].
     #[arg(long)]
     pub max_message_rate: Option<u32>,
-    /// Memory queued per client (frame bytes plus 64 per frame) before the
+    /// Memory queued per client (frame bytes plus 128 per frame) before the
     /// slow-consumer policy applies.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_backpressure: usize,
