@@ -20,8 +20,12 @@ pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0
 
 /// The whole scrape, or a one-line error if encoding failed.
 pub(crate) fn render(shared: &Shared) -> String {
+    encode(Snapshot::take(shared))
+}
+
+fn encode(snapshot: Snapshot) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Snapshot::take(shared)));
+    registry.register_collector(Box::new(snapshot));
     let mut out = String::with_capacity(8 * 1024);
     if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
         log::error!("cannot encode /metrics: {e}");
@@ -49,6 +53,7 @@ struct Snapshot {
     refused: Vec<(&'static str, u64)>,
     handshake_failures: Vec<(&'static str, u64)>,
     workers: Vec<WorkerGauges>,
+    /// Upper bound and observations of each bucket (not cumulative).
     latency_buckets: Vec<(f64, u64)>,
     latency_sum: f64,
     latency_count: u64,
@@ -111,12 +116,8 @@ impl Snapshot {
                 }
             })
             .collect();
-        let mut cumulative = 0;
-        let mut latency_buckets = Vec::with_capacity(LATENCY_BUCKETS.len() + 1);
-        for (i, bound) in LATENCY_BUCKETS.iter().copied().chain([f64::INFINITY]).enumerate() {
-            cumulative += workers.iter().map(|w| w.broadcast_latency.buckets[i].load(Ordering::Relaxed)).sum::<u64>();
-            latency_buckets.push((bound, cumulative));
-        }
+        let latency_buckets = latency_buckets(workers);
+        let latency_count = latency_buckets.iter().map(|&(_, count)| count).sum();
         let latency_sum = workers.iter().map(|w| w.broadcast_latency.sum_micros.load(Ordering::Relaxed)).sum::<u64>();
         Snapshot {
             counters,
@@ -125,7 +126,7 @@ impl Snapshot {
             workers: gauges,
             latency_buckets,
             latency_sum: latency_sum as f64 / 1e6,
-            latency_count: cumulative,
+            latency_count,
         }
     }
 
@@ -143,6 +144,20 @@ impl Snapshot {
         }
         Ok(())
     }
+}
+
+/// The workers' latency histograms summed, as (upper bound, observations)
+/// per bucket. Not cumulative: the encoder accumulates them itself. The last
+/// bound is `f64::MAX`, which the encoder writes as `le="+Inf"` (it would
+/// write infinity as `inf`, which parsers refuse).
+fn latency_buckets(workers: &[WorkerCounters]) -> Vec<(f64, u64)> {
+    LATENCY_BUCKETS
+        .iter()
+        .copied()
+        .chain([f64::MAX])
+        .enumerate()
+        .map(|(i, bound)| (bound, workers.iter().map(|w| w.broadcast_latency.buckets[i].load(Ordering::Relaxed)).sum()))
+        .collect()
 }
 
 impl Collector for Snapshot {
@@ -197,5 +212,29 @@ impl Collector for Snapshot {
         )?;
         metric.encode_histogram::<NoLabelSet>(self.latency_sum, self.latency_count, &self.latency_buckets, None)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Verifies that the latency histogram is written with cumulative buckets ending in `+Inf`.
+
+    use super::*;
+
+    #[test]
+    fn latency_buckets_are_cumulative_once_and_end_in_plus_inf() {
+        let workers = [WorkerCounters::default(), WorkerCounters::default()];
+        workers[0].broadcast_latency.observe_micros(100);
+        workers[1].broadcast_latency.observe_micros(300);
+        workers[1].broadcast_latency.observe_micros(60_000_000);
+        let latency_buckets = latency_buckets(&workers);
+        let snapshot = Snapshot { latency_buckets, latency_count: 3, ..Snapshot::default() };
+        let text = encode(snapshot);
+        let bucket = |le: &str| {
+            let prefix = format!("fanout_broadcast_write_latency_seconds_bucket{{le=\"{le}\"}} ");
+            text.lines().find_map(|line| line.strip_prefix(prefix.as_str())).unwrap_or_else(|| panic!("{text}"))
+        };
+        assert_eq!((bucket("0.0005"), bucket("10.0"), bucket("+Inf")), ("2", "2", "3"));
+        assert!(text.contains("fanout_broadcast_write_latency_seconds_count 3\n"), "{text}");
     }
 }
