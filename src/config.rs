@@ -73,6 +73,11 @@ pub struct Config {
     pub trust_proxy: bool,
     /// On shutdown, how long to wait for clients to take their close frames.
     pub shutdown_timeout: Duration,
+    /// On shutdown, how long to keep serving normally first while `/readyz`
+    /// answers 503, so a load balancer polling it stops sending new clients
+    /// before the listener closes (Kubernetes' pre-stop delay). Zero: drain
+    /// at once.
+    pub shutdown_grace: Duration,
     /// Subprotocols the server speaks; the first one a client offers that
     /// is in this list is echoed in the upgrade response.
     pub subprotocols: Vec<String>,
@@ -101,6 +106,7 @@ impl Default for Config {
             max_http_body: 1 << 20,
             trust_proxy: false,
             shutdown_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::ZERO,
             subprotocols: Vec::new(),
         }
     }

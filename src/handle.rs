@@ -220,12 +220,32 @@ impl ServerHandle {
         &self.shared.config
     }
 
-    /// Starts a graceful shutdown: stop accepting, close every client with
-    /// 1001, flush, stop the workers. Returns at once; idempotent.
+    /// Starts a graceful shutdown: `/readyz` answers 503 from now on; after
+    /// `Config::shutdown_grace` (at once by default) stop accepting, close
+    /// every client with 1001, flush, stop the workers. Returns at once;
+    /// idempotent.
     pub fn shutdown(&self) {
         if self.shared.shutting_down.swap(true, Ordering::SeqCst) {
             return;
         }
+        let grace = self.shared.config.shutdown_grace;
+        if grace.is_zero() {
+            return self.drain();
+        }
+        log::info!("shutting down: not ready, serving {grace:?} more before draining");
+        let handle = self.clone();
+        let spawned = std::thread::Builder::new().name("fanout-grace".into()).spawn(move || {
+            std::thread::sleep(grace);
+            handle.drain();
+        });
+        if let Err(e) = spawned {
+            log::error!("cannot wait out the shutdown grace ({e}): draining now");
+            self.drain();
+        }
+    }
+
+    /// Stops accepting and tells every worker to close its clients and stop.
+    fn drain(&self) {
         (self.shared.on_shutdown)();
         for worker in 0..self.shared.bus.workers() {
             self.shared.bus.send_control(worker, Command::Shutdown);

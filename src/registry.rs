@@ -67,6 +67,15 @@ impl Registry {
         }
     }
 
+    /// Forgets every connection of a worker whose thread has ended, giving
+    /// their budget slots back: `exists`, `connections` and the counts must
+    /// not report sockets that died with it.
+    pub(crate) fn forget_worker(&self, worker: usize) {
+        let Some(entry) = self.workers.get(worker) else { return };
+        let forgotten = std::mem::take(&mut *entry.conns.write()).len();
+        self.established.fetch_sub(forgotten, Ordering::AcqRel);
+    }
+
     /// Updates the slow-consumer status of an open connection.
     pub(crate) fn set_status(&self, id: ConnId, status: ConnStatus) {
         if let Some(entry) = self.workers[id.worker()].conns.write().get_mut(&id.as_u64()) {
@@ -170,6 +179,19 @@ mod tests {
         registry.socket_added(0);
         assert_eq!(registry.least_loaded(0, |w| w == 0), Some(0));
         assert_eq!(registry.least_loaded(0, |_| false), None);
+    }
+
+    #[test]
+    fn a_dead_workers_connections_are_forgotten_and_their_slots_freed() {
+        let registry = Registry::new(2, 3);
+        for id in [ConnId::new(0, 1), ConnId::new(1, 1), ConnId::new(1, 2)] {
+            assert!(registry.try_reserve());
+            registry.insert(id);
+        }
+        registry.forget_worker(1);
+        assert_eq!(registry.ids(), vec![ConnId::new(0, 1)]);
+        assert_eq!(registry.count(), 1);
+        assert!(registry.try_reserve() && registry.try_reserve() && !registry.try_reserve());
     }
 
     #[test]

@@ -138,6 +138,10 @@ fn run_worker<H: Handler>(index: usize, worker: Worker<H>, pin: bool, handle: &S
         Err(panic) => Err(ServerError::WorkerPanicked { index, message: guard::payload_text(panic.as_ref()) }),
     };
     handle.shared.bus.mark_gone(index);
+    if outcome.is_err() {
+        // Its sockets died with it; a clean exit has closed them already.
+        handle.shared.registry.forget_worker(index);
+    }
     if let Err(e) = &outcome {
         log::error!("{e}; stopping the server");
         handle.shutdown();

@@ -164,4 +164,7 @@ fn when_the_only_worker_dies_wait_returns_the_error_and_the_port_closes() {
     assert_eq!(dead_worker(&error), 0);
     assert_eq!(ending(&mut client), None);
     assert_eq!(TcpStream::connect(addr).map_err(|e| e.kind()).err(), Some(ErrorKind::ConnectionRefused));
+    // Its connections died with it: no handle reports them any more.
+    assert!(!handle.exists(id));
+    assert_eq!((handle.connection_count(), handle.connections()), (0, vec![]));
 }

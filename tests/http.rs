@@ -339,6 +339,23 @@ fn readyz_answers_503_once_shutdown_has_begun() {
 }
 
 #[test]
+fn during_the_shutdown_grace_readyz_answers_503_to_new_connections_while_everything_else_is_served() {
+    let config = util::with_config(config(), |c| c.shutdown_grace = Duration::from_millis(400));
+    let server = util::start(config, fanout::EchoHandler);
+    let (addr, handle) = (server.local_addr(), server.handle());
+    handle.shutdown();
+    let ready = Conn::open(addr).exchange(request("GET", "/readyz", "").as_bytes());
+    assert_eq!((ready.status, ready.text()), (503, "draining\n"), "{}", ready.head);
+    assert_eq!(Conn::open(addr).exchange(request("GET", "/healthz", "").as_bytes()).status, 200);
+    // A load balancer that has not noticed yet still gets its clients served.
+    let mut late = util::connect(addr, "/");
+    util::wait_until("the late client", || handle.connection_count() == 1);
+    assert_eq!(util::expect_close(&mut late), 1001, "after the grace, clients are drained as usual");
+    server.wait().expect("a clean stop");
+    assert!(std::net::TcpStream::connect(addr).is_err(), "the listener closes after the grace");
+}
+
+#[test]
 fn methods_other_than_get_and_head_on_server_endpoints_get_405_with_allow() {
     let server = routes_server();
     for path in ["/metrics", "/healthz", "/readyz"] {

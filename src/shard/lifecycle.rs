@@ -158,16 +158,18 @@ impl<H: Handler> Worker<H> {
         let Some(state) = self.states.get_mut(key).and_then(Option::take) else { return };
         let (handler, handle) = (&self.handler, &self.handle);
         if let Err(panic) = guard::call(|| handler.on_close(handle, id, state, info)) {
-            self.hook_panicked(id, "on_close", &panic);
+            self.hook_panicked("on_close", &format!("connection {id}"), &panic, "the connection closes as it was");
         }
     }
 
-    /// Counts and logs (rate-limited) a hook that panicked.
-    pub(super) fn hook_panicked(&mut self, id: ConnId, hook: &str, panic: &str) {
+    /// Counts and logs (rate-limited) a hook that panicked: `hook` for
+    /// `whom` (a connection, or a request's peer), and what the server does
+    /// about it.
+    pub(super) fn hook_panicked(&mut self, hook: &str, whom: &dyn std::fmt::Display, panic: &str, then: &str) {
         WorkerCounters::bump(&self.counters().handler_panics);
         if let Verdict::Log { suppressed } = self.logs.panics.check(std::time::Instant::now()) {
             log::error!(
-                "worker {}: {hook} panicked for connection {id}: {panic}; closing it with 1011{}",
+                "worker {}: {hook} panicked for {whom}: {panic}; {then}{}",
                 self.index,
                 log_limit::more(suppressed)
             );

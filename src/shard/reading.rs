@@ -162,7 +162,7 @@ impl<H: Handler> Worker<H> {
         let Some(state) = self.states.get_mut(key).and_then(Option::as_mut) else { return };
         let (handler, handle) = (&self.handler, &self.handle);
         if let Err(panic) = guard::call(|| handler.on_message(handle, id, state, message)) {
-            self.hook_panicked(id, "on_message", &panic);
+            self.hook_panicked("on_message", &format!("connection {id}"), &panic, "closing it with 1011");
             self.begin_close(key, Ending::panicked());
         }
     }

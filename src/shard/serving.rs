@@ -4,7 +4,6 @@
 
 use super::connection::{Flag, Phase};
 use super::Worker;
-use crate::conn_id::ConnId;
 use crate::guard;
 use crate::handler::Handler;
 use crate::http::{Limits, Request, Response};
@@ -102,7 +101,9 @@ impl<H: Handler> Worker<H> {
                     Ok(Some(response)) => response,
                     Ok(None) => self.default_response(request, read_only),
                     Err(panic) => {
-                        self.hook_panicked(ConnId::from_u64(0), "on_http", &panic);
+                        let whom =
+                            request.peer_addr().map_or("a request".to_owned(), |peer| format!("a request from {peer}"));
+                        self.hook_panicked("on_http", &whom, &panic, "answering 500");
                         Response::text(500, "internal error\n")
                     }
                 }

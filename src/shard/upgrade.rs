@@ -33,7 +33,8 @@ impl<H: Handler> Worker<H> {
                 return self.refuse_upgrade(key, cause, rejection.into_response());
             }
             Err(panic) => {
-                self.hook_panicked(ConnId::from_u64(0), "on_upgrade", &panic);
+                let whom = request.peer_addr().map_or("a request".to_owned(), |peer| format!("a request from {peer}"));
+                self.hook_panicked("on_upgrade", &whom, &panic, "answering 500");
                 return self.refuse_upgrade(key, Refusal::Rejected, Response::text(500, "internal error\n"));
             }
         };
@@ -77,7 +78,7 @@ impl<H: Handler> Worker<H> {
         if let Some(state) = self.states.get_mut(key).and_then(Option::as_mut) {
             let (handler, handle) = (&self.handler, &self.handle);
             if let Err(panic) = guard::call(|| handler.on_open(handle, id, state)) {
-                self.hook_panicked(id, "on_open", &panic);
+                self.hook_panicked("on_open", &format!("connection {id}"), &panic, "closing it with 1011");
                 return self.begin_close(key, Ending::panicked());
             }
         }

@@ -97,6 +97,10 @@ pub struct Cli {
     /// Time to wait for clients to take their close frames on shutdown.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+    /// On SIGTERM, keep serving this long with /readyz answering 503 before
+    /// draining (for load balancers), or "off".
+    #[arg(long, default_value = "off", value_parser = parse_optional_duration)]
+    pub shutdown_grace: OptionalDuration,
     /// A subprotocol the server speaks (repeatable); echoed when offered.
     #[arg(long = "subprotocol")]
     pub subprotocols: Vec<String>,
@@ -202,6 +206,7 @@ impl Cli {
         config.max_http_body = self.max_http_body;
         config.trust_proxy = self.trust_proxy;
         config.shutdown_timeout = self.shutdown_timeout;
+        config.shutdown_grace = self.shutdown_grace.0.unwrap_or(Duration::ZERO);
         config.subprotocols = self.subprotocols.clone();
         config
     }
