@@ -178,15 +178,18 @@ pub fn run<D: Driver>(plan: &Plan, thread: usize, mut driver: D, live: &Live) ->
 }
 
 impl Loop<'_> {
-    /// Starts measuring once `now` reaches the plan's measure start: the connections open now
-    /// are the receivers (and publishers) that count.
+    /// Starts measuring once `now` reaches the plan's measure start. The connections that count
+    /// are those open *at* the measure start by their own timestamps (`Conn::open_at`), not those
+    /// open when this thread got round to looking: a busy thread may look a few milliseconds
+    /// late, after publishers on other threads already sent measured messages.
     fn start_measuring_if_due<D: Driver>(&mut self, now: u64, d: &mut D) {
         if self.measuring || now < self.plan.measure_start {
             return;
         }
         self.measuring = true;
         self.window_start = Some((sys::cpu_time_ns(true), sys::now_ns()));
-        self.st.open_at_measure = self.conns.iter().filter(|c| c.state == State::Open).count() as u64;
+        let start = self.plan.measure_start;
+        self.st.open_at_measure = self.conns.iter().filter(|c| c.open_at(start)).count() as u64;
         d.on_measure_start(&self.conns);
     }
 
