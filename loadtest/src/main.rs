@@ -60,13 +60,14 @@ fn main() -> ExitCode {
         "echo" => (&partial.latency, "round trip"),
         _ => (&partial.latency, "delivery"),
     };
-    if let Some(path) = &common.hgrm {
+    let output = cli.scenario.output();
+    if let Some(path) = output.and_then(|o| o.hgrm.as_ref()) {
         if let Err(e) = std::fs::write(path, hgrm::render(main_hist)) {
             eprintln!("loadtest: error: cannot write {}: {e}", path.display());
             return ExitCode::FAILURE;
         }
     }
-    if let Some(path) = &common.plot {
+    if let Some(path) = output.and_then(|o| o.plot.as_ref()) {
         let mut series = vec![Series { label: format!("{main_label} latency"), hist: main_hist }];
         if partial.send_lag.count() > 0 {
             series.push(Series { label: "client send lag".into(), hist: &partial.send_lag });
@@ -92,6 +93,10 @@ fn exit_status(report: &report::Report) -> ExitCode {
     if c.opened == 0 {
         let causes: Vec<String> = c.failures.iter().map(|(k, v)| format!("{v} {k}")).collect();
         eprintln!("loadtest: error: no connection could be opened ({})", causes.join(", "));
+        return ExitCode::FAILURE;
+    }
+    if let Some(e) = report.echo.as_ref().filter(|e| e.no_echo) {
+        eprintln!("loadtest: error: {} ({} other messages arrived instead)", warnings::NO_ECHO, e.other);
         return ExitCode::FAILURE;
     }
     let (failed, ended) = (partial_failed(c), c.ended_early.values().sum::<u64>());

@@ -43,12 +43,14 @@ pub enum Kind {
         /// The server sends a message back to its publisher too.
         expect_echo: bool,
     },
-    /// Closed-loop request/echo.
+    /// Request/echo.
     Echo {
         /// Message size in bytes.
         size: usize,
-        /// Messages outstanding per connection.
+        /// Closed loop: messages outstanding per connection.
         in_flight: u32,
+        /// Open loop: messages per second over all connections (`None`: closed loop).
+        rate: Option<f64>,
     },
 }
 
@@ -99,21 +101,28 @@ impl Plan {
             Some(text) => SourceIps::parse(text)?,
             None => SourceIps::default(),
         };
-        let (kind, connect_rate) = match scenario {
-            Scenario::Connect { rate, .. } => (Kind::Connect, rate.unwrap_or(c.connect_rate)),
-            Scenario::Broadcast { publishers, size, rate, expect_echo, .. } => (
+        let zero = std::time::Duration::ZERO;
+        let (kind, duration, warmup, drain) = match scenario {
+            Scenario::Connect { duration, .. } => (Kind::Connect, *duration, zero, zero),
+            Scenario::Broadcast { publishers, size, rate, expect_echo, window, .. } => (
                 Kind::Broadcast { publishers: *publishers, size: *size, rate: *rate, expect_echo: *expect_echo },
-                c.connect_rate,
+                window.duration,
+                window.warmup,
+                window.drain,
             ),
-            Scenario::Echo { size, in_flight, .. } => {
-                (Kind::Echo { size: *size, in_flight: *in_flight }, c.connect_rate)
-            }
+            Scenario::Echo { size, in_flight, rate, window, .. } => (
+                Kind::Echo { size: *size, in_flight: *in_flight, rate: *rate },
+                window.duration,
+                window.warmup,
+                window.drain,
+            ),
         };
+        let connect_rate = c.connect_rate;
         if c.connections == 0 {
             return invalid("--connections must be at least 1".into());
         }
         if !(connect_rate > 0.0 && connect_rate.is_finite()) {
-            return invalid("the connect rate must be a positive number per second".into());
+            return invalid("--connect-rate must be a positive number of connections per second".into());
         }
         if c.processes == 0 || u64::from(c.processes) > c.connections {
             return invalid(format!("--processes must be between 1 and --connections ({})", c.connections));
@@ -128,10 +137,13 @@ impl Plan {
                     return invalid("--rate must be a positive number of messages per second".into());
                 }
             }
-            Kind::Echo { size, in_flight } => {
+            Kind::Echo { size, in_flight, rate } => {
                 check_size(*size)?;
                 if *in_flight == 0 {
                     return invalid("--in-flight must be at least 1".into());
+                }
+                if rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                    return invalid("--rate must be a positive number of messages per second".into());
                 }
             }
             Kind::Connect => {}
@@ -151,10 +163,9 @@ impl Plan {
         let ns = |d: std::time::Duration| d.as_nanos().min(u128::from(u64::MAX / 4)) as u64;
         let ramp_end = epoch + (c.connections as f64 * NS / connect_rate) as u64;
         let traffic_start = ramp_end + ns(c.settle);
-        let warmup = if kind == Kind::Connect { 0 } else { ns(c.warmup) };
-        let measure_start = traffic_start + warmup;
-        let measure_end = measure_start + ns(c.duration);
-        let drain_end = measure_end + if kind == Kind::Connect { 0 } else { ns(c.drain) };
+        let measure_start = traffic_start + ns(warmup);
+        let measure_end = measure_start + ns(duration);
+        let drain_end = measure_end + ns(drain);
         Ok(Plan {
             name: scenario.name(),
             kind,
@@ -294,6 +305,8 @@ mod tests {
         assert!(err(&["connect", "--url", "wss://x/"]).contains("TLS not supported yet"));
         assert!(err(&["connect", "-c", "0"]).contains("at least 1"));
         assert!(err(&["echo", "--in-flight", "0"]).contains("--in-flight"));
+        assert!(err(&["echo", "--rate", "0"]).contains("--rate"));
+        assert!(err(&["connect", "--connect-rate", "0"]).contains("--connect-rate"));
         assert!(err(&["connect", "--source-ips", "1.2.3"]).contains("--source-ips"));
     }
 }

@@ -1,9 +1,9 @@
-//! The live progress line (one per second on stderr): phase, connections, deliveries per second
-//! and the p99 latency so far.
+//! The live progress line (one per second on stderr): phase, connections, deliveries (or echoes)
+//! per second and the p99 latency so far.
 
 use crate::hist::Hist;
 use crate::live::Snapshot;
-use crate::plan::Plan;
+use crate::plan::{Kind, Plan};
 
 /// Accumulates snapshots and formats one line per second.
 pub struct Progress {
@@ -32,12 +32,23 @@ impl Progress {
             "-".to_string()
         };
         format!(
-            "[{elapsed:6.1}s] {:<9} conns {:>6}  failed {:>5}  msgs/s {:>10.0}  p99 so far {p99}",
+            "[{elapsed:6.1}s] {:<9} conns {:>6}  failed {:>5}  {} {:>10.0}  p99 so far {p99}",
             phase(plan, now),
             snap.open,
             snap.failed,
+            rate_label(plan),
             rate
         )
+    }
+}
+
+/// What the per-second count on the progress line counts: every message a connection receives
+/// is a delivery in broadcast, an echo in echo, and only server-initiated messages in connect.
+pub fn rate_label(plan: &Plan) -> &'static str {
+    match plan.kind {
+        Kind::Broadcast { .. } => "deliveries/s",
+        Kind::Echo { .. } => "echoes/s",
+        Kind::Connect => "msgs/s",
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Partial {
     pub read_delay: Hist,
     /// Measured messages sent.
     pub sent: u64,
+    /// Every message sent, warm-up and drain included.
+    pub sent_total: u64,
     /// Measured messages scheduled but not sent (publisher gone, or the client fell behind).
     pub unsent: u64,
     /// Measured messages received with a valid header.
@@ -87,6 +89,7 @@ impl Partial {
         self.read_delay.merge(&other.read_delay);
         self.sent += other.sent;
         self.unsent += other.unsent;
+        self.sent_total += other.sent_total;
         self.received += other.received;
         self.duplicates += other.duplicates;
         self.reordered += other.reordered;

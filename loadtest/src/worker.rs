@@ -169,7 +169,11 @@ pub fn run<D: Driver>(plan: &Plan, thread: usize, mut driver: D, live: &Live) ->
     result.merge(&lp.st);
     // Connect's work is the ramp-up itself; the other scenarios are judged while measuring.
     let (cpu, wall) = match (lp.window_start, lp.window_end) {
-        (Some((c0, w0)), Some((c1, w1))) if plan.kind != Kind::Connect => (c1 - c0, w1 - w0),
+        // Saturating: a thread that first looks after the window ended takes both stamps in one
+        // turn, the start's after the end's.
+        (Some((c0, w0)), Some((c1, w1))) if plan.kind != Kind::Connect => {
+            (c1.saturating_sub(c0), w1.saturating_sub(w0))
+        }
         _ => (sys::cpu_time_ns(true) - cpu0, sys::now_ns() - wall0),
     };
     result.thread_cpu_ns.push(cpu);
@@ -268,7 +272,7 @@ impl Loop<'_> {
                 self.open -= 1;
                 if !self.closing {
                     self.st.end_early(cause.key());
-                    d.on_end(slot);
+                    d.on_end(slot, &cause, sys::now_ns());
                 }
             }
             State::Closed => return,

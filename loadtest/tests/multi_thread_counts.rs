@@ -18,29 +18,10 @@ fn multi_thread_broadcast_loses_nothing_run_after_run() {
     let url = util::chat_url(&server);
     for run in 0..RUNS {
         let closed_before = server.handle().stats().slow_consumers_closed;
-        let output = util::loadtest(&[
-            "broadcast",
-            "--url",
-            &url,
-            "-c",
-            "30",
-            "--publishers",
-            "5",
-            "--rate",
-            "20000",
-            "-t",
-            "2",
-            "-d",
-            "300ms",
-            "--warmup",
-            "100ms",
-            "--settle",
-            "100ms",
-            "--drain",
-            "1s",
-            "--json",
-            "-q",
-        ]);
+        let output = util::loadtest(&format!(
+            "broadcast --url {url} -c 30 --publishers 5 --rate 20000 -t 2 -d 300ms --warmup 100ms \
+             --settle 300ms --drain 1s --json -q"
+        ));
         let report = util::json(&output);
         let closed = server.handle().stats().slow_consumers_closed - closed_before;
         let ended = &report["connections"]["ended_early"];
@@ -55,8 +36,11 @@ fn multi_thread_broadcast_loses_nothing_run_after_run() {
         let sent = b["sent"].as_u64().expect("sent");
         assert!(sent > 1000, "run {run}: only {sent} messages sent");
         assert_eq!(b["unsent"].as_u64(), Some(0), "run {run}: {}", util::printed(&output));
-        assert_eq!(report["connections"]["open_at_measure"].as_u64(), Some(30), "run {run}");
-        assert_eq!(b["expected"].as_u64(), Some(sent * 29), "run {run}");
+        // On a loaded machine a handshake may finish after measuring began; such a connection is
+        // left out on both sides of the count, so the check stays exact.
+        let receivers = report["connections"]["open_at_measure"].as_u64().expect("open_at_measure");
+        assert!(receivers >= 20, "run {run}: only {receivers} of 30 connections open when measuring began");
+        assert_eq!(b["expected"].as_u64(), Some(sent * (receivers - 1)), "run {run}");
         for counter in ["lost", "duplicates", "reordered"] {
             assert_eq!(b[counter].as_u64(), Some(0), "run {run}: {counter} in {}", util::printed(&output));
         }

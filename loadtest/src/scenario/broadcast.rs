@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::client::{Conn, Handler, Sender, State};
+use crate::client::{Cause, Conn, Handler, Sender, State};
 use crate::header::{self, Header};
 use crate::hist::Hist;
 use crate::plan::{Kind, Plan};
@@ -192,7 +192,7 @@ impl Driver for Broadcast {
         }
     }
 
-    fn on_end(&mut self, _slot: usize) {}
+    fn on_end(&mut self, _slot: usize, _cause: &Cause, _now: u64) {}
 
     fn take_interval(&mut self, into: &mut Hist) {
         into.merge(&self.interval);

@@ -8,7 +8,7 @@ pub mod echo;
 use std::io;
 use std::sync::Arc;
 
-use crate::client::{Conn, Handler};
+use crate::client::{Cause, Conn, Handler};
 use crate::hist::Hist;
 use crate::live::Live;
 use crate::plan::{Kind, Plan};
@@ -50,8 +50,8 @@ pub trait Driver: Handler {
     fn tick(&mut self, now: u64, conns: &mut [Conn], dirty: &mut Vec<usize>) -> u64;
     /// Measuring starts; connections open now are the ones that count.
     fn on_measure_start(&mut self, conns: &[Conn]);
-    /// Connection `slot` ended before the test closed it.
-    fn on_end(&mut self, slot: usize);
+    /// Connection `slot` ended at `now` for `cause`, before the test closed it.
+    fn on_end(&mut self, slot: usize, cause: &Cause, now: u64);
     /// Moves the latencies recorded since the last call into `into`.
     fn take_interval(&mut self, into: &mut Hist);
     /// Messages received so far.

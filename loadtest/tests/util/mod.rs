@@ -34,9 +34,9 @@ pub fn chat_url(server: &RunningServer) -> String {
     format!("ws://{}/chat", server.local_addr())
 }
 
-/// Runs `loadtest` with `args` and returns its output.
-pub fn loadtest(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_loadtest")).args(args).output().expect("run loadtest")
+/// Runs `loadtest` with the whitespace-separated arguments in `line` and returns its output.
+pub fn loadtest(line: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loadtest")).args(line.split_whitespace()).output().expect("run loadtest")
 }
 
 /// Parses the JSON report on stdout, failing the test with stdout and stderr if it is not JSON.
