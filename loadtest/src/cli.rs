@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::overload_args::OverloadArgs;
+
 /// Load generator for WebSocket push servers.
 #[derive(Debug, Parser, Clone)]
 #[command(name = "loadtest", version, about, long_about = None)]
@@ -84,6 +86,11 @@ pub enum Scenario {
         #[command(flatten)]
         output: Output,
     },
+    /// Offer load in steps from below to above what the server sustains (--steps multiples of
+    /// --capacity, probed first when not given) on one set of connections, and report per step
+    /// the delivered rate, delivery latency, server RSS, connections the server closed and
+    /// messages lost.
+    Overload(OverloadArgs),
 }
 
 /// Flags every scenario uses.
@@ -164,6 +171,7 @@ impl Scenario {
             Scenario::Connect { common, .. } | Scenario::Broadcast { common, .. } | Scenario::Echo { common, .. } => {
                 common
             }
+            Scenario::Overload(args) => &args.common,
         }
     }
 
@@ -173,6 +181,7 @@ impl Scenario {
             Scenario::Connect { output, .. } | Scenario::Broadcast { output, .. } | Scenario::Echo { output, .. } => {
                 Some(output)
             }
+            Scenario::Overload(_) => None,
         }
     }
 
@@ -182,6 +191,7 @@ impl Scenario {
             Scenario::Connect { .. } => "connect",
             Scenario::Broadcast { .. } => "broadcast",
             Scenario::Echo { .. } => "echo",
+            Scenario::Overload(_) => "overload",
         }
     }
 }
@@ -250,6 +260,13 @@ mod tests {
         assert!(!echo.iter().any(|f| f == "publishers" || f == "expect-echo"));
         assert!(echo.iter().any(|f| f == "rate") && echo.iter().any(|f| f == "warmup"));
         assert!(!flags("broadcast").iter().any(|f| f == "in-flight"));
+        let overload = flags("overload");
+        for absent in ["rate", "duration", "warmup", "hgrm", "in-flight"] {
+            assert!(!overload.iter().any(|f| f == absent), "overload lists --{absent}");
+        }
+        for present in ["capacity", "steps", "step-duration", "server-pid", "plot", "source-ips", "processes"] {
+            assert!(overload.iter().any(|f| f == present), "overload lacks --{present}");
+        }
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //! derives the same schedule from the same epoch, so they agree on when connections open, when
 //! measuring starts and stops, and when each publisher sends, without talking to each other.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 use crate::cli::{Common, Scenario};
 use crate::header::HEADER_LEN;
+pub use crate::kind::Kind;
 use crate::source_ips::{SourceIps, SourceIpsError};
 use crate::url::{UrlError, WsUrl};
 
@@ -25,33 +28,6 @@ pub enum PlanError {
     /// Any other inconsistent flag.
     #[error("{0}")]
     Invalid(String),
-}
-
-/// What the connections do once open.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Kind {
-    /// Nothing: hold the connection.
-    Connect,
-    /// Publish/receive relayed messages.
-    Broadcast {
-        /// Connections `0..publishers` also send.
-        publishers: u64,
-        /// Message size in bytes.
-        size: usize,
-        /// Total messages per second over all publishers.
-        rate: f64,
-        /// The server sends a message back to its publisher too.
-        expect_echo: bool,
-    },
-    /// Request/echo.
-    Echo {
-        /// Message size in bytes.
-        size: usize,
-        /// Closed loop: messages outstanding per connection.
-        in_flight: u32,
-        /// Open loop: messages per second over all connections (`None`: closed loop).
-        rate: Option<f64>,
-    },
 }
 
 /// Validated settings plus the absolute timeline (CLOCK_MONOTONIC ns).
@@ -101,7 +77,7 @@ impl Plan {
             Some(text) => SourceIps::parse(text)?,
             None => SourceIps::default(),
         };
-        let zero = std::time::Duration::ZERO;
+        let zero = Duration::ZERO;
         let (kind, duration, warmup, drain) = match scenario {
             Scenario::Connect { duration, .. } => (Kind::Connect, *duration, zero, zero),
             Scenario::Broadcast { publishers, size, rate, expect_echo, window, .. } => (
@@ -116,6 +92,10 @@ impl Plan {
                 window.warmup,
                 window.drain,
             ),
+            Scenario::Overload(a) => {
+                let (o, before_steps, steps) = a.plan();
+                (Kind::Overload(o), steps, before_steps, a.drain)
+            }
         };
         let connect_rate = c.connect_rate;
         if c.connections == 0 {
@@ -146,6 +126,10 @@ impl Plan {
                     return invalid("--rate must be a positive number of messages per second".into());
                 }
             }
+            Kind::Overload(o) => {
+                check_size(o.size)?;
+                o.check(c.connections, c.processes).map_err(PlanError::Invalid)?;
+            }
             Kind::Connect => {}
         }
         let proc_index = u64::from(c.worker_index.unwrap_or(0));
@@ -166,6 +150,11 @@ impl Plan {
         let measure_start = traffic_start + ns(warmup);
         let measure_end = measure_start + ns(duration);
         let drain_end = measure_end + ns(drain);
+        let mut kind = kind;
+        if let Kind::Overload(o) = &mut kind {
+            o.probe_start = traffic_start;
+            o.start = measure_start;
+        }
         Ok(Plan {
             name: scenario.name(),
             kind,
@@ -257,6 +246,7 @@ fn check_size(size: usize) -> Result<(), PlanError> {
 mod tests {
     use super::*;
     use crate::cli::Cli;
+    use crate::overload_plan::PROBE_GAP_NS;
     use clap::Parser;
 
     fn plan(args: &[&str]) -> Result<Plan, PlanError> {
@@ -298,6 +288,19 @@ mod tests {
     }
 
     #[test]
+    fn overload_steps_follow_the_probe_and_fill_the_measuring_window() {
+        let args = ["overload", "-c", "10", "--steps", "0.5,1,2", "--step-duration", "2s", "--probe-duration", "3s"];
+        let p = plan(&args).unwrap();
+        let Kind::Overload(o) = &p.kind else { panic!("overload plan") };
+        assert_eq!((o.probe_start, o.probe_ns), (p.traffic_start, 3_000_000_000));
+        assert_eq!(o.start, p.traffic_start + 3_000_000_000 + PROBE_GAP_NS);
+        assert_eq!((o.start, o.end()), (p.measure_start, p.measure_end));
+        let given = plan(&["overload", "-c", "10", "--capacity", "500", "--steps", "1,2"]).unwrap();
+        let Kind::Overload(o) = &given.kind else { panic!("overload plan") };
+        assert_eq!((o.probe_ns, o.start), (0, given.traffic_start), "no probe when the capacity is given");
+    }
+
+    #[test]
     fn bad_settings_are_refused_with_a_reason() {
         let err = |a: &[&str]| plan(a).unwrap_err().to_string();
         assert!(err(&["broadcast", "--size", "8"]).contains("at least 24"));
@@ -307,6 +310,9 @@ mod tests {
         assert!(err(&["echo", "--in-flight", "0"]).contains("--in-flight"));
         assert!(err(&["echo", "--rate", "0"]).contains("--rate"));
         assert!(err(&["connect", "--connect-rate", "0"]).contains("--connect-rate"));
+        assert!(err(&["overload", "-c", "5", "--publishers", "5"]).contains("--publishers"));
+        assert!(err(&["overload", "--capacity", "0"]).contains("--capacity"));
+        assert!(err(&["overload", "-c", "10", "--processes", "2"]).contains("--capacity"));
         assert!(err(&["connect", "--source-ips", "1.2.3"]).contains("--source-ips"));
     }
 }

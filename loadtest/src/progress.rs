@@ -46,15 +46,23 @@ impl Progress {
 /// is a delivery in broadcast, an echo in echo, and only server-initiated messages in connect.
 pub fn rate_label(plan: &Plan) -> &'static str {
     match plan.kind {
-        Kind::Broadcast { .. } => "deliveries/s",
+        Kind::Broadcast { .. } | Kind::Overload(_) => "deliveries/s",
         Kind::Echo { .. } => "echoes/s",
         Kind::Connect => "msgs/s",
     }
 }
 
-/// Name of the phase the plan is in at `now`.
-pub fn phase(plan: &Plan, now: u64) -> &'static str {
-    if now < plan.epoch {
+/// Name of the phase the plan is in at `now` (overload: the probe and the step number).
+pub fn phase(plan: &Plan, now: u64) -> String {
+    if let Kind::Overload(o) = &plan.kind {
+        if now >= plan.traffic_start && now < plan.measure_start {
+            return if o.probe_ns > 0 && now < o.probe_window().1 { "probing" } else { "probe done" }.into();
+        }
+        if let Some(i) = o.step_at(now) {
+            return format!("step {}/{} ({}x)", i + 1, o.len(), o.multipliers[i]);
+        }
+    }
+    let name = if now < plan.epoch {
         "starting"
     } else if now < plan.traffic_start {
         "ramp-up"
@@ -66,5 +74,6 @@ pub fn phase(plan: &Plan, now: u64) -> &'static str {
         "draining"
     } else {
         "closing"
-    }
+    };
+    name.into()
 }
