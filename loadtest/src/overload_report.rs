@@ -76,7 +76,8 @@ pub struct Step {
     pub expected: u64,
     /// Unique deliveries of this step's messages to counted connections (closed ones included).
     pub received: u64,
-    /// expected − what those connections received by the end of the drain.
+    /// expected − what those connections had received when the drain after the last step ended
+    /// (a backlog still queued in the server then counts here: see the warnings).
     pub lost: u64,
     /// Extra copies of this step's messages.
     pub duplicates: u64,
@@ -277,6 +278,16 @@ fn warnings(r: &OverloadReport, base: &Report, plan: &Plan) -> Vec<String> {
         w.push(format!(
             "{unsent} scheduled messages were never sent: a publisher's socket backed up (the server stopped \
              reading it) or the server closed it"
+        ));
+    }
+    let lost: u64 = r.steps.iter().map(|s| s.lost).sum();
+    let drain_ms = (plan.drain_end - plan.measure_end) as f64 / 1e6;
+    let slowest = r.steps.iter().filter_map(|s| s.max_ms).fold(0.0, f64::max);
+    if lost > 0 && slowest >= drain_ms {
+        w.push(format!(
+            "{lost} deliveries had not arrived when the drain ended, and deliveries took up to {slowest:.0} ms \
+             (--drain is {drain_ms:.0} ms): part of that \"lost\" may be a backlog the server was still \
+             working through; raise --drain to tell the two apart"
         ));
     }
     if r.counted_connections < plan.connections {

@@ -116,6 +116,7 @@ impl Overload {
 
     /// Probe phase: every publisher sends while its in-flight allowance and socket permit.
     fn tick_probe(&mut self, now: u64, conns: &mut [Conn], dirty: &mut Vec<usize>) -> u64 {
+        self.probe.adapt(now);
         let mut next = self.o.probe_window().1;
         let others = self.open.saturating_sub(u64::from(!self.o.expect_echo));
         for (pi, p) in self.pubs.iter().enumerate() {
