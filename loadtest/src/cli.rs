@@ -122,7 +122,8 @@ pub struct Common {
     /// hold at most its open-file limit of sockets).
     #[arg(long, default_value_t = 1)]
     pub processes: u32,
-    /// Read this server process's VmRSS (before connecting and while the connections are held).
+    /// Read this server process's VmRSS: before connecting, while the connections are held, and
+    /// (overload) at the end of each step.
     #[arg(long)]
     pub server_pid: Option<u32>,
     /// Print the results as JSON instead of a table.

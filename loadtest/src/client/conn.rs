@@ -139,6 +139,11 @@ impl Conn {
         self.opened_ns < t && self.ended_ns >= t
     }
 
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.tx.queued()
+    }
+
     /// Outgoing queue, for scenario timers that send outside a read.
     pub fn sender(&mut self) -> &mut Sender {
         &mut self.tx

@@ -140,10 +140,8 @@ impl Driver for Broadcast {
         }
         let mut next = u64::MAX;
         for p in &mut self.pubs {
-            let conn = &mut conns[p.slot];
-            if conn.state != State::Open {
-                continue;
-            }
+            // A thread still behind on its ramp-up may not have created the slot yet.
+            let Some(conn) = conns.get_mut(p.slot).filter(|c| c.state == State::Open) else { continue };
             let mut sent = 0;
             loop {
                 let t = plan.intended(p.id, p.next_k);

@@ -102,17 +102,20 @@ impl Echo {
                 return t;
             }
             let slot = self.cursor.1;
-            let conn = &mut conns[slot];
-            if conn.state == State::Open && conn.sender().queued() <= MAX_QUEUED {
-                if conn.sender().queued() == 0 {
-                    dirty.push(slot);
+            // A thread still behind on its ramp-up may not have created the slot yet: such a
+            // connection was not open when measuring began, so its sends do not count.
+            match conns.get_mut(slot) {
+                Some(conn) if conn.state == State::Open && conn.queued() <= MAX_QUEUED => {
+                    if conn.queued() == 0 {
+                        dirty.push(slot);
+                    }
+                    self.send(slot, conn.sender(), t);
+                    if self.measured(t) {
+                        self.st.send_lag.record(now - t);
+                    }
                 }
-                self.send(slot, conn.sender(), t);
-                if self.measured(t) {
-                    self.st.send_lag.record(now - t);
-                }
-            } else if self.measured(t) && conn.open_at(self.plan.measure_start) {
-                self.st.unsent += 1;
+                Some(conn) if self.measured(t) && conn.open_at(self.plan.measure_start) => self.st.unsent += 1,
+                _ => {}
             }
             self.cursor = if slot + 1 == slots { (self.cursor.0 + 1, 0) } else { (self.cursor.0, slot + 1) };
         }

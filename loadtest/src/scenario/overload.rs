@@ -120,10 +120,8 @@ impl Overload {
         let mut next = self.o.probe_window().1;
         let others = self.open.saturating_sub(u64::from(!self.o.expect_echo));
         for (pi, p) in self.pubs.iter().enumerate() {
-            let conn = &mut conns[p.slot];
-            if conn.state != State::Open {
-                continue;
-            }
+            // A thread still behind on its ramp-up may not have created the slot yet.
+            let Some(conn) = conns.get_mut(p.slot).filter(|c| c.state == State::Open) else { continue };
             let allowed = self.probe.allowance(pi, others).min(BURST as u64);
             let mut sent = 0;
             while sent < allowed && conn.sender().queued() <= PROBE_MAX_QUEUED {
@@ -146,10 +144,8 @@ impl Overload {
         let o = &self.o;
         let mut next = u64::MAX;
         for p in self.pubs.iter_mut().filter(|p| p.counted) {
-            let conn = &mut conns[p.slot];
-            if conn.state != State::Open {
-                continue;
-            }
+            // A thread still behind on its ramp-up may not have created the slot yet.
+            let Some(conn) = conns.get_mut(p.slot).filter(|c| c.state == State::Open) else { continue };
             let mut sent = 0;
             while p.step < o.len() {
                 let rate = o.rate(p.step, capacity);
