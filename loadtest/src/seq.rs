@@ -108,7 +108,8 @@ impl SeqTracker {
     /// Moves the window up so that `seq` (at or above `next`) is its newest entry, turning the
     /// missing numbers that leave it into holes, in ascending order.
     fn advance(&mut self, seq: u64) {
-        let shift = seq - self.next + 1;
+        // Saturating: the number comes from the server, and u64::MAX must not overflow.
+        let shift = (seq - self.next).saturating_add(1);
         // Bits leaving the window: the top `shift` ones; only those standing for numbers >= 0.
         let mut leaving = if shift >= WINDOW { u64::MAX } else { !(u64::MAX >> shift) };
         if self.next < WINDOW {
@@ -122,12 +123,12 @@ impl SeqTracker {
             missing &= !(1u64 << i);
         }
         // Skipped numbers that are already below the new window go straight into the holes.
-        let window_low = (seq + 1).saturating_sub(WINDOW);
+        let window_low = seq.saturating_add(1).saturating_sub(WINDOW);
         if window_low > self.next {
             self.holes.get_or_insert_default().push(self.next, window_low);
         }
         self.window = if shift >= WINDOW { 1 } else { (self.window << shift) | 1 };
-        self.next = seq + 1;
+        self.next = seq.saturating_add(1);
     }
 }
 
@@ -218,6 +219,18 @@ mod tests {
         }
         for s in [2, 249, 251, 435] {
             assert_eq!(t.observe(s), Seen::Late, "{s}");
+        }
+    }
+
+    #[test]
+    fn any_number_a_server_sends_is_classified_without_panicking() {
+        let mut t = SeqTracker::default();
+        assert_eq!(t.observe(u64::MAX), Seen::Gap(u64::MAX));
+        assert_eq!(t.observe(5), Seen::Late, "skipped by the jump: a hole");
+        assert_eq!(t.observe(5), Seen::Duplicate);
+        // At the very top the counter saturates; what matters is that nothing overflows.
+        for s in [u64::MAX, u64::MAX - 1, 0, u64::MAX - 100] {
+            t.observe(s);
         }
     }
 

@@ -229,7 +229,8 @@ impl Handler for Overload {
                 if counts.is_empty() {
                     counts.resize(self.o.len() * self.o.publishers as usize, 0);
                 }
-                counts[i * self.o.publishers as usize + j] += 1;
+                let count = &mut counts[i * self.o.publishers as usize + j];
+                *count = count.saturating_add(1);
             }
         }
     }
