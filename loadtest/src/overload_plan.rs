@@ -63,7 +63,7 @@ impl OverloadPlan {
     }
 
     /// Refuses settings the scenario cannot run with, saying which flag to change.
-    pub fn check(&self, connections: u64, processes: u32) -> Result<(), String> {
+    pub fn check(&self, connections: u64) -> Result<(), String> {
         if self.publishers == 0 || self.publishers >= connections {
             return Err(format!(
                 "--publishers must be between 1 and --connections - 1 ({}): overload needs receivers",
@@ -78,13 +78,6 @@ impl OverloadPlan {
         }
         if self.capacity.is_none() && self.probe_ns < 200_000_000 {
             return Err("--probe-duration must be at least 200ms".into());
-        }
-        if self.capacity.is_none() && processes > 1 {
-            // The threads of one process pool their probe counts in memory; processes would need
-            // a channel back from the parent to every child.
-            return Err("overload with --processes needs --capacity: the capacity probe runs in one process \
-                        (find it with a one-process run, or pass the figure you have)"
-                .into());
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Verifies that `loadtest overload` reports one JSON object per step with offered rates that
 //! follow the multipliers, delivers without loss at the lowest step, finds a capacity by probing
-//! when none is given, and reports connections the server closes as closes, not as loss.
+//! when none is given (pooled over --processes), and reports connections the server closes as
+//! closes, not as loss.
 
 mod util;
 
@@ -124,5 +125,34 @@ fn connections_the_server_closes_are_reported_as_closes_not_loss() {
         }
         assert!(step["expected"].as_u64().is_some_and(|e| e > 0), "{step}");
     }
+    server.shutdown().expect("shutdown");
+}
+
+#[test]
+fn processes_pool_their_probe_counts_and_share_one_capacity() {
+    let server = lossless();
+    let url = util::chat_url(&server);
+    let output = util::loadtest(&format!(
+        "overload --url {url} -c 20 --publishers 2 --processes 2 -t 1 --probe-duration 1s --steps 0.5,1 \
+         --step-duration 500ms --settle 200ms --drain 1s --json -q"
+    ));
+    assert!(output.status.success(), "{}", util::printed(&output));
+    let report = util::json(&output);
+    assert_eq!(report["client"]["processes"].as_u64(), Some(2));
+    let capacity = &report["capacity"];
+    assert_eq!(capacity["found_by"], "probe", "{capacity}");
+    // Each child saw 10 receivers; the capacity is computed over the 20 of both.
+    assert_eq!(capacity["probe_receivers"].as_u64(), Some(20), "{capacity}");
+    let found = capacity["msgs_per_sec"].as_f64().expect("capacity");
+    assert!(found > 0.0, "{capacity}");
+    let steps = report["steps"].as_array().expect("steps array");
+    for (step, m) in steps.iter().zip([0.5, 1.0]) {
+        let offered = step["offered_msgs_per_sec"].as_f64().expect("offered");
+        assert!((offered - m * found).abs() < 1e-6 * found, "{offered} vs {m} x {found}");
+        // Both children scheduled from the same capacity: together exactly rate x 0.5 s.
+        let scheduled = step["scheduled"].as_u64().expect("scheduled");
+        assert!(scheduled.abs_diff((m * found * 0.5).round() as u64) <= 2, "{step}");
+    }
+    assert_eq!(steps[0]["lost"].as_u64(), Some(0), "{}", steps[0]);
     server.shutdown().expect("shutdown");
 }

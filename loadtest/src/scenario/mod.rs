@@ -15,14 +15,15 @@ use crate::client::{Cause, Conn, Handler};
 use crate::hist::Hist;
 use crate::live::Live;
 use crate::plan::{Kind, Plan};
+use crate::scenario::capacity_board::CapacityBoard;
 use crate::stats::Partial;
 use crate::{sys, worker};
 
-/// Runs this process's connections to the end of the plan; returns the merged result.
-pub fn run_local(plan: Arc<Plan>, live: Arc<Live>) -> io::Result<Partial> {
+/// Runs this process's connections to the end of the plan; returns the merged result. The
+/// overload threads pool their probe counts on `board`.
+pub fn run_local(plan: Arc<Plan>, live: Arc<Live>, board: Arc<CapacityBoard>) -> io::Result<Partial> {
     let wall0 = sys::now_ns();
     let cpu0 = sys::cpu_time_ns(false);
-    let board = Arc::new(capacity_board::CapacityBoard::new(plan.threads));
     let handles: Vec<_> = (0..plan.threads)
         .map(|thread| {
             let (plan, live, board) = (Arc::clone(&plan), Arc::clone(&live), Arc::clone(&board));
