@@ -1,20 +1,24 @@
 //! `--processes K`: one process can hold only as many sockets as its open-file limit, so the
 //! scenario is split over K copies of this binary. Each child runs the same plan with a shared
 //! epoch and its own slice of connection indices, prints `progress {json}` lines each second and
-//! a final `result {json}` on stdout; the parent merges them.
+//! a final `result {json}` on stdout; the parent merges them. In `overload` each child also
+//! prints its capacity-probe sum (`probe {json}`), and the parent answers every child on stdin
+//! with the totals over all of them (`probe-totals {json}`), so all agree on one capacity.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Write as _};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use crossbeam_channel::{unbounded, RecvTimeoutError};
 
 use crate::live::Snapshot;
+use crate::scenario::capacity_board::ProbeTotals;
 use crate::stats::Partial;
 
 /// A line from a child.
 enum Line {
     Progress(usize, Snapshot),
+    Probe(ProbeTotals),
     Result(usize, Box<Partial>),
     Closed,
 }
@@ -26,11 +30,14 @@ pub fn run(processes: u32, epoch: u64, mut on_progress: impl FnMut(&Snapshot)) -
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (tx, rx) = unbounded();
     let mut children: Vec<Child> = Vec::new();
+    // Overload: the children's probe sums, and the pipes the totals go back through.
+    let mut inputs: Vec<Option<ChildStdin>> = Vec::new();
+    let (mut probe_totals, mut probes) = (ProbeTotals::default(), 0);
     for i in 0..processes as usize {
         let spawned = Command::new(&exe)
             .args(&args)
             .args(["--worker-index", &i.to_string(), "--epoch-ns", &epoch.to_string()])
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn();
@@ -41,6 +48,7 @@ pub fn run(processes: u32, epoch: u64, mut on_progress: impl FnMut(&Snapshot)) -
                 return Err(format!("cannot start worker process {i}: {e}"));
             }
         };
+        inputs.push(child.stdin.take());
         let Some(out) = child.stdout.take() else {
             kill_all(&mut children);
             return Err(format!("worker process {i} has no stdout"));
@@ -50,6 +58,8 @@ pub fn run(processes: u32, epoch: u64, mut on_progress: impl FnMut(&Snapshot)) -
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 let parsed = if let Some(json) = line.strip_prefix("progress ") {
                     serde_json::from_str(json).ok().map(|s| Line::Progress(i, s))
+                } else if let Some(json) = line.strip_prefix("probe ") {
+                    serde_json::from_str(json).ok().map(Line::Probe)
                 } else if let Some(json) = line.strip_prefix("result ") {
                     serde_json::from_str(json).ok().map(|p| Line::Result(i, Box::new(p)))
                 } else {
@@ -77,6 +87,18 @@ pub fn run(processes: u32, epoch: u64, mut on_progress: impl FnMut(&Snapshot)) -
                 latest[i] = snap;
             }
             Ok(Line::Result(i, p)) => results[i] = Some(p),
+            Ok(Line::Probe(t)) => {
+                probe_totals.deliveries += t.deliveries;
+                probe_totals.receivers += t.receivers;
+                probes += 1;
+                if probes == n {
+                    let line = format!("probe-totals {}\n", serde_json::to_string(&probe_totals).unwrap_or_default());
+                    for input in inputs.iter_mut().flatten() {
+                        // A child that already died reports its own failure below.
+                        let _ = input.write_all(line.as_bytes()).and_then(|()| input.flush());
+                    }
+                }
+            }
             Ok(Line::Closed) => open_children -= 1,
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,

@@ -2,7 +2,7 @@
 //! runs the connections here or in `--processes` children, prints progress, samples the server's
 //! memory, and returns the report.
 
-use std::io::Write as _;
+use std::io::{BufRead as _, Write as _};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +11,11 @@ use crossbeam_channel::RecvTimeoutError;
 
 use crate::cli::Cli;
 use crate::live::{Live, Snapshot};
-use crate::plan::Plan;
+use crate::plan::{Kind, Plan};
 use crate::progress::Progress;
 use crate::report::{Report, Server};
+use crate::rss_sampler::RssSampler;
+use crate::scenario::capacity_board::CapacityBoard;
 use crate::stats::Partial;
 use crate::{multiproc, scenario, sys};
 
@@ -27,6 +29,12 @@ pub struct Finished {
     pub report: Report,
     /// The merged measurements.
     pub partial: Partial,
+    /// The plan that ran.
+    pub plan: Arc<Plan>,
+    /// The server's VmRSS before the first connection (with --server-pid).
+    pub rss_before: Option<u64>,
+    /// Overload: the server's VmRSS at the end of each step (with --server-pid).
+    pub step_rss: Vec<Option<u64>>,
 }
 
 /// Runs the scenario; `Ok(None)` for a `--processes` worker, which reports through stdout.
@@ -39,7 +47,8 @@ pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
     let plan = Arc::new(Plan::new(&cli.scenario, epoch).map_err(|e| e.to_string())?);
     check_fd_limit(&plan, nofile)?;
     if worker {
-        run_here(&plan, |snap, _| {
+        let board = relayed_board(&plan);
+        run_here(&plan, board, |snap, _| {
             println_flush(&format!("progress {}", serde_json::to_string(snap).unwrap_or_default()));
         })
         .map(|p| println_flush(&format!("result {}", serde_json::to_string(&p).unwrap_or_default())))?;
@@ -53,6 +62,12 @@ pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
         }
         None => None,
     };
+    let step_ends: Vec<u64> = match &plan.kind {
+        Kind::Overload(o) => (0..o.len()).map(|i| o.bounds(i).1).collect(),
+        _ => Vec::new(),
+    };
+    let steps = step_ends.len();
+    let step_sampler = RssSampler::start(common.server_pid.filter(|_| steps > 0), step_ends);
     let sample_at = plan.measure_start + (plan.measure_end - plan.measure_start) / 2;
     let mut rss_after = None;
     let mut progress = Progress::new(sys::now_ns());
@@ -70,7 +85,7 @@ pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
     let partial = if common.processes > 1 {
         multiproc::run(common.processes, epoch, |snap| on_tick(snap, sys::now_ns()))?
     } else {
-        run_here(&plan, |snap, now| on_tick(snap, now))?
+        run_here(&plan, Arc::new(CapacityBoard::new(plan.threads)), |snap, now| on_tick(snap, now))?
     };
     let server = match (common.server_pid, rss_before, rss_after) {
         (Some(pid), Some(before), Some(after)) => Some(Server {
@@ -86,16 +101,21 @@ pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
         _ => None,
     };
     let report = Report::new(&plan, &partial, server);
-    Ok(Some(Finished { report, partial }))
+    let step_rss = step_sampler.finish(steps);
+    Ok(Some(Finished { report, partial, plan, rss_before, step_rss }))
 }
 
 /// Runs this process's share on its threads, calling `tick` once a second with live counters.
-fn run_here(plan: &Arc<Plan>, mut tick: impl FnMut(&Snapshot, u64)) -> Result<Partial, String> {
+fn run_here(
+    plan: &Arc<Plan>,
+    board: Arc<CapacityBoard>,
+    mut tick: impl FnMut(&Snapshot, u64),
+) -> Result<Partial, String> {
     let live = Arc::new(Live::default());
     let (tx, rx) = crossbeam_channel::bounded(1);
     let (p, l) = (Arc::clone(plan), Arc::clone(&live));
     std::thread::spawn(move || {
-        let _ = tx.send(scenario::run_local(p, l));
+        let _ = tx.send(scenario::run_local(p, l, board));
     });
     let mut next = sys::now_ns() + 1_000_000_000;
     loop {
@@ -110,6 +130,25 @@ fn run_here(plan: &Arc<Plan>, mut tick: impl FnMut(&Snapshot, u64)) -> Result<Pa
             tick(&live.snapshot(), now);
         }
     }
+}
+
+/// A `--processes` child's probe board: its sum goes to the parent as a `probe {json}` line, and
+/// the totals over all children come back on stdin as `probe-totals {json}`.
+fn relayed_board(plan: &Plan) -> Arc<CapacityBoard> {
+    let board = Arc::new(CapacityBoard::relayed(
+        plan.threads,
+        Box::new(|totals| println_flush(&format!("probe {}", serde_json::to_string(&totals).unwrap_or_default()))),
+    ));
+    let answer = Arc::clone(&board);
+    // Blocks on stdin for the life of the process; the process does not wait for it at exit.
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            if let Some(totals) = line.strip_prefix("probe-totals ").and_then(|j| serde_json::from_str(j).ok()) {
+                answer.set_totals(totals);
+            }
+        }
+    });
+    board
 }
 
 /// Refuses to start when this process cannot hold its connections.
