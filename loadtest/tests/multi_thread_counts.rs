@@ -12,8 +12,10 @@ const RUNS: usize = 7;
 fn multi_thread_broadcast_loses_nothing_run_after_run() {
     let mut config = util::config(2);
     // Lossless by configuration: the send queue may grow to 1 GiB before the slow-consumer policy
-    // applies, so any loss reported is the client miscounting.
+    // applies (and the worker pauses no publisher before that), so any loss reported is the client
+    // miscounting.
     config.max_backpressure = 1 << 30;
+    config.max_worker_backpressure = 1 << 31;
     let server = util::chat(config);
     let url = util::chat_url(&server);
     for run in 0..RUNS {

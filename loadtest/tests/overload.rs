@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use fanout::RunningServer;
 
 /// A chat server that loses nothing: a 1 GiB send queue per connection before the slow-consumer
-/// policy applies.
+/// policy applies, and no publisher paused before that.
 fn lossless() -> RunningServer {
     let mut config = util::config(2);
     config.max_backpressure = 1 << 30;
+    config.max_worker_backpressure = 1 << 31;
     util::chat(config)
 }
 
