@@ -18,14 +18,28 @@ pub struct Fanout {
     pub stderr: mpsc::Receiver<String>,
     /// The address from its start-up line.
     pub addr: SocketAddr,
+    /// What it printed up to its start-up line.
+    early: Vec<String>,
 }
 
 impl Fanout {
     /// Starts `fanout ARGS` (which should bind 127.0.0.1:0), under an
     /// open-file limit of `file_limit` when given; waits for its start-up line.
     pub fn spawn(args: &[&str], file_limit: Option<u64>) -> Fanout {
+        Fanout::start(args, file_limit, &[])
+    }
+
+    /// Starts `fanout ARGS` with extra environment variables.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Fanout {
+        Fanout::start(args, None, env)
+    }
+
+    fn start(args: &[&str], file_limit: Option<u64>, env: &[(&str, &str)]) -> Fanout {
         let mut command = Command::new(env!("CARGO_BIN_EXE_fanout"));
         command.args(args).env_remove("RUST_LOG").stdout(Stdio::null()).stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
         if let Some(limit) = file_limit {
             // SAFETY: setrlimit is async-signal-safe and changes only the child.
             unsafe {
@@ -49,15 +63,22 @@ impl Fanout {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut early = Vec::new();
         let addr = loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             let line = stderr.recv_timeout(wait).expect("a start-up line on stderr");
+            early.push(line.clone());
             if let Some((_, rest)) = line.split_once("listening on ") {
                 let addr = rest.split_whitespace().next().unwrap_or_default();
                 break addr.parse().unwrap_or_else(|_| panic!("no address in {line:?}"));
             }
         };
-        Fanout { child, stderr, addr }
+        Fanout { child, stderr, addr, early }
+    }
+
+    /// The lines it printed up to and including its start-up line.
+    pub fn lines_so_far(&self) -> Vec<String> {
+        self.early.clone()
     }
 
     /// Its process id.

@@ -1,0 +1,91 @@
+//! Verifies that the `fanout` binary meets a swoole user's expectations at the command line: durations with units, the bind forms, a pid file that comes and goes, and every bad flag, value or log level reported once and clearly.
+
+mod child;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use child::Fanout;
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fanout"));
+    command.args(args).env_remove("RUST_LOG");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run fanout")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn an_invalid_setting_is_reported_once_naming_its_flag_before_anything_else() {
+    let output = run(&["--bind", "127.0.0.1:0", "--workers", "0", "--max-connections", "100000"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert_eq!(text, "fanout: invalid --workers: must be between 1 and 1024\n", "nothing else, once");
+}
+
+#[test]
+fn bad_values_and_unknown_flags_fail_with_the_expected_form() {
+    for (args, expected) in [
+        (&["--max-connections", "many"][..], "invalid value 'many'"),
+        (&["--handshake-timeout", "soon"][..], "e.g. 10s, 500ms, 2m"),
+        (&["--log-level", "fanout=loud"][..], "is not a log level"),
+        (&["--bogus"][..], "unexpected argument '--bogus'"),
+    ] {
+        // A port of its own in case a bad value were taken for a good one.
+        let output = run(&[args, &["--bind", "127.0.0.1:0"][..]].concat(), &[]);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn a_bind_without_a_port_names_the_forms_it_takes() {
+    let output = run(&["--bind", "localhost"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("expected HOST:PORT, :PORT or PORT"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_bad_rust_log_is_a_warning_and_the_server_still_starts() {
+    let server = Fanout::spawn_with_env(&["--bind", "127.0.0.1:0"], &[("RUST_LOG", "fanout=chatty")]);
+    let early: Vec<String> = server.lines_so_far();
+    assert!(early.iter().any(|l| l.contains("WARN") && l.contains("ignoring RUST_LOG")), "{early:?}");
+}
+
+#[test]
+fn durations_take_units_and_the_bind_takes_a_colon_port() {
+    let mut server = Fanout::spawn(
+        &["--bind", ":0", "--handshake-timeout", "750ms", "--ping-interval", "1m", "--shutdown-timeout", "2s"],
+        None,
+    );
+    assert!(server.addr.ip().is_unspecified(), "':0' listens on every interface: {}", server.addr);
+    server.signal(libc::SIGTERM);
+    assert!(server.exit_within(Duration::from_secs(5)).is_some_and(|s| s.success()));
+}
+
+#[test]
+fn the_pid_file_holds_the_pid_while_running_and_is_removed_on_exit() {
+    let dir = std::env::temp_dir().join(format!("fanout-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("fanout.pid");
+    let path_text = path.to_str().expect("utf-8 path");
+    let mut server = Fanout::spawn(&["--bind", "127.0.0.1:0", "--pid-file", path_text], None);
+    let written = std::fs::read_to_string(&path).expect("the pid file exists once listening");
+    assert_eq!(written.trim(), server.pid().to_string());
+    server.signal(libc::SIGTERM);
+    assert!(server.exit_within(Duration::from_secs(5)).is_some_and(|s| s.success()));
+    assert!(!path.exists(), "the pid file is removed on exit");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unwritable_pid_file_is_an_error_at_start() {
+    let output = run(&["--bind", "127.0.0.1:0", "--pid-file", "/nonexistent-dir/fanout.pid"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("cannot write the pid file /nonexistent-dir/fanout.pid"), "{}", stderr(&output));
+}
