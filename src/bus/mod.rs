@@ -19,6 +19,7 @@
 //!   until it is delivered, and the destination wakes it as soon as it has
 //!   drained to half its bounds.
 
+mod command;
 mod inbox;
 mod local;
 
@@ -29,79 +30,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use mio::Waker;
 
+pub use command::SendError;
+pub(crate) use command::{Broadcast, Command, Wait, COMMAND_OVERHEAD};
 pub(crate) use inbox::{Inbox, InboxBounds, InboxReceiver};
 
 use crate::conn_id::ConnId;
-
-/// Bytes charged per queued command on top of its frame: the command
-/// itself and the channel slot it occupies.
-pub(crate) const COMMAND_OVERHEAD: usize = 64;
-
-/// A broadcast on its way to a worker's connections.
-#[derive(Debug, Clone)]
-pub(crate) struct Broadcast {
-    /// The encoded frame, shared by every recipient.
-    pub(crate) frame: Bytes,
-    /// A connection that must not receive it (the chat relay's sender).
-    pub(crate) except: Option<ConnId>,
-    /// When the application asked for it; `None` for the server's pings.
-    pub(crate) sent_at: Option<Instant>,
-}
-
-/// Commands in a worker's inbox.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Send the frame to every open connection of the worker but `except`.
-    Broadcast(Broadcast),
-    /// Send `frame` to one connection.
-    Push { conn: ConnId, frame: Bytes },
-    /// Close one connection with a close frame (control).
-    Disconnect { conn: ConnId, code: u16, reason: String },
-    /// Take ownership of a freshly accepted socket (control).
-    Adopt(mio::net::TcpStream),
-    /// Close every connection with 1001 and stop (control).
-    Shutdown,
-}
-
-impl Command {
-    /// True for the commands that go through the unbounded control channel.
-    #[cfg(test)]
-    pub(crate) fn is_control(&self) -> bool {
-        matches!(self, Command::Disconnect { .. } | Command::Adopt(_) | Command::Shutdown)
-    }
-
-    /// What the command counts against an inbox's byte bound; 0 for control.
-    pub(crate) fn cost(&self) -> usize {
-        match self {
-            Command::Broadcast(b) => b.frame.len() + COMMAND_OVERHEAD,
-            Command::Push { frame, .. } => frame.len() + COMMAND_OVERHEAD,
-            _ => 0,
-        }
-    }
-}
-
-/// How long a thread outside the workers may wait for room in an inbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wait {
-    /// Not at all: answer `Full`.
-    No,
-    /// Until this instant, then answer `Full`.
-    Until(Instant),
-    /// As long as it takes.
-    Forever,
-}
-
-/// Why a message was not handed to the workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// A worker's inbox is at its bound (and waiting, if allowed, did not
-    /// free room in time). Nothing was sent.
-    #[error("a worker's inbox is full")]
-    Full,
-    /// The target connection or worker is gone, or the server is stopping.
-    #[error("the connection or server is closed")]
-    Closed,
-}
 
 static NEXT_BUS_ID: AtomicU64 = AtomicU64::new(1);
 

@@ -3,7 +3,7 @@
 use mio::{Interest, Token};
 
 use super::connection::{Connection, Phase};
-use super::{writing, Worker};
+use super::{flush_one, Worker};
 use crate::conn_id::ConnId;
 use crate::guard;
 use crate::handler::{CloseInfo, CloseInitiator, Handler};
@@ -113,7 +113,7 @@ impl<H: Handler> Worker<H> {
         } else {
             // Broadcasts applied earlier this turn go out before the close
             // frame (a flush gives closing connections no broadcasts).
-            writing::catch_up(conn, &self.batch, limit, counters);
+            flush_one::catch_up(conn, &self.batch, limit, counters);
         }
         conn.phase = Phase::Closing { fin_sent: false };
         conn.phase_since = now;

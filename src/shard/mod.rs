@@ -20,6 +20,7 @@ mod send_queue;
 mod serving;
 mod timers;
 mod upgrade;
+mod flush_one;
 mod writing;
 
 use std::collections::HashMap;

@@ -6,7 +6,7 @@ use std::io::{self, IoSlice, Write};
 use bytes::Bytes;
 
 use super::connection::{Connection, Phase, Socket};
-use super::writing::{flush_one, QueueLimit};
+use super::flush_one::{flush_one, QueueLimit};
 use crate::bus::Broadcast;
 use crate::config::SlowConsumerPolicy;
 use crate::conn_id::ConnId;
