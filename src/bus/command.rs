@@ -76,4 +76,3 @@ pub enum SendError {
     #[error("the connection or server is closed")]
     Closed,
 }
-

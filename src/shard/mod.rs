@@ -10,6 +10,7 @@
 //! turn, broadcasts included.
 
 mod connection;
+mod flush_one;
 mod intake;
 mod lifecycle;
 mod message_rate;
@@ -20,7 +21,6 @@ mod send_queue;
 mod serving;
 mod timers;
 mod upgrade;
-mod flush_one;
 mod writing;
 
 use std::collections::HashMap;

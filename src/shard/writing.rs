@@ -221,4 +221,3 @@ fn sync_backlog<S>(conn: &mut Connection<S>, dropped: bool, limit: QueueLimit, r
     }
     became
 }
-

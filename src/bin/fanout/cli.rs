@@ -60,9 +60,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = SlowConsumerFlag::Close)]
     pub slow_consumer: SlowConsumerFlag,
     /// Bytes a worker's draining clients may hold in all before it stops
-    /// reading the clients that publish.
-    #[arg(long, default_value_t = 64 << 20)]
-    pub max_worker_backpressure: usize,
+    /// reading the clients that publish [default: 64 MiB, or
+    /// --max-backpressure if that is larger].
+    #[arg(long)]
+    pub max_worker_backpressure: Option<usize>,
     /// Bytes of broadcasts and pushes that may wait in one worker's inbox.
     #[arg(long, default_value_t = 16 << 20)]
     pub inbox_bytes: usize,
@@ -195,7 +196,8 @@ impl Cli {
             SlowConsumerFlag::Close => SlowConsumerPolicy::Close,
             SlowConsumerFlag::Drop => SlowConsumerPolicy::Drop,
         };
-        config.max_worker_backpressure = self.max_worker_backpressure;
+        config.max_worker_backpressure =
+            self.max_worker_backpressure.unwrap_or(config.max_worker_backpressure.max(self.max_backpressure));
         config.inbox_bytes = self.inbox_bytes;
         config.max_worker_partial_bytes = self.max_worker_partial_bytes;
         config.ping_interval = self.ping_interval.0;
@@ -280,6 +282,15 @@ mod tests {
         assert!(check_log_filter("fanout=loud").is_err());
         assert!(check_log_filter("info,x=y=z").is_err());
         assert!(Cli::try_parse_from(["fanout", "--log-level", "fanout=loud"]).is_err());
+    }
+
+    #[test]
+    fn the_worker_watermark_follows_a_larger_connection_bound_unless_given() {
+        let cli = Cli::parse_from(["fanout", "--max-backpressure", "134217728"]);
+        assert_eq!(cli.config().max_worker_backpressure, 128 << 20);
+        assert!(cli.config().validate().is_ok());
+        let cli = Cli::parse_from(["fanout", "--max-backpressure", "134217728", "--max-worker-backpressure", "1024"]);
+        assert!(cli.config().validate().is_err(), "an explicit watermark below the bound is refused");
     }
 
     #[test]
