@@ -25,22 +25,35 @@ impl<H: Handler> Worker<H> {
 
     /// Takes broadcasts and pushes in for this turn's flush, up to the
     /// intake budget (overshooting by at most one command, so that any
-    /// frame gets through); nothing while output is under pressure.
+    /// frame gets through); nothing while output is under pressure. The
+    /// worker's own commands and its inbox take turns, so neither starves
+    /// the other.
     pub(super) fn intake(&mut self) {
         if self.pressure.is_paused() {
             return;
         }
         let shared = self.handle.shared.clone();
         let mut budget = self.intake_budget;
-        while budget > 0 {
-            let Some((command, cost)) = shared.bus.pop_local() else { break };
-            budget = budget.saturating_sub(cost);
-            self.apply(command);
-        }
-        while budget > 0 {
-            let Some((command, cost)) = shared.bus.take_data(self.index, &self.inbox) else { break };
-            budget = budget.saturating_sub(cost);
-            self.apply(command);
+        let (mut local_done, mut inbox_done) = (false, false);
+        while budget > 0 && !(local_done && inbox_done) {
+            if !local_done {
+                match shared.bus.pop_local() {
+                    Some((command, cost)) => {
+                        budget = budget.saturating_sub(cost);
+                        self.apply(command);
+                    }
+                    None => local_done = true,
+                }
+            }
+            if !inbox_done && budget > 0 {
+                match shared.bus.take_data(self.index, &self.inbox) {
+                    Some((command, cost)) => {
+                        budget = budget.saturating_sub(cost);
+                        self.apply(command);
+                    }
+                    None => inbox_done = true,
+                }
+            }
         }
     }
 
