@@ -181,11 +181,15 @@ fn a_hook_broadcasting_a_burst_does_not_close_readers_that_read_in_a_tight_loop(
     assert_eq!(server.handle().stats().slow_consumers_closed, 0);
 }
 
-#[test]
-fn a_stalled_reader_is_closed_without_holding_the_publishers_back() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+/// A reader that never reads, four that do, two publishers at full speed:
+/// the publishers finish and the readers get everything, whatever the
+/// stalled reader's fate under `policy`. Returns the stalled reader's socket.
+fn publishers_outlast_a_stalled_reader(policy: SlowConsumerPolicy) -> (fanout::RunningServer, TcpStream) {
     const PER_PUBLISHER: usize = 20_000;
-    let server = relay_server(1, |c| c.max_backpressure = 64 * 1024);
+    let server = relay_server(1, |c| {
+        c.max_backpressure = 64 * 1024;
+        c.slow_consumer = policy;
+    });
     let addr = server.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
     // Never reads; a small receive buffer so its kernel buffers fill soon.
@@ -204,8 +208,15 @@ fn a_stalled_reader_is_closed_without_holding_the_publishers_back() {
     for reader in readers {
         assert_eq!(reader.join().expect("reader"), Seen { frames: expected, bytes: expected * 200, close: None });
     }
-    util::wait_until("the stalled reader's close", || server.handle().stats().slow_consumers_closed == 1);
     stop.store(true, Ordering::Relaxed);
+    (server, stalled)
+}
+
+#[test]
+fn a_stalled_reader_is_closed_without_holding_the_publishers_back() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (server, mut stalled) = publishers_outlast_a_stalled_reader(SlowConsumerPolicy::Close);
+    util::wait_until("the stalled reader's close", || server.handle().stats().slow_consumers_closed == 1);
     let head = util::read_head(&mut stalled);
     assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
     let mut last = None;
@@ -213,6 +224,66 @@ fn a_stalled_reader_is_closed_without_holding_the_publishers_back() {
         last = Some(frame);
     }
     assert_eq!(last.map(|f| f.close_code()), Some(1008), "the stalled reader ends with 1008");
+}
+
+#[test]
+fn a_stalled_reader_losing_frames_does_not_hold_the_publishers_back_either() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (server, _stalled) = publishers_outlast_a_stalled_reader(SlowConsumerPolicy::Drop);
+    let stats = server.handle().stats();
+    assert!(stats.frames_dropped > 0, "the stalled reader lost frames");
+    assert_eq!(stats.slow_consumers_closed, 0, "nobody was closed");
+}
+
+#[test]
+fn a_reader_slower_than_the_broadcasts_is_closed_in_time_and_the_others_get_everything() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const PER_PUBLISHER: usize = 20_000;
+    let server = relay_server(1, |c| c.max_backpressure = 64 * 1024);
+    let addr = server.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Reads 4 KiB every 20 ms (200 KB/s): always making progress, never
+    // keeping up. It holds the others back for at most the lag grace.
+    let mut slow = crowd::tcp_connect(addr, Some(4096));
+    slow.set_read_timeout(Some(util::PATIENCE)).expect("timeout");
+    slow.write_all(util::upgrade_request("/sub").as_bytes()).expect("upgrade");
+    let slow_stop = stop.clone();
+    let slow_reader = thread::spawn(move || {
+        let mut data = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !slow_stop.load(Ordering::Relaxed) {
+            match slow.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => data.extend_from_slice(&chunk[..n]),
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        data
+    });
+    let expected = (2 * PER_PUBLISHER) as u64;
+    let readers: Vec<_> =
+        (0..3).map(|_| spawn_reader(util::raw_upgrade(addr, "/sub"), expected, stop.clone())).collect();
+    let publishers: Vec<_> = (0..2).map(|_| spawn_publisher(addr, PER_PUBLISHER, 200, stop.clone())).collect();
+    for publisher in publishers {
+        assert_eq!(publisher.join().expect("publisher"), PER_PUBLISHER);
+    }
+    for reader in readers {
+        assert_eq!(reader.join().expect("reader"), Seen { frames: expected, bytes: expected * 200, close: None });
+    }
+    util::wait_until("the slow reader's close", || server.handle().stats().slow_consumers_closed == 1);
+    stop.store(true, Ordering::Relaxed);
+    let data = slow_reader.join().expect("slow reader");
+    let at = data.windows(4).position(|w| w == b"\r\n\r\n").expect("the 101's head") + 4;
+    let mut rest = &data[at..];
+    let mut close = None;
+    while let Some((frame, used)) = crowd::parse_frame(rest) {
+        rest = &rest[used..];
+        if frame.opcode == 0x8 {
+            close = Some(frame.close_code());
+        }
+    }
+    // It may not have read as far as its close frame before the server hung up.
+    assert!(close.is_none_or(|code| code == 1008), "closed with {close:?}");
 }
 
 #[test]

@@ -174,7 +174,7 @@ impl<H: Handler> Worker<H> {
             self.run_timers();
             self.flush();
             self.release_held_http();
-            self.pressure.evaluate(self.now());
+            self.pressure.evaluate(self.now(), self.ids.len());
             self.publish_gauges();
             if self.finished() {
                 return Ok(());

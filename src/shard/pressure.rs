@@ -4,10 +4,11 @@
 //! - A connection is *behind* while bytes wait in its user-space queue
 //!   (the kernel's socket buffer was full).
 //! - It is *stalled* once its socket has taken nothing for [`STALL_AFTER_MS`],
-//!   *lagging* once it has held more than half its bound for
-//!   [`LAG_GRACE_MS`] without emptying, and *past its bound* once a frame
-//!   was dropped for it. None of these count any more: they are judged by
-//!   their own bound (closed with 1008 or dropped), never waited for.
+//!   *lagging* once it has kept the worker paused for [`LAG_GRACE_MS`]
+//!   while most connections had caught up (it is slower than its peers, not
+//!   merely behind), and *past its bound* once a frame was dropped for it.
+//!   None of these count any more: they are judged by their own bound
+//!   (closed with 1008 or dropped), never waited for.
 //! - Every other behind connection is *draining*. The worker pauses when a
 //!   draining connection holds more than half its bound or all of them
 //!   together hold more than the worker's high watermark, and resumes when
@@ -16,16 +17,27 @@
 //! - While paused, the worker neither reads the connections that publish
 //!   nor takes new broadcasts in, so TCP flow control slows the publishers
 //!   down at the source and healthy readers catch up instead of being
-//!   closed. One slow reader alone can pause the worker for at most
-//!   [`LAG_GRACE_MS`], once per time it falls behind.
+//!   closed. When most readers are behind together (the clients' machine
+//!   is the bottleneck) the pause lasts as long as they need; one reader
+//!   slower than the rest holds it for at most [`LAG_GRACE_MS`] each time
+//!   it falls behind.
 
 use std::collections::HashMap;
 
 /// A queue whose socket took nothing for this long is stalled.
 pub(crate) const STALL_AFTER_MS: u64 = 500;
 
-/// A queue above half its bound for this long without emptying is lagging.
+/// A connection that has kept the worker paused this long in all, while
+/// most of the worker's connections were not behind, is lagging.
 pub(crate) const LAG_GRACE_MS: u64 = 1000;
+
+/// A connection that has not kept the worker paused for this long starts
+/// afresh: its holding time is forgotten (and it is lagging no more).
+pub(crate) const LAG_FORGET_MS: u64 = 5000;
+
+/// The longest gap between two evaluations counted as holding time (the
+/// worker evaluates every turn, and at least every 20 ms while paused).
+const MAX_STEP_MS: u64 = 100;
 
 /// How the worker sees one behind connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +46,8 @@ pub(crate) enum Standing {
     Draining,
     /// Its socket took nothing for `STALL_AFTER_MS`.
     Stalled,
-    /// Above half its bound for `LAG_GRACE_MS`.
+    /// Kept the worker paused for `LAG_GRACE_MS` while most others had
+    /// caught up.
     Lagging,
     /// A frame was dropped for it.
     PastBound,
@@ -46,11 +59,20 @@ struct Behind {
     cost: usize,
     /// When its socket last took bytes (or when it fell behind).
     progress_at: u64,
-    /// Since when it holds more than half its bound; `None` below that.
-    over_half_since: Option<u64>,
-    /// Lagging sticks until the queue empties.
+    /// Copied from its `Suspect` record at each evaluation.
     lagging: bool,
     past_bound: bool,
+}
+
+/// A connection that has kept the worker paused while most others had
+/// caught up. Kept apart from `Behind` because a slow reader's queue may
+/// empty for a moment during each pause, and that must not wipe its record.
+#[derive(Debug, Clone, Copy)]
+struct Suspect {
+    /// Milliseconds it has held the pause in all.
+    held_ms: u64,
+    /// When it last held it.
+    last_held_at: u64,
 }
 
 /// What the last evaluation found, for gauges and the pause decision.
@@ -68,6 +90,9 @@ pub(crate) struct Reading {
 #[derive(Debug)]
 pub(crate) struct Pressure {
     behind: HashMap<usize, Behind>,
+    suspects: HashMap<usize, Suspect>,
+    /// When `evaluate` last ran.
+    evaluated_at: u64,
     bound: usize,
     high: usize,
     paused: bool,
@@ -78,7 +103,15 @@ impl Pressure {
     /// Pressure for connections bounded at `bound` bytes each and a worker
     /// high watermark of `high` bytes.
     pub(crate) fn new(bound: usize, high: usize) -> Self {
-        Pressure { behind: HashMap::new(), bound, high, paused: false, last: Reading::default() }
+        Pressure {
+            behind: HashMap::new(),
+            suspects: HashMap::new(),
+            evaluated_at: 0,
+            bound,
+            high,
+            paused: false,
+            last: Reading::default(),
+        }
     }
 
     /// Records connection `key` after a flush: its queue's cost, whether
@@ -89,26 +122,20 @@ impl Pressure {
             self.behind.remove(&key);
             return false;
         }
-        let half = self.bound / 2;
-        let entry = self.behind.entry(key).or_insert(Behind {
-            cost,
-            progress_at: now,
-            over_half_since: None,
-            lagging: false,
-            past_bound: false,
-        });
+        let lagging = self.suspects.get(&key).is_some_and(|s| s.held_ms >= LAG_GRACE_MS);
+        let entry = self.behind.entry(key).or_insert(Behind { cost, progress_at: now, lagging, past_bound: false });
         entry.cost = cost;
         if progressed {
             entry.progress_at = now;
         }
         entry.past_bound |= dropped;
-        entry.over_half_since = if cost > half { Some(entry.over_half_since.unwrap_or(now)) } else { None };
         true
     }
 
-    /// Forgets connection `key` (closed, or its queue emptied).
+    /// Forgets connection `key` (closed).
     pub(crate) fn forget(&mut self, key: usize) {
         self.behind.remove(&key);
+        self.suspects.remove(&key);
     }
 
     /// How connection `key` stands now; `None` when it is not behind.
@@ -117,16 +144,35 @@ impl Pressure {
         self.behind.get(&key).map(|b| standing(b, now))
     }
 
-    /// Re-judges every behind connection at `now` and updates the pause
-    /// state; returns true while the worker should stay paused.
-    pub(crate) fn evaluate(&mut self, now: u64) -> bool {
-        let mut reading = Reading::default();
+    /// Re-judges every behind connection at `now`, out of `connections`
+    /// open on the worker, and updates the pause state; returns true while
+    /// the worker should stay paused.
+    pub(crate) fn evaluate(&mut self, now: u64, connections: usize) -> bool {
         let (half, quarter) = (self.bound / 2, self.bound / 4);
-        let (mut over_half, mut over_quarter) = (false, false);
-        for b in self.behind.values_mut() {
-            if b.over_half_since.is_some_and(|since| now.saturating_sub(since) >= LAG_GRACE_MS) {
-                b.lagging = true;
+        let holds = |b: &Behind| b.cost > quarter && standing(b, now) == Standing::Draining;
+        // Those over a quarter are what keeps a paused worker paused; when
+        // they are a minority of its connections, they are slower than
+        // their peers rather than all of them behind a slow client machine.
+        let holders = self.behind.values().filter(|b| holds(b)).count();
+        let minority = holders * 2 < connections;
+        let step = now.saturating_sub(self.evaluated_at).min(MAX_STEP_MS);
+        self.evaluated_at = now;
+        if self.paused && minority {
+            for (&key, b) in &self.behind {
+                if holds(b) {
+                    let suspect = self.suspects.entry(key).or_insert(Suspect { held_ms: 0, last_held_at: now });
+                    suspect.held_ms += step;
+                    suspect.last_held_at = now;
+                }
             }
+        }
+        self.suspects.retain(|_, s| now.saturating_sub(s.last_held_at) < LAG_FORGET_MS);
+        for (key, b) in self.behind.iter_mut() {
+            b.lagging = self.suspects.get(key).is_some_and(|s| s.held_ms >= LAG_GRACE_MS);
+        }
+        let mut reading = Reading::default();
+        let (mut over_half, mut over_quarter) = (false, false);
+        for b in self.behind.values() {
             reading.queued += b.cost;
             if standing(b, now) != Standing::Draining {
                 reading.not_draining += 1;
@@ -188,13 +234,13 @@ mod tests {
     fn a_draining_connection_over_half_its_bound_pauses_until_under_a_quarter() {
         let mut p = pressure();
         p.observe(1, 400, true, false, 0);
-        assert!(!p.evaluate(0));
+        assert!(!p.evaluate(0, 100));
         p.observe(1, 600, true, false, 10);
-        assert!(p.evaluate(10));
+        assert!(p.evaluate(10, 100));
         p.observe(1, 300, true, false, 20);
-        assert!(p.evaluate(20), "still above a quarter");
+        assert!(p.evaluate(20, 100), "still above a quarter");
         p.observe(1, 200, true, false, 30);
-        assert!(!p.evaluate(30));
+        assert!(!p.evaluate(30, 100));
     }
 
     #[test]
@@ -203,26 +249,26 @@ mod tests {
         for key in 0..30 {
             p.observe(key, 400, true, false, 0);
         }
-        assert!(p.evaluate(0), "12,000 draining bytes pass the 10,000 watermark");
+        assert!(p.evaluate(0, 100), "12,000 draining bytes pass the 10,000 watermark");
         assert_eq!(p.reading().draining, 12_000);
         for key in 0..30 {
             p.observe(key, 200, true, false, 5);
         }
-        assert!(p.evaluate(5), "6,000 is still above half the watermark");
+        assert!(p.evaluate(5, 100), "6,000 is still above half the watermark");
         for key in 0..30 {
             p.observe(key, 100, true, false, 6);
         }
-        assert!(!p.evaluate(6));
+        assert!(!p.evaluate(6, 100));
     }
 
     #[test]
     fn a_stalled_connection_stops_holding_the_pause() {
         let mut p = pressure();
         p.observe(7, 900, true, false, 0);
-        assert!(p.evaluate(0));
+        assert!(p.evaluate(0, 100));
         p.observe(7, 900, false, false, STALL_AFTER_MS - 1);
-        assert!(p.evaluate(STALL_AFTER_MS - 1));
-        assert!(!p.evaluate(STALL_AFTER_MS));
+        assert!(p.evaluate(STALL_AFTER_MS - 1, 100));
+        assert!(!p.evaluate(STALL_AFTER_MS, 100));
         assert_eq!(p.standing(7, STALL_AFTER_MS), Some(Standing::Stalled));
         assert_eq!(p.reading().not_draining, 1);
         p.observe(7, 850, true, false, STALL_AFTER_MS + 1);
@@ -230,29 +276,56 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_reader_holds_the_pause_for_the_grace_period_only() {
+    fn a_reader_slower_than_its_peers_holds_the_pause_for_the_grace_period_only() {
         let mut p = pressure();
         let mut now = 0;
-        while now < LAG_GRACE_MS {
-            p.observe(3, 700, true, false, now);
-            assert!(p.evaluate(now), "a slow but draining reader pauses the worker at {now} ms");
-            now += 100;
-        }
+        // Connection 3 of 10 never drains below a quarter; the others are not behind.
         p.observe(3, 700, true, false, now);
-        assert!(!p.evaluate(now));
+        assert!(p.evaluate(now, 10));
+        loop {
+            now += 100;
+            // It drains a little and falls back again: progress, never caught up.
+            p.observe(3, if now % 200 == 0 { 300 } else { 600 }, true, false, now);
+            if !p.evaluate(now, 10) {
+                break;
+            }
+            assert!(now < 2 * LAG_GRACE_MS, "the slow reader still holds the pause at {now} ms");
+        }
+        assert!(now >= LAG_GRACE_MS, "released after {now} ms, before the grace");
         assert_eq!(p.standing(3, now), Some(Standing::Lagging));
         p.observe(3, 300, true, false, now + 1);
-        p.evaluate(now + 1);
-        assert_eq!(p.standing(3, now + 1), Some(Standing::Lagging), "lagging sticks until the queue empties");
+        p.evaluate(now + 1, 10);
+        // Its queue emptying for a moment does not wipe its record.
         p.observe(3, 0, true, false, now + 2);
         assert_eq!(p.standing(3, now + 2), None);
+        p.observe(3, 700, true, false, now + 3);
+        p.evaluate(now + 3, 10);
+        assert_eq!(p.standing(3, now + 3), Some(Standing::Lagging), "lagging outlives a moment of catching up");
+        // Not holding the pause for a while, it starts afresh.
+        let later = now + 3 + LAG_FORGET_MS;
+        p.observe(3, 700, true, false, later);
+        p.evaluate(later, 10);
+        assert_eq!(p.standing(3, later), Some(Standing::Draining));
+    }
+
+    #[test]
+    fn readers_behind_together_hold_the_pause_as_long_as_they_need() {
+        let mut p = pressure();
+        // All ten connections behind: the clients' machine is the bottleneck.
+        for now in (0..5 * LAG_GRACE_MS).step_by(100) {
+            for key in 0..10 {
+                p.observe(key, 600, true, false, now);
+            }
+            assert!(p.evaluate(now, 10), "paused at {now} ms");
+        }
+        assert_eq!(p.standing(0, 5 * LAG_GRACE_MS), Some(Standing::Draining), "nobody is singled out");
     }
 
     #[test]
     fn a_connection_past_its_bound_never_counts() {
         let mut p = pressure();
         p.observe(9, 990, true, true, 0);
-        assert!(!p.evaluate(0));
+        assert!(!p.evaluate(0, 100));
         assert_eq!(p.standing(9, 0), Some(Standing::PastBound));
         assert_eq!(p.reading(), Reading { queued: 990, draining: 0, not_draining: 1 });
     }
