@@ -159,7 +159,9 @@ impl<H: Handler> Worker<H> {
                     self.on_writable(key);
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    if publishers_paused && self.is_publisher(key) {
+                    // Within a turn too: what the hooks made of this turn's
+                    // reads so far may already be more than can wait.
+                    if (publishers_paused || self.local_overfull()) && self.is_publisher(key) {
                         self.pause_read(key);
                     } else {
                         self.read_socket(key, event.is_read_closed() || event.is_error());
@@ -196,6 +198,12 @@ impl<H: Handler> Worker<H> {
     /// turn can take in.
     fn input_paused(&self) -> bool {
         self.pressure.is_paused() || self.handle.shared.bus.pending_bytes().0 > self.intake_budget
+    }
+
+    /// True when the commands the worker's hooks sent to itself hold more
+    /// than the worker's watermark: no more publisher is read this turn.
+    fn local_overfull(&self) -> bool {
+        self.handle.shared.bus.pending_bytes().0 > self.handle.config().max_worker_backpressure
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
