@@ -1,9 +1,13 @@
-//! Command-line flags (clap). Validation that needs more than a type lives in `plan`.
+//! Command-line flags (clap). Each scenario lists only the flags it uses: `Common` holds what
+//! every scenario needs, `Window` and `Output` what the fixed-rate scenarios share. Validation
+//! that needs more than a type lives in `plan`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::overload_args::OverloadArgs;
 
 /// Load generator for WebSocket push servers.
 #[derive(Debug, Parser, Clone)]
@@ -14,18 +18,22 @@ pub struct Cli {
     pub scenario: Scenario,
 }
 
-/// The three scenarios.
+/// The scenarios.
 #[derive(Debug, Subcommand, Clone)]
 pub enum Scenario {
-    /// Open --connections at --rate per second, hold them --duration, report handshake latency,
-    /// failures by cause and (with --server-pid) the server's memory per connection.
+    /// Open --connections at --connect-rate per second and hold them for --duration; report
+    /// handshake latency, failures by cause and (with --server-pid) the server's memory per
+    /// connection.
     Connect {
-        /// Connections per second while ramping up (overrides --connect-rate).
-        #[arg(long)]
-        rate: Option<f64>,
+        /// How long to hold the connections once the ramp-up is over, e.g. 10s, 500ms, 2m.
+        #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
+        duration: Duration,
         /// Shared flags.
         #[command(flatten)]
         common: Common,
+        /// Latency output files.
+        #[command(flatten)]
+        output: Output,
     },
     /// Every connection receives; the first --publishers of them also send --size byte messages
     /// at --rate per second in total. Reports delivery latency (coordinated-omission corrected),
@@ -46,23 +54,46 @@ pub enum Scenario {
         /// Shared flags.
         #[command(flatten)]
         common: Common,
+        /// Measuring window.
+        #[command(flatten)]
+        window: Window,
+        /// Latency output files.
+        #[command(flatten)]
+        output: Output,
     },
-    /// Each connection sends a message and waits for the server to echo it back (closed loop);
-    /// reports round trips per second and round-trip time.
+    /// Each connection sends messages the server echoes back. Without --rate: closed loop, each
+    /// connection keeps --in-flight messages outstanding. With --rate: open loop, the
+    /// connections send R messages per second in total on a fixed schedule whatever the replies,
+    /// and round-trip time is measured from the scheduled send time (like wrk2 -R).
     Echo {
         /// Message size in bytes, header included (minimum 24).
         #[arg(long, default_value_t = 64)]
         size: usize,
-        /// Messages outstanding per connection.
-        #[arg(long, default_value_t = 1)]
+        /// Closed loop: messages outstanding per connection.
+        #[arg(long, default_value_t = 1, conflicts_with = "rate")]
         in_flight: u32,
+        /// Open loop: messages per second sent by all connections together, evenly spread
+        /// (each connection sends R / connections per second).
+        #[arg(long)]
+        rate: Option<f64>,
         /// Shared flags.
         #[command(flatten)]
         common: Common,
+        /// Measuring window.
+        #[command(flatten)]
+        window: Window,
+        /// Latency output files.
+        #[command(flatten)]
+        output: Output,
     },
+    /// Offer load in steps from below to above what the server sustains (--steps multiples of
+    /// --capacity, probed first when not given) on one set of connections, and report per step
+    /// the delivered rate, delivery latency, server RSS, connections the server closed and
+    /// messages lost.
+    Overload(OverloadArgs),
 }
 
-/// Flags shared by all scenarios.
+/// Flags every scenario uses.
 #[derive(Debug, Args, Clone)]
 pub struct Common {
     /// Server URL (ws:// only).
@@ -71,9 +102,6 @@ pub struct Common {
     /// Number of client connections, over all threads and processes.
     #[arg(long, short = 'c', default_value_t = 100)]
     pub connections: u64,
-    /// How long to measure (after ramp-up and warm-up), e.g. 10, 10s, 500ms, 2m.
-    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
-    pub duration: Duration,
     /// Event-loop threads per process (default: number of cores).
     #[arg(long, short = 't')]
     pub threads: Option<usize>,
@@ -90,28 +118,17 @@ pub struct Common {
     /// Pause after the ramp-up before any traffic, for late handshakes to finish.
     #[arg(long, default_value = "500ms", value_parser = parse_duration)]
     pub settle: Duration,
-    /// Traffic before measuring starts (broadcast, echo); its messages are not counted.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    pub warmup: Duration,
-    /// Time after the last measured send to wait for deliveries still in flight.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub drain: Duration,
     /// Run the scenario in K processes, each with a slice of the connections (one process can
     /// hold at most its open-file limit of sockets).
     #[arg(long, default_value_t = 1)]
     pub processes: u32,
-    /// Read this server process's VmRSS before connecting and while the connections are held.
+    /// Read this server process's VmRSS: before connecting, while the connections are held, and
+    /// (overload) at the end of each step.
     #[arg(long)]
     pub server_pid: Option<u32>,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Write the latency distribution as an HdrHistogram percentile (.hgrm) file.
-    #[arg(long, value_name = "FILE")]
-    pub hgrm: Option<PathBuf>,
-    /// Write a latency-by-percentile plot as SVG.
-    #[arg(long, value_name = "FILE.svg")]
-    pub plot: Option<PathBuf>,
     /// No live progress line on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -123,6 +140,31 @@ pub struct Common {
     pub epoch_ns: Option<u64>,
 }
 
+/// The measuring window of a fixed-rate scenario (broadcast, echo).
+#[derive(Debug, Args, Clone)]
+pub struct Window {
+    /// How long to measure (after ramp-up and warm-up), e.g. 10, 10s, 500ms, 2m.
+    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Traffic before measuring starts; its messages are not counted.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Time after the last measured send to wait for deliveries still in flight.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub drain: Duration,
+}
+
+/// Files describing the main latency distribution.
+#[derive(Debug, Args, Clone)]
+pub struct Output {
+    /// Write the latency distribution as an HdrHistogram percentile (.hgrm) file.
+    #[arg(long, value_name = "FILE")]
+    pub hgrm: Option<PathBuf>,
+    /// Write a latency-by-percentile plot as SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
 impl Scenario {
     /// The shared flags of whichever scenario was chosen.
     pub fn common(&self) -> &Common {
@@ -130,6 +172,17 @@ impl Scenario {
             Scenario::Connect { common, .. } | Scenario::Broadcast { common, .. } | Scenario::Echo { common, .. } => {
                 common
             }
+            Scenario::Overload(args) => &args.common,
+        }
+    }
+
+    /// The latency output files, for the scenarios that write them.
+    pub fn output(&self) -> Option<&Output> {
+        match self {
+            Scenario::Connect { output, .. } | Scenario::Broadcast { output, .. } | Scenario::Echo { output, .. } => {
+                Some(output)
+            }
+            Scenario::Overload(_) => None,
         }
     }
 
@@ -139,41 +192,44 @@ impl Scenario {
             Scenario::Connect { .. } => "connect",
             Scenario::Broadcast { .. } => "broadcast",
             Scenario::Echo { .. } => "echo",
+            Scenario::Overload(_) => "overload",
         }
     }
 }
 
-/// Parses `10`, `2.5`, `10s`, `500ms`, `2m` into a duration (bare numbers are seconds).
+/// Parses a duration with units as `humantime` reads them (`10s`, `500ms`, `2m`, `1m30s`,
+/// `1.5s`); a bare number is seconds (`10`, `2.5`). Refuses negative and over-a-day values.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (t, 1.0)
+    let d = match t.parse::<f64>() {
+        Ok(secs) if (0.0..=86_400.0).contains(&secs) => Duration::from_secs_f64(secs),
+        Ok(_) => return Err(format!("bad duration {text:?}: must be between 0 and 24h")),
+        Err(_) => {
+            humantime::parse_duration(t).map_err(|e| format!("bad duration {text:?} ({e}): use e.g. 10s, 500ms, 2m"))?
+        }
     };
-    let value: f64 = num.trim().parse().map_err(|_| format!("bad duration {text:?}: use e.g. 10s, 500ms, 2m"))?;
-    if !value.is_finite() || value < 0.0 || value * scale > 86_400.0 {
+    if d > Duration::from_secs(86_400) {
         return Err(format!("bad duration {text:?}: must be between 0 and 24h"));
     }
-    Ok(Duration::from_secs_f64(value * scale))
+    Ok(d)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     #[test]
-    fn durations_accept_common_units() {
+    fn durations_accept_units_and_bare_seconds() {
         assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("2.5").unwrap(), Duration::from_millis(2500));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("-1").is_err());
-        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        for bad in ["-1", "soon", "10 parsecs", "2d", ""] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -183,5 +239,42 @@ mod tests {
         let ok =
             Cli::try_parse_from(["loadtest", "broadcast", "-c", "10", "--publishers", "2", "--rate", "50"]).unwrap();
         assert_eq!(ok.scenario.common().connections, 10);
+    }
+
+    /// The long flags `scenario --help` lists.
+    fn flags(scenario: &str) -> Vec<String> {
+        let mut cmd = Cli::command();
+        let sub = cmd.find_subcommand_mut(scenario).expect("scenario exists");
+        sub.get_arguments().filter(|a| !a.is_hide_set()).filter_map(|a| a.get_long().map(String::from)).collect()
+    }
+
+    #[test]
+    fn each_scenario_lists_only_the_flags_it_uses() {
+        let connect = flags("connect");
+        for absent in ["rate", "warmup", "drain", "publishers", "size", "in-flight"] {
+            assert!(!connect.iter().any(|f| f == absent), "connect lists --{absent}");
+        }
+        for present in ["connect-rate", "duration", "hgrm", "plot", "server-pid"] {
+            assert!(connect.iter().any(|f| f == present), "connect lacks --{present}");
+        }
+        let echo = flags("echo");
+        assert!(!echo.iter().any(|f| f == "publishers" || f == "expect-echo"));
+        assert!(echo.iter().any(|f| f == "rate") && echo.iter().any(|f| f == "warmup"));
+        assert!(!flags("broadcast").iter().any(|f| f == "in-flight"));
+        let overload = flags("overload");
+        for absent in ["rate", "duration", "warmup", "hgrm", "in-flight"] {
+            assert!(!overload.iter().any(|f| f == absent), "overload lists --{absent}");
+        }
+        for present in ["capacity", "steps", "step-duration", "server-pid", "plot", "source-ips", "processes"] {
+            assert!(overload.iter().any(|f| f == present), "overload lacks --{present}");
+        }
+    }
+
+    #[test]
+    fn connect_has_one_rate_flag_and_echo_rate_excludes_in_flight() {
+        assert!(Cli::try_parse_from(["loadtest", "connect", "--rate", "5"]).is_err());
+        assert!(Cli::try_parse_from(["loadtest", "connect", "--connect-rate", "5"]).is_ok());
+        let both = Cli::try_parse_from(["loadtest", "echo", "--rate", "100", "--in-flight", "4"]).unwrap_err();
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 }

@@ -2,10 +2,13 @@
 //! derives the same schedule from the same epoch, so they agree on when connections open, when
 //! measuring starts and stops, and when each publisher sends, without talking to each other.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 use crate::cli::{Common, Scenario};
 use crate::header::HEADER_LEN;
+pub use crate::kind::Kind;
 use crate::source_ips::{SourceIps, SourceIpsError};
 use crate::url::{UrlError, WsUrl};
 
@@ -25,31 +28,6 @@ pub enum PlanError {
     /// Any other inconsistent flag.
     #[error("{0}")]
     Invalid(String),
-}
-
-/// What the connections do once open.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Kind {
-    /// Nothing: hold the connection.
-    Connect,
-    /// Publish/receive relayed messages.
-    Broadcast {
-        /// Connections `0..publishers` also send.
-        publishers: u64,
-        /// Message size in bytes.
-        size: usize,
-        /// Total messages per second over all publishers.
-        rate: f64,
-        /// The server sends a message back to its publisher too.
-        expect_echo: bool,
-    },
-    /// Closed-loop request/echo.
-    Echo {
-        /// Message size in bytes.
-        size: usize,
-        /// Messages outstanding per connection.
-        in_flight: u32,
-    },
 }
 
 /// Validated settings plus the absolute timeline (CLOCK_MONOTONIC ns).
@@ -99,21 +77,32 @@ impl Plan {
             Some(text) => SourceIps::parse(text)?,
             None => SourceIps::default(),
         };
-        let (kind, connect_rate) = match scenario {
-            Scenario::Connect { rate, .. } => (Kind::Connect, rate.unwrap_or(c.connect_rate)),
-            Scenario::Broadcast { publishers, size, rate, expect_echo, .. } => (
+        let zero = Duration::ZERO;
+        let (kind, duration, warmup, drain) = match scenario {
+            Scenario::Connect { duration, .. } => (Kind::Connect, *duration, zero, zero),
+            Scenario::Broadcast { publishers, size, rate, expect_echo, window, .. } => (
                 Kind::Broadcast { publishers: *publishers, size: *size, rate: *rate, expect_echo: *expect_echo },
-                c.connect_rate,
+                window.duration,
+                window.warmup,
+                window.drain,
             ),
-            Scenario::Echo { size, in_flight, .. } => {
-                (Kind::Echo { size: *size, in_flight: *in_flight }, c.connect_rate)
+            Scenario::Echo { size, in_flight, rate, window, .. } => (
+                Kind::Echo { size: *size, in_flight: *in_flight, rate: *rate },
+                window.duration,
+                window.warmup,
+                window.drain,
+            ),
+            Scenario::Overload(a) => {
+                let (o, before_steps, steps) = a.plan();
+                (Kind::Overload(o), steps, before_steps, a.drain)
             }
         };
+        let connect_rate = c.connect_rate;
         if c.connections == 0 {
             return invalid("--connections must be at least 1".into());
         }
         if !(connect_rate > 0.0 && connect_rate.is_finite()) {
-            return invalid("the connect rate must be a positive number per second".into());
+            return invalid("--connect-rate must be a positive number of connections per second".into());
         }
         if c.processes == 0 || u64::from(c.processes) > c.connections {
             return invalid(format!("--processes must be between 1 and --connections ({})", c.connections));
@@ -128,11 +117,18 @@ impl Plan {
                     return invalid("--rate must be a positive number of messages per second".into());
                 }
             }
-            Kind::Echo { size, in_flight } => {
+            Kind::Echo { size, in_flight, rate } => {
                 check_size(*size)?;
                 if *in_flight == 0 {
                     return invalid("--in-flight must be at least 1".into());
                 }
+                if rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                    return invalid("--rate must be a positive number of messages per second".into());
+                }
+            }
+            Kind::Overload(o) => {
+                check_size(o.size)?;
+                o.check(c.connections, c.processes).map_err(PlanError::Invalid)?;
             }
             Kind::Connect => {}
         }
@@ -151,10 +147,14 @@ impl Plan {
         let ns = |d: std::time::Duration| d.as_nanos().min(u128::from(u64::MAX / 4)) as u64;
         let ramp_end = epoch + (c.connections as f64 * NS / connect_rate) as u64;
         let traffic_start = ramp_end + ns(c.settle);
-        let warmup = if kind == Kind::Connect { 0 } else { ns(c.warmup) };
-        let measure_start = traffic_start + warmup;
-        let measure_end = measure_start + ns(c.duration);
-        let drain_end = measure_end + if kind == Kind::Connect { 0 } else { ns(c.drain) };
+        let measure_start = traffic_start + ns(warmup);
+        let measure_end = measure_start + ns(duration);
+        let drain_end = measure_end + ns(drain);
+        let mut kind = kind;
+        if let Kind::Overload(o) = &mut kind {
+            o.probe_start = traffic_start;
+            o.start = measure_start;
+        }
         Ok(Plan {
             name: scenario.name(),
             kind,
@@ -246,6 +246,7 @@ fn check_size(size: usize) -> Result<(), PlanError> {
 mod tests {
     use super::*;
     use crate::cli::Cli;
+    use crate::overload_plan::PROBE_GAP_NS;
     use clap::Parser;
 
     fn plan(args: &[&str]) -> Result<Plan, PlanError> {
@@ -287,6 +288,19 @@ mod tests {
     }
 
     #[test]
+    fn overload_steps_follow_the_probe_and_fill_the_measuring_window() {
+        let args = ["overload", "-c", "10", "--steps", "0.5,1,2", "--step-duration", "2s", "--probe-duration", "3s"];
+        let p = plan(&args).unwrap();
+        let Kind::Overload(o) = &p.kind else { panic!("overload plan") };
+        assert_eq!((o.probe_start, o.probe_ns), (p.traffic_start, 3_000_000_000));
+        assert_eq!(o.start, p.traffic_start + 3_000_000_000 + PROBE_GAP_NS);
+        assert_eq!((o.start, o.end()), (p.measure_start, p.measure_end));
+        let given = plan(&["overload", "-c", "10", "--capacity", "500", "--steps", "1,2"]).unwrap();
+        let Kind::Overload(o) = &given.kind else { panic!("overload plan") };
+        assert_eq!((o.probe_ns, o.start), (0, given.traffic_start), "no probe when the capacity is given");
+    }
+
+    #[test]
     fn bad_settings_are_refused_with_a_reason() {
         let err = |a: &[&str]| plan(a).unwrap_err().to_string();
         assert!(err(&["broadcast", "--size", "8"]).contains("at least 24"));
@@ -294,6 +308,11 @@ mod tests {
         assert!(err(&["connect", "--url", "wss://x/"]).contains("TLS not supported yet"));
         assert!(err(&["connect", "-c", "0"]).contains("at least 1"));
         assert!(err(&["echo", "--in-flight", "0"]).contains("--in-flight"));
+        assert!(err(&["echo", "--rate", "0"]).contains("--rate"));
+        assert!(err(&["connect", "--connect-rate", "0"]).contains("--connect-rate"));
+        assert!(err(&["overload", "-c", "5", "--publishers", "5"]).contains("--publishers"));
+        assert!(err(&["overload", "--capacity", "0"]).contains("--capacity"));
+        assert!(err(&["overload", "-c", "10", "--processes", "2"]).contains("--capacity"));
         assert!(err(&["connect", "--source-ips", "1.2.3"]).contains("--source-ips"));
     }
 }

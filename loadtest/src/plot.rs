@@ -108,7 +108,7 @@ fn curve(h: &Hist) -> Vec<(f64, f64)> {
 }
 
 /// A round axis maximum at or above `v` (1, 2 or 5 times a power of ten).
-fn nice_ceiling(v: f64) -> f64 {
+pub fn nice_ceiling(v: f64) -> f64 {
     if v <= 0.0 || !v.is_finite() {
         return 1.0;
     }
@@ -116,7 +116,8 @@ fn nice_ceiling(v: f64) -> f64 {
     [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * base).find(|c| *c >= v).unwrap_or(10.0 * base)
 }
 
-fn fmt_ms(v: f64) -> String {
+/// An axis label: no more digits than the magnitude needs.
+pub fn fmt_ms(v: f64) -> String {
     if v == 0.0 {
         return "0".into();
     }
@@ -129,7 +130,8 @@ fn fmt_ms(v: f64) -> String {
     }
 }
 
-fn escape(text: &str) -> String {
+/// `text` made safe inside SVG text and attributes.
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

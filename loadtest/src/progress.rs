@@ -1,9 +1,9 @@
-//! The live progress line (one per second on stderr): phase, connections, deliveries per second
-//! and the p99 latency so far.
+//! The live progress line (one per second on stderr): phase, connections, deliveries (or echoes)
+//! per second and the p99 latency so far.
 
 use crate::hist::Hist;
 use crate::live::Snapshot;
-use crate::plan::Plan;
+use crate::plan::{Kind, Plan};
 
 /// Accumulates snapshots and formats one line per second.
 pub struct Progress {
@@ -32,18 +32,37 @@ impl Progress {
             "-".to_string()
         };
         format!(
-            "[{elapsed:6.1}s] {:<9} conns {:>6}  failed {:>5}  msgs/s {:>10.0}  p99 so far {p99}",
+            "[{elapsed:6.1}s] {:<9} conns {:>6}  failed {:>5}  {} {:>10.0}  p99 so far {p99}",
             phase(plan, now),
             snap.open,
             snap.failed,
+            rate_label(plan),
             rate
         )
     }
 }
 
-/// Name of the phase the plan is in at `now`.
-pub fn phase(plan: &Plan, now: u64) -> &'static str {
-    if now < plan.epoch {
+/// What the per-second count on the progress line counts: every message a connection receives
+/// is a delivery in broadcast, an echo in echo, and only server-initiated messages in connect.
+pub fn rate_label(plan: &Plan) -> &'static str {
+    match plan.kind {
+        Kind::Broadcast { .. } | Kind::Overload(_) => "deliveries/s",
+        Kind::Echo { .. } => "echoes/s",
+        Kind::Connect => "msgs/s",
+    }
+}
+
+/// Name of the phase the plan is in at `now` (overload: the probe and the step number).
+pub fn phase(plan: &Plan, now: u64) -> String {
+    if let Kind::Overload(o) = &plan.kind {
+        if now >= plan.traffic_start && now < plan.measure_start {
+            return if o.probe_ns > 0 && now < o.probe_window().1 { "probing" } else { "probe done" }.into();
+        }
+        if let Some(i) = o.step_at(now) {
+            return format!("step {}/{} ({}x)", i + 1, o.len(), o.multipliers[i]);
+        }
+    }
+    let name = if now < plan.epoch {
         "starting"
     } else if now < plan.traffic_start {
         "ramp-up"
@@ -55,5 +74,6 @@ pub fn phase(plan: &Plan, now: u64) -> &'static str {
         "draining"
     } else {
         "closing"
-    }
+    };
+    name.into()
 }

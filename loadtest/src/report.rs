@@ -106,6 +106,18 @@ pub struct Broadcast {
 pub struct Echo {
     /// Message size in bytes.
     pub size: usize,
+    /// Open loop: offered messages per second over all connections; `null`: closed loop.
+    pub rate: Option<f64>,
+    /// Measured messages sent.
+    pub sent: u64,
+    /// Open loop: measured messages not sent (the connection had ended or its socket backed up).
+    pub unsent: u64,
+    /// Measured messages sent whose echo did not come back by the end of --drain.
+    pub unanswered: u64,
+    /// Messages that were not this connection's own echo (a chat server's relays, welcomes).
+    pub other: u64,
+    /// Messages were sent (warm-up included) and not one came back: the server does not echo.
+    pub no_echo: bool,
     /// Round trips completed in the measurement window.
     pub round_trips: u64,
     /// Round trips per second.
@@ -203,8 +215,14 @@ impl Report {
             _ => None,
         };
         let echo = match plan.kind {
-            Kind::Echo { size, .. } => Some(Echo {
+            Kind::Echo { size, rate, .. } => Some(Echo {
                 size,
+                rate,
+                sent: p.sent,
+                unsent: p.unsent,
+                unanswered: p.sent.saturating_sub(p.round_trips),
+                other: p.other,
+                no_echo: p.sent_total > 0 && p.round_trips + p.warmup_received == 0,
                 round_trips: p.round_trips,
                 round_trips_per_sec: per_sec(p.round_trips),
                 rtt_ms: Percentiles::of(&p.latency),

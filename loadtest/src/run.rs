@@ -11,9 +11,10 @@ use crossbeam_channel::RecvTimeoutError;
 
 use crate::cli::Cli;
 use crate::live::{Live, Snapshot};
-use crate::plan::Plan;
+use crate::plan::{Kind, Plan};
 use crate::progress::Progress;
 use crate::report::{Report, Server};
+use crate::rss_sampler::RssSampler;
 use crate::stats::Partial;
 use crate::{multiproc, scenario, sys};
 
@@ -27,6 +28,12 @@ pub struct Finished {
     pub report: Report,
     /// The merged measurements.
     pub partial: Partial,
+    /// The plan that ran.
+    pub plan: Arc<Plan>,
+    /// The server's VmRSS before the first connection (with --server-pid).
+    pub rss_before: Option<u64>,
+    /// Overload: the server's VmRSS at the end of each step (with --server-pid).
+    pub step_rss: Vec<Option<u64>>,
 }
 
 /// Runs the scenario; `Ok(None)` for a `--processes` worker, which reports through stdout.
@@ -53,6 +60,12 @@ pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
         }
         None => None,
     };
+    let step_ends: Vec<u64> = match &plan.kind {
+        Kind::Overload(o) => (0..o.len()).map(|i| o.bounds(i).1).collect(),
+        _ => Vec::new(),
+    };
+    let steps = step_ends.len();
+    let step_sampler = RssSampler::start(common.server_pid.filter(|_| steps > 0), step_ends);
     let sample_at = plan.measure_start + (plan.measure_end - plan.measure_start) / 2;
     let mut rss_after = None;
     let mut progress = Progress::new(sys::now_ns());
@@ -86,7 +99,8 @@ pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
         _ => None,
     };
     let report = Report::new(&plan, &partial, server);
-    Ok(Some(Finished { report, partial }))
+    let step_rss = step_sampler.finish(steps);
+    Ok(Some(Finished { report, partial, plan, rss_before, step_rss }))
 }
 
 /// Runs this process's share on its threads, calling `tick` once a second with live counters.

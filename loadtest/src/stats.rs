@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::hist::Hist;
+use crate::overload_stats::OverloadPartial;
 use crate::seq::SeqCounts;
 
 /// Counters and histograms of one scenario run, summed over whatever produced them.
@@ -35,6 +36,8 @@ pub struct Partial {
     pub read_delay: Hist,
     /// Measured messages sent.
     pub sent: u64,
+    /// Every message sent, warm-up and drain included.
+    pub sent_total: u64,
     /// Measured messages scheduled but not sent (publisher gone, or the client fell behind).
     pub unsent: u64,
     /// Measured messages received with a valid header.
@@ -65,6 +68,9 @@ pub struct Partial {
     pub process_threads: Vec<u64>,
     /// TIME_WAIT sockets seen when the client ran out of ports, if it did.
     pub time_wait_seen: u64,
+    /// The overload scenario's per-step and probe results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overload: Option<OverloadPartial>,
 }
 
 impl Partial {
@@ -87,6 +93,7 @@ impl Partial {
         self.read_delay.merge(&other.read_delay);
         self.sent += other.sent;
         self.unsent += other.unsent;
+        self.sent_total += other.sent_total;
         self.received += other.received;
         self.duplicates += other.duplicates;
         self.reordered += other.reordered;
@@ -101,6 +108,9 @@ impl Partial {
         self.process_wall_ns.extend_from_slice(&other.process_wall_ns);
         self.process_threads.extend_from_slice(&other.process_threads);
         self.time_wait_seen = self.time_wait_seen.max(other.time_wait_seen);
+        if let Some(theirs) = &other.overload {
+            self.overload.get_or_insert_with(OverloadPartial::default).merge(theirs);
+        }
     }
 
     /// Adds sequence-check totals.

@@ -28,6 +28,11 @@ impl Report {
             "latency (ms)", "p50", "p90", "p99", "p99.9", "max", "count"
         );
         let row = |s: &mut String, name: &str, p: &Percentiles| {
+            if p.count == 0 {
+                // Zeros would read as "instant"; nothing was measured.
+                let _ = writeln!(s, "{name:<24}{:>9}", "no samples");
+                return;
+            }
             let _ = writeln!(
                 s,
                 "{name:<24}{:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9}",
@@ -61,10 +66,14 @@ impl Report {
             let _ = writeln!(s, "  deliveries/s {:.0}", b.deliveries_per_sec);
         }
         if let Some(e) = &self.echo {
+            let mode = match e.rate {
+                Some(r) => format!("open loop at {r} msg/s"),
+                None => "closed loop".to_string(),
+            };
             let _ = writeln!(
                 s,
-                "echo          {} B  round trips {}  round trips/s {:.0}",
-                e.size, e.round_trips, e.round_trips_per_sec
+                "echo          {} B, {mode}  sent {}  unsent {}  round trips {}  unanswered {}  round trips/s {:.0}",
+                e.size, e.sent, e.unsent, e.round_trips, e.unanswered, e.round_trips_per_sec
             );
         }
         if let Some(m) = &self.server {

@@ -5,6 +5,9 @@ use crate::client::Cause;
 use crate::report::{Report, SATURATED};
 use crate::stats::Partial;
 
+/// What an echo run that got nothing back most likely means.
+pub const NO_ECHO: &str = "no echo received: is the server in echo mode (`fanout --mode echo`)?";
+
 /// Looks at a finished report and says what a reader should know before trusting it.
 pub fn collect(r: &Report, p: &Partial) -> Vec<String> {
     let mut w = Vec::new();
@@ -63,6 +66,18 @@ pub fn collect(r: &Report, p: &Partial) -> Vec<String> {
             w.push(
                 "messages were sent but none was delivered: is the server relaying to the other connections?".into(),
             );
+        }
+    }
+    if let Some(e) = &r.echo {
+        if e.unsent > 0 {
+            w.push(format!(
+                "{} scheduled echo messages were never sent: their connection had ended or its socket backed up \
+                 (the server is not reading fast enough)",
+                e.unsent
+            ));
+        }
+        if e.no_echo {
+            w.push(format!("{NO_ECHO}; {} other messages arrived instead", e.other));
         }
     }
     if r.client.send_lag_ms.p99 > 1.0 {

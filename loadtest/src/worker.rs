@@ -169,7 +169,11 @@ pub fn run<D: Driver>(plan: &Plan, thread: usize, mut driver: D, live: &Live) ->
     result.merge(&lp.st);
     // Connect's work is the ramp-up itself; the other scenarios are judged while measuring.
     let (cpu, wall) = match (lp.window_start, lp.window_end) {
-        (Some((c0, w0)), Some((c1, w1))) if plan.kind != Kind::Connect => (c1 - c0, w1 - w0),
+        // Saturating: a thread that first looks after the window ended takes both stamps in one
+        // turn, the start's after the end's.
+        (Some((c0, w0)), Some((c1, w1))) if plan.kind != Kind::Connect => {
+            (c1.saturating_sub(c0), w1.saturating_sub(w0))
+        }
         _ => (sys::cpu_time_ns(true) - cpu0, sys::now_ns() - wall0),
     };
     result.thread_cpu_ns.push(cpu);
@@ -178,15 +182,18 @@ pub fn run<D: Driver>(plan: &Plan, thread: usize, mut driver: D, live: &Live) ->
 }
 
 impl Loop<'_> {
-    /// Starts measuring once `now` reaches the plan's measure start: the connections open now
-    /// are the receivers (and publishers) that count.
+    /// Starts measuring once `now` reaches the plan's measure start. The connections that count
+    /// are those open *at* the measure start by their own timestamps (`Conn::open_at`), not those
+    /// open when this thread got round to looking: a busy thread may look a few milliseconds
+    /// late, after publishers on other threads already sent measured messages.
     fn start_measuring_if_due<D: Driver>(&mut self, now: u64, d: &mut D) {
         if self.measuring || now < self.plan.measure_start {
             return;
         }
         self.measuring = true;
         self.window_start = Some((sys::cpu_time_ns(true), sys::now_ns()));
-        self.st.open_at_measure = self.conns.iter().filter(|c| c.state == State::Open).count() as u64;
+        let start = self.plan.measure_start;
+        self.st.open_at_measure = self.conns.iter().filter(|c| c.open_at(start)).count() as u64;
         d.on_measure_start(&self.conns);
     }
 
@@ -265,7 +272,7 @@ impl Loop<'_> {
                 self.open -= 1;
                 if !self.closing {
                     self.st.end_early(cause.key());
-                    d.on_end(slot);
+                    d.on_end(slot, &cause, sys::now_ns());
                 }
             }
             State::Closed => return,

@@ -92,6 +92,10 @@ pub struct Conn {
     pub index: u64,
     /// When `connect` was called.
     pub started_ns: u64,
+    /// When the handshake completed (`u64::MAX` until it does).
+    pub opened_ns: u64,
+    /// When the connection ended (`u64::MAX` while it has not).
+    pub ended_ns: u64,
     reader: FrameReader,
     tx: Sender,
     handshake: Option<Box<(String, Vec<u8>)>>,
@@ -105,6 +109,8 @@ impl Conn {
             state: State::Connecting,
             index,
             started_ns: now,
+            opened_ns: u64::MAX,
+            ended_ns: u64::MAX,
             reader: FrameReader::default(),
             tx: Sender::new(index),
             handshake: None,
@@ -118,10 +124,24 @@ impl Conn {
             state: State::Closed,
             index,
             started_ns: now,
+            opened_ns: u64::MAX,
+            ended_ns: now,
             reader: FrameReader::default(),
             tx: Sender::new(index),
             handshake: None,
         }
+    }
+
+    /// True when the handshake had completed before `t` and the connection had not ended by
+    /// then. Every thread judges "open at the start of measuring" by these timestamps, never by
+    /// when it happened to look, so a thread that checks late counts the same connections.
+    pub fn open_at(&self, t: u64) -> bool {
+        self.opened_ns < t && self.ended_ns >= t
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.tx.queued()
     }
 
     /// Outgoing queue, for scenario timers that send outside a read.
@@ -218,6 +238,7 @@ impl Conn {
                     head_buf = rest;
                     self.handshake = None;
                     self.state = State::Open;
+                    self.opened_ns = now;
                     h.on_open(slot, &mut self.tx, now);
                     data = &head_buf;
                 }
@@ -265,6 +286,7 @@ impl Conn {
             }
         }
         self.state = State::Closed;
+        self.ended_ns = self.ended_ns.min(crate::sys::now_ns());
         self.reader = FrameReader::default();
         self.tx = Sender::new(self.index);
         self.handshake = None;

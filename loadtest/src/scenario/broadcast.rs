@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::client::{Conn, Handler, Sender, State};
+use crate::client::{Cause, Conn, Handler, Sender, State};
 use crate::header::{self, Header};
 use crate::hist::Hist;
 use crate::plan::{Kind, Plan};
@@ -40,7 +40,10 @@ pub struct Broadcast {
     publishers: u64,
     size: usize,
     expect_echo: bool,
-    counted: Vec<bool>,
+    /// When each slot's handshake completed (`u64::MAX`: not yet). A receiver counts when it
+    /// opened before the measure start; this is decided per message from the timestamp, so it
+    /// does not matter whether this thread has noticed yet that measuring began.
+    opened_at: Vec<u64>,
     trackers: Vec<Vec<SeqTracker>>,
     pubs: Vec<Publisher>,
     buf: Vec<u8>,
@@ -76,7 +79,7 @@ impl Broadcast {
             publishers,
             size,
             expect_echo,
-            counted: vec![false; n],
+            opened_at: vec![u64::MAX; n],
             trackers: vec![Vec::new(); n],
             pubs,
             buf: Vec::new(),
@@ -89,7 +92,11 @@ impl Broadcast {
 }
 
 impl Handler for Broadcast {
-    fn on_open(&mut self, _slot: usize, _tx: &mut Sender, _now: u64) {}
+    fn on_open(&mut self, slot: usize, _tx: &mut Sender, now: u64) {
+        if let Some(at) = self.opened_at.get_mut(slot) {
+            *at = now;
+        }
+    }
 
     fn on_message(&mut self, slot: usize, _op: u8, payload: &[u8], _tx: &mut Sender, now: u64) {
         self.seen += 1;
@@ -101,7 +108,7 @@ impl Handler for Broadcast {
             self.st.warmup_received += 1;
             return;
         }
-        if !self.counted[slot] {
+        if self.opened_at[slot] >= self.plan.measure_start {
             return; // opened too late to be one of the measured receivers
         }
         let publisher = u64::from(h.publisher);
@@ -133,10 +140,8 @@ impl Driver for Broadcast {
         }
         let mut next = u64::MAX;
         for p in &mut self.pubs {
-            let conn = &mut conns[p.slot];
-            if conn.state != State::Open {
-                continue;
-            }
+            // A thread still behind on its ramp-up may not have created the slot yet.
+            let Some(conn) = conns.get_mut(p.slot).filter(|c| c.state == State::Open) else { continue };
             let mut sent = 0;
             loop {
                 let t = plan.intended(p.id, p.next_k);
@@ -177,16 +182,15 @@ impl Driver for Broadcast {
     }
 
     fn on_measure_start(&mut self, conns: &[Conn]) {
-        for (slot, conn) in conns.iter().enumerate() {
-            self.counted[slot] = conn.state == State::Open;
-        }
+        // The worker calls this before the first tick at or after the measure start, so no
+        // measured message is sent before a publisher knows whether it counts.
         for p in &mut self.pubs {
-            p.counted = self.counted[p.slot];
+            p.counted = conns.get(p.slot).is_some_and(|c| c.open_at(self.plan.measure_start));
             self.st.publishers_at_measure += u64::from(p.counted);
         }
     }
 
-    fn on_end(&mut self, _slot: usize) {}
+    fn on_end(&mut self, _slot: usize, _cause: &Cause, _now: u64) {}
 
     fn take_interval(&mut self, into: &mut Hist) {
         into.merge(&self.interval);

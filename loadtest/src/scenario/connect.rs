@@ -1,6 +1,6 @@
 //! `connect`: connections only hold; the worker already measures handshakes and failures.
 
-use crate::client::{Conn, Handler, Sender};
+use crate::client::{Cause, Conn, Handler, Sender};
 use crate::header::Header;
 use crate::hist::Hist;
 use crate::scenario::Driver;
@@ -29,7 +29,7 @@ impl Driver for Connect {
 
     fn on_measure_start(&mut self, _conns: &[Conn]) {}
 
-    fn on_end(&mut self, _slot: usize) {}
+    fn on_end(&mut self, _slot: usize, _cause: &Cause, _now: u64) {}
 
     fn take_interval(&mut self, _into: &mut Hist) {}
 

@@ -1,14 +1,17 @@
-//! The scenarios (`connect`, `broadcast`, `echo`) and `run_local`, which runs this process's
-//! share of one on `plan.threads` event-loop threads and sums their results.
+//! The scenarios (`connect`, `broadcast`, `echo`, `overload`) and `run_local`, which runs this
+//! process's share of one on `plan.threads` event-loop threads and sums their results.
 
 pub mod broadcast;
+pub mod capacity_board;
 pub mod connect;
 pub mod echo;
+pub mod overload;
+pub mod probe;
 
 use std::io;
 use std::sync::Arc;
 
-use crate::client::{Conn, Handler};
+use crate::client::{Cause, Conn, Handler};
 use crate::hist::Hist;
 use crate::live::Live;
 use crate::plan::{Kind, Plan};
@@ -19,9 +22,10 @@ use crate::{sys, worker};
 pub fn run_local(plan: Arc<Plan>, live: Arc<Live>) -> io::Result<Partial> {
     let wall0 = sys::now_ns();
     let cpu0 = sys::cpu_time_ns(false);
+    let board = Arc::new(capacity_board::CapacityBoard::new(plan.threads));
     let handles: Vec<_> = (0..plan.threads)
         .map(|thread| {
-            let (plan, live) = (Arc::clone(&plan), Arc::clone(&live));
+            let (plan, live, board) = (Arc::clone(&plan), Arc::clone(&live), Arc::clone(&board));
             std::thread::Builder::new().name(format!("loadtest-{thread}")).spawn(move || match plan.kind {
                 Kind::Connect => worker::run(&plan, thread, connect::Connect::default(), &live),
                 Kind::Broadcast { .. } => {
@@ -29,6 +33,10 @@ pub fn run_local(plan: Arc<Plan>, live: Arc<Live>) -> io::Result<Partial> {
                     worker::run(&plan, thread, driver, &live)
                 }
                 Kind::Echo { .. } => worker::run(&plan, thread, echo::Echo::new(Arc::clone(&plan), thread), &live),
+                Kind::Overload(_) => {
+                    let driver = overload::Overload::new(Arc::clone(&plan), thread, board);
+                    worker::run(&plan, thread, driver, &live)
+                }
             })
         })
         .collect::<io::Result<_>>()?;
@@ -50,8 +58,8 @@ pub trait Driver: Handler {
     fn tick(&mut self, now: u64, conns: &mut [Conn], dirty: &mut Vec<usize>) -> u64;
     /// Measuring starts; connections open now are the ones that count.
     fn on_measure_start(&mut self, conns: &[Conn]);
-    /// Connection `slot` ended before the test closed it.
-    fn on_end(&mut self, slot: usize);
+    /// Connection `slot` ended at `now` for `cause`, before the test closed it.
+    fn on_end(&mut self, slot: usize, cause: &Cause, now: u64);
     /// Moves the latencies recorded since the last call into `into`.
     fn take_interval(&mut self, into: &mut Hist);
     /// Messages received so far.

@@ -1,0 +1,32 @@
+//! `Kind`: what a run's connections do once open, with each scenario's settings.
+
+use crate::overload_plan::OverloadPlan;
+
+/// What the connections do once open.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// Nothing: hold the connection.
+    Connect,
+    /// Publish/receive relayed messages.
+    Broadcast {
+        /// Connections `0..publishers` also send.
+        publishers: u64,
+        /// Message size in bytes.
+        size: usize,
+        /// Total messages per second over all publishers.
+        rate: f64,
+        /// The server sends a message back to its publisher too.
+        expect_echo: bool,
+    },
+    /// Request/echo.
+    Echo {
+        /// Message size in bytes.
+        size: usize,
+        /// Closed loop: messages outstanding per connection.
+        in_flight: u32,
+        /// Open loop: messages per second over all connections (`None`: closed loop).
+        rate: Option<f64>,
+    },
+    /// Stepped offered load around the server's capacity.
+    Overload(OverloadPlan),
+}
