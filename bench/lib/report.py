@@ -244,14 +244,24 @@ def provenance(machine):
         return (f"From commit `{short}`; the script of that run checked only src/ and loadtest/ for "
                 "uncommitted changes, and found none.\n\n")
     paths = machine.get("dirty_paths", "").split()
+    after = machine.get("dirty_paths_after")
+    changed = ""
+    if machine.get("commit_after", commit) != commit:
+        changed = (f" **The checkout moved to `{machine['commit_after'][:12]}` while the run went on**: some "
+                   "runs may have measured other code.")
+    elif after is not None and after.split() != paths:
+        changed = (" **The tree changed while the run went on** (uncommitted paths at the end: "
+                   + (", ".join(f"`{p}`" for p in after.split()[:12]) or "none") + ").")
     if paths:
         listed = ", ".join(f"`{p}`" for p in paths[:12]) + (f" and {len(paths) - 12} more" if len(paths) > 12 else "")
         return (f"> **From {short} with uncommitted changes**: the tree differed from commit `{commit}` in "
                 f"{len(paths)} path{'s' if len(paths) != 1 else ''} ({listed}) when the run began, so the "
-                "figures below belong to no commit. Regenerate from a committed tree before quoting them.\n\n")
-    return (f"From commit `{commit}`" + (f" ({subject})" if subject else "") + ", a clean tree: `git status "
+                "figures below belong to no commit. Regenerate from a committed tree before quoting them."
+                + changed + "\n\n")
+    text = (f"From commit `{commit}`" + (f" ({subject})" if subject else "") + ", a clean tree: `git status "
             "--porcelain` was empty when the run began (bench/results/, this report and its plots, which the "
-            "run writes, aside).\n\n")
+            "run writes, aside).")
+    return (f"> {text}{changed}\n\n" if changed else text + "\n\n")
 
 
 def overload_section(e_run, servers, machine, a_best, out_path, plots_dir, run_by_id):
@@ -288,7 +298,10 @@ def overload_section(e_run, servers, machine, a_best, out_path, plots_dir, run_b
         "server closed, by close code or cause (1008: fanout's slow-consumer close; Bun, like "
         "uWebSockets, drops a connection over its backpressure limit without a close frame, which the "
         "client sees as an EOF or reset). *Unsent* are scheduled messages the client never wrote because "
-        "the server had stopped reading that publisher (loadtest queues up to 4 MiB per publisher first).\n\n")
+        "the server had stopped reading that publisher (loadtest queues up to 4 MiB per publisher first). "
+        "*Offered ÷ peak delivered* is the step's offered rate over the best rate the server delivered "
+        "in any step: how far past what it actually carried the step went, whatever the probe found "
+        "(a probe that stopped short makes \"3×\" a smaller overload, and this column shows it).\n\n")
     put("Where the excess goes differs: a server that reads a publisher only as fast as it relays leaves "
         "the excess in the publishers' TCP buffers and the client's queue, so its latency grows while "
         "its RSS does not; a server that reads everything at once and queues per receiver holds the "
@@ -412,8 +425,8 @@ def main():
     put(provenance(machine))
     put(f"Written by `bench/compare` ({machine.get('mode', '?')} mode) on {machine.get('started', '?')}, "
         f"in {int(machine.get('elapsed', 0)) // 60} min {int(machine.get('elapsed', 0)) % 60} s. "
-        "Run `bench/compare` for the full comparison (25–30 minutes) or `bench/compare --quick` to try it "
-        "(5–6 minutes, smaller scenarios). Every figure below comes from that one run; raw results "
+        "Run `bench/compare` for the full comparison (about 25 minutes) or `bench/compare --quick` to try it "
+        "(about 6 minutes, smaller scenarios). Every figure below comes from that one run; raw results "
         "(loadtest JSON, server logs, samples) are in `bench/results/` on the machine that ran it.\n\n")
     if quick:
         put("> **Quick mode**: fewer connections and shorter runs than the scenarios named below; the "
