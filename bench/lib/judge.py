@@ -17,7 +17,10 @@ that at any rate, yet it can keep up with a low one; a backlog that grows throug
 exceeds three such times.
 
 For a `loadtest connect` result it prints how many connections were held and the server's
-RSS per connection instead (the other arguments are then ignored).
+RSS per connection instead (the other arguments are then ignored). For a `loadtest overload`
+result (scenario E) it prints `ok` or `invalid` (connections missing when the first step began)
+and a one-line summary of the steps, and charges the server's CPU to the steps' window as above;
+what the steps mean is lib/overload.py's business.
 
 Usage: python3 judge.py RESULT.json P99_BOUND_MS PROCSTAT WINDOW_START WINDOW_END VERDICT_OUT
                        [RECEIVERS CORES]
@@ -97,6 +100,32 @@ def connect_summary(report, out):
           f"{'?' if per is None else f'{per:.0f}'} B of server RSS per connection{note}")
 
 
+def overload_summary(report, out, procstat, t0, t1):
+    """For an overload run: valid or not, what the steps did in one line, noise on core 0."""
+    c, steps = report["connections"], report.get("steps") or []
+    counted = report.get("counted_connections", 0)
+    result = {"verdict": "ok", "reason": "", "others_core0_share": None, "server_cpu_share": None}
+    if counted < c["requested"]:
+        result["verdict"] = "invalid"
+        result["reason"] = f"{c['requested'] - counted} of {c['requested']} connections were not open when measuring began"
+    cpu, core0 = between(procstat, t0, t1, 1), between(procstat, t0, t1, 3)
+    if cpu is not None and t1 > t0:
+        result["server_cpu_share"] = cpu / (t1 - t0)
+        if core0 is not None:
+            result["others_core0_share"] = max(0.0, core0 - cpu) / (t1 - t0)
+    cap = report.get("capacity") or {}
+    parts = [f"capacity {cap.get('msgs_per_sec', 0):.4g} msg/s ({cap.get('found_by', '?')})"]
+    for s in steps:
+        p99 = s.get("p99_ms")
+        parts.append(f"{s['multiplier']:g}x: {s['delivered_pct_of_peak']:.0f}% of peak, p99 "
+                     + ("-" if p99 is None else f"{p99:.0f} ms") + f", {s['closed']} closed")
+    if not result["reason"]:
+        result["reason"] = "; ".join(parts)
+    with open(out, "w") as f:
+        json.dump(result, f)
+    print(f"{result['verdict']} {result['reason']}")
+
+
 def main():
     path, bound, procstat, t0, t1, out = sys.argv[1:7]
     given = sys.argv[7:9]
@@ -109,6 +138,8 @@ def main():
             report = json.load(f)
         if report["scenario"] == "connect":
             return connect_summary(report, out)
+        if report["scenario"] == "overload":
+            return overload_summary(report, out, procstat, t0, t1)
         b = report["broadcast"]
         cpu = between(procstat, t0, t1, 1)
         delivered = b["deliveries_per_sec"] * report["measure_seconds"]

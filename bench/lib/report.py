@@ -1,8 +1,10 @@
-"""Writes BENCHMARKS.md from one bench/compare results directory: the machine, the servers, the
-four scenarios with fanout's ratio to each peer, the memory projection for 1,000,000
-connections, the method, every run with its verdict, and the exact command lines. Stdlib only.
+"""Writes BENCHMARKS.md from one bench/compare results directory: the commit and machine it
+ran on, the servers, the scenarios with fanout's ratio to each peer, the overload steps (E) with
+their plot, the memory projection for 1,000,000 connections, the method, every run with its
+verdict, and the exact command lines. Stdlib only.
 
-Usage: python3 report.py RESULTS_DIR OUT.md
+Usage: python3 report.py RESULTS_DIR OUT.md [PLOTS_DIR]
+       (PLOTS_DIR: where the SVG plots go, default OUT.md's directory/bench/plots)
 """
 
 import glob
@@ -13,8 +15,11 @@ import re
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import overload  # noqa: E402  (bench/lib/overload.py)
+
 BASE = "fanout"  # the row every ratio is taken against
-SERVERS = ["fanout", "fanout-w2", "node-ws", "tokio-tungstenite", "picows", "websockets", "swoole"]
+SERVERS = ["fanout", "fanout-w2", "bun", "node-ws", "tokio-tungstenite", "picows", "websockets", "swoole"]
 # Slab caches that grow by about one object per TCP socket (the socket, its inode, file and
 # dentry, its epoll registration, security blobs); the projection uses their sum.
 SOCKET_CACHES = ["TCP", "sock_inode_cache", "filp", "dentry", "eventpoll_epi", "ep_head",
@@ -173,6 +178,11 @@ def versions():
     except (OSError, ValueError, KeyError):
         v["ws"] = "8"
     try:
+        with open(os.path.join(BENCH, "peers/bun/node_modules/bun/package.json")) as f:
+            v["bun"] = json.load(f)["version"]
+    except (OSError, ValueError, KeyError):
+        pass
+    try:
         with open(os.path.join(BENCH, "peers/requirements.txt")) as f:
             for line in f:
                 if "==" in line:
@@ -197,6 +207,11 @@ def describe(name, v, machine):
         "fanout": "this repository, `--workers 1` (one reactor thread), pinned to core 0",
         "fanout-w2": "this repository, `--workers 2`, *not* pinned: it shares core 1 with the client, "
                      "so this extra row shows what a second core buys when the client leaves room",
+        "bun": f"Bun {machine.get('bun') if machine.get('bun', '-') != '-' else v.get('bun', '?')} "
+               "(npm `bun`; its WebSocket server and pub/sub are uWebSockets inside): every connection "
+               "subscribes to one topic, each message goes out with `ws.publish` (all subscribers but the "
+               "sender); 1 MiB messages, 1 MiB backpressure limit with close on reaching it, no idle "
+               "timeout or pings, as fanout runs here (bench/peers/bun/server.js)",
         "node-ws": f"Node.js {machine.get('node', '?')} + `ws@{v.get('ws', '8')}`: loop over `wss.clients`, "
                    "`send` to each (bench/peers/node/server.js)",
         "tokio-tungstenite": f"tokio {v.get('tokio', '1')} + tokio-tungstenite {v.get('tokio-tungstenite', '?')}: "
@@ -212,10 +227,179 @@ def describe(name, v, machine):
     }.get(name, name)
 
 
+def provenance(machine):
+    """The header's statement of what was measured: the commit, and plainly whether the tree
+    had uncommitted changes (recorded by bench/compare when the run began)."""
+    commit = machine.get("commit", "unknown")
+    subject = machine.get("commit_subject", "")
+    short = commit[:12]
+    if commit in ("", "unknown", "?"):
+        return ("> **From an unknown commit**: the run was not made in a git checkout, so these figures "
+                "cannot be tied to any version of the code.\n\n")
+    if "dirty_paths" not in machine:  # results from before bench/compare recorded the whole tree
+        n = machine.get("dirty", "0")
+        if n not in ("", "0"):
+            return (f"> **From {short} with uncommitted changes** ({n} files in src/ or loadtest/; other "
+                    "paths were not checked by the script of that run): the figures belong to no commit.\n\n")
+        return (f"From commit `{short}`; the script of that run checked only src/ and loadtest/ for "
+                "uncommitted changes, and found none.\n\n")
+    paths = machine.get("dirty_paths", "").split()
+    after = machine.get("dirty_paths_after")
+    changed = ""
+    if machine.get("commit_after", commit) != commit:
+        changed = (f" **The checkout moved to `{machine['commit_after'][:12]}` while the run went on**: some "
+                   "runs may have measured other code.")
+    elif after is not None and after.split() != paths:
+        changed = (" **The tree changed while the run went on** (uncommitted paths at the end: "
+                   + (", ".join(f"`{p}`" for p in after.split()[:12]) or "none") + ").")
+    if paths:
+        listed = ", ".join(f"`{p}`" for p in paths[:12]) + (f" and {len(paths) - 12} more" if len(paths) > 12 else "")
+        return (f"> **From {short} with uncommitted changes**: the tree differed from commit `{commit}` in "
+                f"{len(paths)} path{'s' if len(paths) != 1 else ''} ({listed}) when the run began, so the "
+                "figures below belong to no commit. Regenerate from a committed tree before quoting them."
+                + changed + "\n\n")
+    text = (f"From commit `{commit}`" + (f" ({subject})" if subject else "") + ", a clean tree: `git status "
+            "--porcelain` was empty when the run began (bench/results/, this report and its plots, which the "
+            "run writes, aside).")
+    return (f"> {text}{changed}\n\n" if changed else text + "\n\n")
+
+
+def overload_section(e_run, servers, machine, a_best, out_path, plots_dir, run_by_id):
+    """Section E: method, fanout's verdict against the goal, the capacities, the plot (written
+    to plots_dir) and one table of steps per server."""
+    w = []
+    put = w.append
+    reports = {s: e_run[s].result for s in servers}
+    first = reports[servers[0]]
+    n_conns = first["connections"]["requested"]
+    step_s = first.get("step_seconds", 0)
+    mults = [st["multiplier"] for st in first.get("steps") or []]
+    drain = re.search(r"--drain (\S+)", e_run[servers[0]].meta.get("client_cmd", ""))
+    put(f"## E. Overload: {n_conns:,} connections × 64 B, offered "
+        f"{mults[0]:g}× to {mults[-1]:g}× of capacity\n\n" if mults else "## E. Overload\n\n")
+    put("Each server's capacity comes first, from a run of its own on a fresh server (\"found by\" in "
+        "the table below): `loadtest overload`'s closed-loop probe, in which each publisher sends as fast "
+        "as the server delivers, keeping a bounded number of messages in flight (doubled while the "
+        "delivery rate still grows); the delivery rate of its second half, over the receivers of each "
+        "message, is the capacity in messages/s. (It runs apart because the probe may leave seconds of "
+        "backlog in a slow server, which would spill into the first steps.) Then, on another fresh "
+        f"server, `loadtest overload --capacity` opens {n_conns:,} connections once; "
+        f"{first.get('publishers', '?')} of them publish {first.get('size', 64)}-byte binary messages, "
+        f"every connection receives, and steps of {step_s:g} s each offer "
+        + ", ".join(f"{m:g}×" for m in mults) + " the capacity on a fixed schedule (open loop), back to "
+        f"back with no pause between them, then a final drain of {drain.group(1) if drain else '?'}.\n\n")
+    put("Per step: *delivered deliveries/s* is what the client received while the step ran, whichever "
+        "step's messages it carried (a backlog from earlier steps counts); *% of peak* is that over the "
+        "best step's. *p50/p99* are over the step's own messages, from their scheduled send time, so a "
+        "message that waited in the client's send queue, in the publisher's TCP buffers or in the "
+        "server counts its wait; \"≥\" marks a step some of whose messages had not arrived when the run "
+        "ended (*arrived by the end*): the percentile is over the early ones and the true one is higher. "
+        "*Server RSS* is `VmRSS` at the end of the step. *Connections closed* counts the connections the "
+        "server closed, by close code or cause (1008: fanout's slow-consumer close; Bun, like "
+        "uWebSockets, drops a connection over its backpressure limit without a close frame, which the "
+        "client sees as an EOF or reset). *Unsent* are scheduled messages the client never wrote because "
+        "the server had stopped reading that publisher (loadtest queues up to 4 MiB per publisher first). "
+        "*Offered ÷ peak delivered* is the step's offered rate over the best rate the server delivered "
+        "in any step: how far past what it actually carried the step went, whatever the probe found "
+        "(a probe that stopped short makes \"3×\" a smaller overload, and this column shows it).\n\n")
+    put("Where the excess goes differs: a server that reads a publisher only as fast as it relays leaves "
+        "the excess in the publishers' TCP buffers and the client's queue, so its latency grows while "
+        "its RSS does not; a server that reads everything at once and queues per receiver holds the "
+        "excess in its own memory until it drops or closes someone.\n\n")
+
+    # The goal
+    if BASE in reports:
+        met, parts = overload.goal(reports[BASE])
+        mark = {True: "✓", False: "✗", None: "?"}
+        put(f"**Goal for fanout** (project issue): at {' and '.join(f'{m:g}×' for m in overload.GOAL_MULTIPLIERS)} "
+            f"of capacity it still delivers ≥ {overload.PEAK_GOAL_PCT:.0f}% of its peak, closes no client "
+            "that reads (every loadtest connection reads, so any close counts), and its RSS stays flat "
+            f"(*flat*: at the end of every step above 1× at most {overload.RSS_FLAT_PCT:.0f}% or "
+            f"{overload.RSS_FLAT_PER_CONN:,} B per connection, whichever is larger, above its RSS at the "
+            "end of the 1× step). **fanout: " + {True: "goal met", False: "goal not met",
+                                                None: "undecided"}[met] + "**: "
+            + "; ".join(f"{t} {mark[ok]}" for t, ok in parts)
+            + (" († other processes took >10% of the server's core during this run: re-run before "
+               "quoting.)" if (e_run[BASE].disturbed() or 0) > 0.1 else "") + "\n\n")
+
+    # Capacities
+    rows = []
+    for s in servers:
+        r, run = reports[s], e_run[s]
+        cap = dict(r.get("capacity") or {})
+        cap_run = run_by_id.get(run.meta.get("capacity_run", ""))
+        if cap_run and cap_run.result and cap_run.result.get("capacity"):
+            cap["probe_p99_ms"] = cap_run.result["capacity"].get("probe_p99_ms")
+        a = a_best.get(s)
+        client = (r.get("client") or {}).get("busiest_thread_percent")
+        others = run.disturbed()
+        met, _ = overload.goal(r)
+        how = "loadtest's probe" if cap.get("found_by") == "probe" else run.meta.get("capacity_from", "given")
+        if cap_run:
+            how += f" (run {cap_run.id})"
+        rows.append([
+            f"`{s}`", num(cap.get("msgs_per_sec")), num(cap.get("deliveries_per_sec")), how,
+            ms(cap.get("probe_p99_ms")) if cap.get("probe_p99_ms") is not None else "–",
+            (f"{a.rate:g} ({ratio(cap.get('msgs_per_sec'), a.rate)})" if a and a.rate else "–"),
+            num(max((st["delivered_deliveries_per_sec"] for st in r.get("steps") or []), default=None)),
+            nbytes(r.get("server_rss_before_bytes")),
+            f"{client:.0f}%" if client is not None else "–",
+            f"{others * 100:.0f}%" if others is not None else "–",
+            {True: "met", False: "not met", None: "?"}[met],
+        ])
+    put(table(["server", "capacity msg/s", "capacity deliveries/s", "found by", "probe p99 ms",
+               "A: sustained msg/s (capacity ÷ it)", "peak delivered deliveries/s", "RSS before connecting",
+               "client busiest thread", "others on core 0", "same goal as fanout's"], rows))
+    put("\nA's sustained rate, where A ran, is beside the capacity for comparison: A requires p99 within "
+        "its bound, the probe only that the server keeps delivering, so the probe's figure is usually the "
+        "higher one and makes each step a harder test. Client busiest thread above 90%: the client, not "
+        "the server, may have set the delivered rate.\n\n")
+
+    # The plot
+    os.makedirs(plots_dir, exist_ok=True)
+    svg_path = os.path.join(plots_dir, "overload.svg")
+    commit = machine.get("commit", "?")[:12]
+    dirty = machine.get("dirty", "0") not in ("", "0")
+    title = f"Overload: {n_conns:,} connections × 64 B, {step_s:g} s per step"
+    subtitle = (f"bench/compare {machine.get('mode', '?')} mode, {machine.get('started', '?')}, "
+                f"commit {commit}{' with uncommitted changes' if dirty else ''}; capacity per server as in BENCHMARKS.md")
+    with open(svg_path, "w") as f:
+        f.write(overload.render_svg([(s, reports[s]) for s in servers], title, subtitle))
+    rel = os.path.relpath(svg_path, os.path.dirname(os.path.abspath(out_path)))
+    put(f"![Delivered deliveries/s, p99, server RSS and connections closed against offered load, per server]({rel})\n\n")
+    put(f"Plot: [`{rel}`]({rel}) (four panels; hollow p99 markers are lower bounds, a triangle on the top edge "
+        "means none of that step's messages arrived before the run ended).\n\n")
+
+    # One table per server
+    for s in servers:
+        r = reports[s]
+        flat = overload.rss_flatness(r)
+        total, by = overload.closes(r)
+        put(f"### `{s}`\n\n")
+        extra = []
+        if r.get("closed_before_steps"):
+            extra.append("closed during the probe: " + ", ".join(f"{k}: {v}" for k, v in r["closed_before_steps"].items()))
+        if flat:
+            extra.append(f"RSS from the end of 1× to its highest later: {'+' if flat[1] >= 0 else '−'}"
+                         f"{nbytes(abs(flat[1]))} ({'flat' if flat[0] else 'not flat'} by the definition above)")
+        extra.append(f"{r.get('surviving_connections', 0):,} of {r.get('counted_connections', 0):,} connections "
+                     "open at the end")
+        line = "; ".join(extra)
+        put(line[:1].upper() + line[1:] + ".\n\n")
+        put(table(overload.STEP_HEAD, overload.step_rows(r)))
+        warns = [x for x in r.get("warnings") or [] if "deliveries had not arrived" not in x]
+        if warns:
+            put("\nloadtest: " + "; ".join(warns) + ".\n")
+        put("\n")
+    return "".join(w)
+
+
 # --- the report --------------------------------------------------------------------------------
 
 def main():
     results, out_path = sys.argv[1], sys.argv[2]
+    plots_dir = sys.argv[3] if len(sys.argv) > 3 else os.path.join(
+        os.path.dirname(os.path.abspath(out_path)), "bench", "plots")
     machine = read_kv(os.path.join(results, "machine"))
     skipped = read_kv(os.path.join(results, "skipped"))
     runs = sorted((Run(p) for p in glob.glob(os.path.join(results, "*.meta"))), key=lambda r: r.id)
@@ -238,10 +422,11 @@ def main():
     put = w.append
 
     put("# Benchmarks: fanout side by side with its peers\n\n")
+    put(provenance(machine))
     put(f"Written by `bench/compare` ({machine.get('mode', '?')} mode) on {machine.get('started', '?')}, "
         f"in {int(machine.get('elapsed', 0)) // 60} min {int(machine.get('elapsed', 0)) % 60} s. "
-        "Run `bench/compare` for the full comparison (15–20 minutes) or `bench/compare --quick` to try it "
-        "(3–4 minutes, smaller scenarios). Every figure below comes from that one run; raw results "
+        "Run `bench/compare` for the full comparison (about 25 minutes) or `bench/compare --quick` to try it "
+        "(about 6 minutes, smaller scenarios). Every figure below comes from that one run; raw results "
         "(loadtest JSON, server logs, samples) are in `bench/results/` on the machine that ran it.\n\n")
     if quick:
         put("> **Quick mode**: fewer connections and shorter runs than the scenarios named below; the "
@@ -264,10 +449,10 @@ def main():
         ["kernel", machine.get("kernel", "?")],
         ["memory", machine.get("memory", "?")],
         ["open files per process", machine.get("nofile", "?")],
-        ["fanout commit", machine.get("commit", "?") + (f" with uncommitted changes ({dirty} files in src/, loadtest/)"
-                                                        if dirty not in ("", "0") else "")],
+        ["fanout commit", f"`{machine.get('commit', '?')}`" + (
+            f" **with uncommitted changes** ({dirty} paths)" if dirty not in ("", "0") else " (clean tree)")],
         ["toolchains", f"rustc {machine.get('rustc', '?')}, Node {machine.get('node', '?')}, "
-                       f"Python {machine.get('python', '?')}"],
+                       f"Bun {machine.get('bun', '?')}, Python {machine.get('python', '?')}"],
     ]))
     put("\nServers run on loopback, one at a time, pinned to core 0 (`taskset -c 0`); the load "
         "generator (`loadtest`, one event-loop thread) is pinned to core 1 (`taskset -c 1 ... --threads 1`). "
@@ -289,6 +474,12 @@ def main():
     # C and D repeat a run only when its connections were late (slower ramp): the last one counts.
     c_run = {s: (by.get((s, "C")) or [None])[-1] for s in ran}
     d_run = {s: (by.get((s, "D")) or [None])[-1] for s in ran}
+    e_run = {s: (by.get((s, "E")) or [None])[-1] for s in ran}
+    e_run = {s: r for s, r in e_run.items() if r and r.result and r.result.get("scenario") == "overload"}
+
+    def e_pct(s, m):
+        st = overload.step_at(e_run[s].result, m) if s in e_run else None
+        return f"{st['delivered_pct_of_peak']:.0f}%" if st else "–"
 
     def dps(run):
         return run.b.get("deliveries_per_sec") if run else None
@@ -325,12 +516,13 @@ def main():
             ratio(per_conn(c_run[s]), per_conn(c_run.get(BASE))) if s != BASE else "",
             (ms(p99(d_run[s])) + mark(d_run[s])) if d_run[s] else "–",
             ratio(p99(d_run[s]), p99(d_run.get(BASE))) if s != BASE else "",
-        ])
+        ] + ([f"{e_pct(s, 2.0)} / {e_pct(s, 3.0)}"] if e_run else []))
     put(table([
         "server", f"A: deliveries/s ({conns.get('A', '?')} conns × 64 B)", "fanout ×",
         f"B: deliveries/s ({conns.get('B', '?')} conns × 4 KiB)", "fanout ×",
         f"C: RSS per idle conn ({conns.get('C', '?')})", "fanout ×",
-        f"D: p99 ms at {latency_rate or '?'} msg/s", "fanout ×"], rows))
+        f"D: p99 ms at {latency_rate or '?'} msg/s", "fanout ×"]
+        + (["E: delivered at 2× / 3× of capacity, % of peak"] if e_run else []), rows))
     put("\n")
     base_a, base_d = a_best.get(BASE), d_run.get(BASE)
     ns_a = base_a.verdict.get("ns_per_delivery") if base_a else None
@@ -495,6 +687,11 @@ def main():
                    "client send lag p99 ms", "client read delay p99 ms", "lost/dup/reord", "verdict"], rows))
         put("\n")
 
+    # E -----------------------------------------------------------------------------------------
+    if e_run:
+        put(overload_section(e_run, [s for s in ran if s in e_run], machine, a_best, out_path, plots_dir,
+                             {r.id: r for r in runs}))
+
     # 1M projection -------------------------------------------------------------------------------
     if kernel:
         slab = statistics.median(k["slab_per_socket"] for k in kernel.values())
@@ -537,11 +734,12 @@ def main():
         "The table reports the highest sustained step; the true limit lies between it and the next "
         "step up. A rate found this way is a property of this machine at that moment: see the noise "
         "note at the top.\n")
-    put("- **Why not one overload run.** Offering far more than a server can carry does not measure "
-        "its capacity: servers that read faster than they write queue without bound and collapse "
-        "(see the \"next step up\" column), others shed load; a sustained rate is comparable.\n")
-    put(f"- **Ramp-up.** Connections open at a per-server rate (fanout and tokio-tungstenite 4,000/s, "
-        "Node and picows 3,000/s, websockets 1,000/s) because handshake speed is not what A, B and D "
+    put("- **Why a search and not one overload run for A and B.** Offering far more than a server can "
+        "carry does not measure its capacity: servers that read faster than they write queue without "
+        "bound and collapse (see the \"next step up\" column), others shed load; a sustained rate is "
+        "comparable. What happens past that rate is what E shows.\n")
+    put(f"- **Ramp-up.** Connections open at a per-server rate (fanout, Bun and tokio-tungstenite 4,000/s, "
+        "Node and picows 3,000/s, websockets 1,000/s) because handshake speed is not what A, B, D and E "
         "measure; a run where any connection was not open when measuring began counts as invalid, "
         "never as sustained.\n")
     put("- **Between runs.** Each run listens on its own port and draws its client sockets from its "
@@ -560,6 +758,14 @@ def main():
     for r in runs:
         vd = r.verdict
         note = vd.get("reason", "")
+        if r.scenario in ("E", "Ecap") and r.result and r.result.get("capacity"):
+            cap = r.result["capacity"]
+            src = r.meta.get("capacity_from") or cap.get("found_by", "?")
+            if r.meta.get("capacity_run"):
+                src += f", run {r.meta['capacity_run']}"
+            note = (f"capacity {cap.get('msgs_per_sec', 0):.4g} msg/s ({src}); "
+                    + ("steps in section E" if r.scenario == "E" else "the capacity for E's steps")
+                    if vd.get("verdict") != "invalid" else vd.get("reason", ""))
         if r.scenario == "C" and r.result:
             per = (r.result.get("server") or {}).get("rss_per_connection_bytes")
             note = f"held {r.result['connections']['open_at_measure']:,}, {nbytes(per)} per connection"
