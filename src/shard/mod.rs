@@ -9,6 +9,7 @@
 //! giving each socket one `writev` carrying everything queued for it this
 //! turn, broadcasts included.
 
+mod coalesce;
 mod connection;
 mod flush_one;
 mod intake;

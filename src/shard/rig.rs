@@ -96,10 +96,13 @@ impl FanoutRig {
     pub fn fan_out(&mut self, frames: &[Bytes]) -> usize {
         self.batch.clear();
         self.batch.extend(frames.iter().map(|frame| Broadcast { frame: frame.clone(), except: None, sent_at: None }));
+        // As the worker does: a busy turn is joined into one run first.
+        let joined = super::coalesce::Joined::of(&self.batch);
         let mut total = 0;
         for conn in &mut self.conns {
             let before = conn.socket.writes;
-            flush_one(conn, &self.batch, self.limit, &self.counters);
+            let items = joined.as_ref().and_then(|j| j.for_conn(conn.id)).unwrap_or(&self.batch[..]);
+            flush_one(conn, items, self.limit, &self.counters);
             total += conn.socket.writes - before;
         }
         total

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::coalesce::Joined;
 use super::connection::{Connection, Flag, Phase};
 use super::flush_one::{catch_up, flush_one, Enqueued, Flushed, QueueLimit};
 use super::lifecycle::Ending;
@@ -129,11 +130,17 @@ impl<H: Handler> Worker<H> {
                 }
             }
         } else {
+            let joined = Joined::of(&batch);
             for (key, conn) in self.conns.iter_mut() {
                 let wanted = conn.flags.is(Flag::Dirty) || conn.is_open();
                 conn.flags.set(Flag::Dirty, false);
                 if wanted {
-                    let items = if conn.is_open() { &batch[..] } else { &[] };
+                    let items = match &joined {
+                        _ if !conn.is_open() => &[][..],
+                        // A connection given part of the turn already keeps its place in it.
+                        Some(joined) if conn.cursor == 0 => joined.for_conn(conn.id).unwrap_or(&batch[..]),
+                        _ => &batch[..],
+                    };
                     let flushed = flush_one(conn, items, limit, counters);
                     settle(key, conn, flushed, &mut ctx);
                 }
