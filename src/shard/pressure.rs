@@ -5,7 +5,7 @@
 //!   (the kernel's socket buffer was full).
 //! - It is *stalled* once its socket has taken nothing for [`STALL_AFTER_MS`],
 //!   *lagging* once it has kept the worker paused for [`LAG_GRACE_MS`]
-//!   while most connections had caught up (it is slower than its peers, not
+//!   while few connections were behind (it is slower than its peers, not
 //!   merely behind), and *past its bound* once a frame was dropped for it.
 //!   None of these count any more: they are judged by their own bound
 //!   (closed with 1008 or dropped), never waited for.
@@ -17,18 +17,29 @@
 //! - While paused, the worker neither reads the connections that publish
 //!   nor takes new broadcasts in, so TCP flow control slows the publishers
 //!   down at the source and healthy readers catch up instead of being
-//!   closed. When most readers are behind together (the clients' machine
-//!   is the bottleneck) the pause lasts as long as they need; one reader
-//!   slower than the rest holds it for at most [`LAG_GRACE_MS`] each time
-//!   it falls behind.
+//!   closed. When many readers are behind together (an eighth of the
+//!   connections or more: the clients' machine is the bottleneck) nobody
+//!   is singled out, a socket is stalled only after [`STALL_AFTER_BUSY_MS`],
+//!   and the pause lasts as long as they need; one reader slower than the
+//!   rest holds it for at most [`LAG_GRACE_MS`] each time it falls behind.
 
 use std::collections::HashMap;
 
-/// A queue whose socket took nothing for this long is stalled.
+/// A queue whose socket took nothing for this long is stalled, while few of
+/// the worker's connections are behind.
 pub(crate) const STALL_AFTER_MS: u64 = 500;
 
-/// A connection that has kept the worker paused this long in all, while
-/// most of the worker's connections were not behind, is lagging.
+/// Behind connections, at least, and an eighth of all, that make the worker
+/// *busy*: many readers behind together rather than a few slow ones.
+const BUSY_AT_LEAST: usize = 8;
+
+/// The same while the worker is busy (many connections behind): a client machine
+/// that is the bottleneck may leave one of its sockets unread this long
+/// without that socket being any slower than the rest.
+pub(crate) const STALL_AFTER_BUSY_MS: u64 = 5000;
+
+/// A connection that has kept the worker paused this long in all, while few
+/// of the worker's connections were behind, is lagging.
 pub(crate) const LAG_GRACE_MS: u64 = 1000;
 
 /// A connection that has not kept the worker paused for this long starts
@@ -93,6 +104,8 @@ pub(crate) struct Pressure {
     suspects: HashMap<usize, Suspect>,
     /// When `evaluate` last ran.
     evaluated_at: u64,
+    /// The stall threshold the last evaluation used.
+    stall_after: u64,
     bound: usize,
     high: usize,
     paused: bool,
@@ -107,6 +120,7 @@ impl Pressure {
             behind: HashMap::new(),
             suspects: HashMap::new(),
             evaluated_at: 0,
+            stall_after: STALL_AFTER_MS,
             bound,
             high,
             paused: false,
@@ -141,7 +155,7 @@ impl Pressure {
     /// How connection `key` stands now; `None` when it is not behind.
     #[cfg(test)]
     pub(crate) fn standing(&self, key: usize, now: u64) -> Option<Standing> {
-        self.behind.get(&key).map(|b| standing(b, now))
+        self.behind.get(&key).map(|b| standing(b, now, self.stall_after))
     }
 
     /// Re-judges every behind connection at `now`, out of `connections`
@@ -149,12 +163,17 @@ impl Pressure {
     /// the worker should stay paused.
     pub(crate) fn evaluate(&mut self, now: u64, connections: usize) -> bool {
         let (half, quarter) = (self.bound / 2, self.bound / 4);
-        let holds = |b: &Behind| b.cost > quarter && standing(b, now) == Standing::Draining;
-        // Those over a quarter are what keeps a paused worker paused; when
-        // they are a minority of its connections, they are slower than
-        // their peers rather than all of them behind a slow client machine.
-        let holders = self.behind.values().filter(|b| holds(b)).count();
-        let minority = holders * 2 < connections;
+        // Slowness is judged against peers only while few of the worker's
+        // connections are behind. When many are behind together (the
+        // clients' machine is the bottleneck, and it reads some sockets
+        // seconds later than others), nobody is singled out as lagging, and
+        // a socket counts as stalled only after a much longer silence.
+        let busy = self.behind.len() >= (connections / 8).max(BUSY_AT_LEAST);
+        self.stall_after = if busy { STALL_AFTER_BUSY_MS } else { STALL_AFTER_MS };
+        let stall_after = self.stall_after;
+        // Those over a quarter are what keeps a paused worker paused.
+        let holds = |b: &Behind| b.cost > quarter && standing(b, now, stall_after) == Standing::Draining;
+        let minority = !busy;
         let step = now.saturating_sub(self.evaluated_at).min(MAX_STEP_MS);
         self.evaluated_at = now;
         if self.paused && minority {
@@ -174,7 +193,7 @@ impl Pressure {
         let (mut over_half, mut over_quarter) = (false, false);
         for b in self.behind.values() {
             reading.queued += b.cost;
-            if standing(b, now) != Standing::Draining {
+            if standing(b, now, stall_after) != Standing::Draining {
                 reading.not_draining += 1;
                 continue;
             }
@@ -208,12 +227,12 @@ impl Pressure {
     }
 }
 
-fn standing(b: &Behind, now: u64) -> Standing {
+fn standing(b: &Behind, now: u64, stall_after: u64) -> Standing {
     if b.past_bound {
         Standing::PastBound
     } else if b.lagging {
         Standing::Lagging
-    } else if now.saturating_sub(b.progress_at) >= STALL_AFTER_MS {
+    } else if now.saturating_sub(b.progress_at) >= stall_after {
         Standing::Stalled
     } else {
         Standing::Draining
@@ -319,6 +338,25 @@ mod tests {
             assert!(p.evaluate(now, 10), "paused at {now} ms");
         }
         assert_eq!(p.standing(0, 5 * LAG_GRACE_MS), Some(Standing::Draining), "nobody is singled out");
+    }
+
+    #[test]
+    fn while_most_are_behind_a_socket_left_unread_is_stalled_only_after_the_longer_silence() {
+        let mut p = pressure();
+        for key in 0..10 {
+            p.observe(key, 300, true, false, 0);
+        }
+        p.observe(0, 900, true, false, 0);
+        // Socket 0 takes nothing for a while; the others keep draining.
+        for now in (100..STALL_AFTER_BUSY_MS).step_by(100) {
+            for key in 1..10 {
+                p.observe(key, 300, true, false, now);
+            }
+            p.evaluate(now, 10);
+            assert_eq!(p.standing(0, now), Some(Standing::Draining), "at {now} ms");
+        }
+        p.evaluate(STALL_AFTER_BUSY_MS, 10);
+        assert_eq!(p.standing(0, STALL_AFTER_BUSY_MS), Some(Standing::Stalled));
     }
 
     #[test]
