@@ -3,6 +3,14 @@
 //! A chat client connects to `/chat`, receives a welcome, and every message
 //! it sends reaches every other client (Ratchet's relay); with
 //! `echo_to_sender` it reaches the sender too (swoole's push-to-all).
+//!
+//! Rooms: `/chat/{room}` joins one room, and the bare root `/` (a WeChat
+//! mini-program's `ws://host:port`) joins [`DEFAULT_ROOM`]. A message sent
+//! in a room reaches the room's other members only. A room is the channel
+//! of the same name, so whatever publishes to that channel (the Pusher HTTP
+//! API) reaches the room's clients, as raw text. `/chat` itself is the
+//! whole-server broadcast audience and no room; room members are kept out
+//! of it, so nothing crosses between rooms and `/chat`.
 
 use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
@@ -12,6 +20,44 @@ use crate::message::Message;
 
 /// The endpoint the chat app serves.
 pub const CHAT_PATH: &str = "/chat";
+
+/// The room a client connecting to `/` joins.
+pub const DEFAULT_ROOM: &str = "default";
+
+/// The longest room name (Pusher's channel name limit).
+pub const MAX_ROOM_NAME: usize = 164;
+
+/// What a chat path asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatTarget {
+    /// `/chat`: every connected client.
+    Everyone,
+    /// `/chat/{room}`, or `/` for [`DEFAULT_ROOM`].
+    Room(String),
+}
+
+impl ChatTarget {
+    /// The target of `path`, or `None` when it is no chat path. Room names
+    /// are 1 to 164 characters of `A-Z a-z 0-9 _ - = @ , . ;` (the
+    /// characters a Pusher channel name may use), so a room can always be
+    /// addressed as a channel.
+    pub fn of_path(path: &str) -> Option<ChatTarget> {
+        match path {
+            CHAT_PATH => Some(ChatTarget::Everyone),
+            "/" => Some(ChatTarget::Room(DEFAULT_ROOM.to_owned())),
+            _ => {
+                let room = path.strip_prefix("/chat/")?;
+                is_room_name(room).then(|| ChatTarget::Room(room.to_owned()))
+            }
+        }
+    }
+}
+
+/// True for a valid room name (see [`ChatTarget::of_path`]).
+pub fn is_room_name(name: &str) -> bool {
+    (1..=MAX_ROOM_NAME).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-=@,.;".contains(&b))
+}
 
 /// Relays every message to every connected client.
 #[derive(Debug, Clone, Default)]
@@ -28,30 +74,39 @@ impl ChatHandler {
 }
 
 impl Handler for ChatHandler {
-    type State = ();
+    type State = ChatTarget;
 
-    fn on_upgrade(&self, _server: &ServerHandle, request: &Request) -> Result<Accept<()>, Rejection> {
-        if request.path() == CHAT_PATH {
-            Ok(Accept::new(()))
-        } else {
-            Err(Rejection::not_found())
+    fn on_upgrade(&self, _server: &ServerHandle, request: &Request) -> Result<Accept<ChatTarget>, Rejection> {
+        match ChatTarget::of_path(request.path()) {
+            Some(ChatTarget::Everyone) => Ok(Accept::new(ChatTarget::Everyone)),
+            // A room's members hear their room only, not the whole chat.
+            Some(room) => Ok(Accept::new(room).without_broadcasts()),
+            None if request.path().starts_with("/chat/") => {
+                Err(Rejection::bad_request().body("a room name is 1 to 164 characters of A-Z a-z 0-9 _ - = @ , . ;\n"))
+            }
+            None => Err(Rejection::not_found()),
         }
     }
 
-    fn on_open(&self, server: &ServerHandle, conn: ConnId, _state: &mut ()) {
+    fn on_open(&self, server: &ServerHandle, conn: ConnId, target: &mut ChatTarget) {
         server.push(conn, &Message::text(Self::welcome(conn, server)));
+        if let ChatTarget::Room(room) = target {
+            server.subscribe(conn, room);
+        }
     }
 
-    fn on_message(&self, server: &ServerHandle, conn: ConnId, _state: &mut (), message: Message) {
-        if self.echo_to_sender {
-            server.broadcast(&message);
-        } else {
-            server.broadcast_except(&message, conn);
+    fn on_message(&self, server: &ServerHandle, conn: ConnId, target: &mut ChatTarget, message: Message) {
+        match (target, self.echo_to_sender) {
+            (ChatTarget::Everyone, true) => server.broadcast(&message),
+            (ChatTarget::Everyone, false) => server.broadcast_except(&message, conn),
+            (ChatTarget::Room(room), true) => server.publish(room, &message),
+            (ChatTarget::Room(room), false) => server.publish_except(room, &message, conn),
         }
     }
 
     fn on_http(&self, _server: &ServerHandle, request: &Request) -> Option<Response> {
-        (request.path() == CHAT_PATH).then(|| {
+        let path = request.path();
+        (path == CHAT_PATH || path.starts_with("/chat/")).then(|| {
             Response::text(426, "/chat is a WebSocket endpoint: connect with a WebSocket client\n")
                 .header("Upgrade", "websocket")
         })

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::bus::{Broadcast, Bus, Command, SendError, Wait};
+use crate::channels::ChannelDirectory;
 use crate::config::Config;
 use crate::conn_id::ConnId;
 use crate::message::Message;
@@ -40,7 +41,7 @@ pub enum PushOutcome {
 /// without being encoded or copied again (uWebSockets' `PreparedMessage`).
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    frame: Bytes,
+    pub(crate) frame: Bytes,
 }
 
 impl Prepared {
@@ -59,6 +60,7 @@ impl Prepared {
 pub(crate) struct Shared {
     pub(crate) bus: Bus,
     pub(crate) registry: Registry,
+    pub(crate) channels: ChannelDirectory,
     pub(crate) counters: Box<[WorkerCounters]>,
     /// Connections the acceptor refused for lack of file descriptors.
     pub(crate) refused_descriptors: AtomicU64,
@@ -125,31 +127,31 @@ impl ServerHandle {
     /// needed. The frame is encoded once and shared by every recipient on
     /// every worker.
     pub fn broadcast(&self, message: &Message) {
-        let _ = self.publish(&Prepared::new(message), None, Wait::Forever);
+        let _ = self.send_broadcast(&Prepared::new(message), None, Wait::Forever);
     }
 
     /// Sends `message` to every open connection except `except` (the chat
     /// relay: everyone but the sender), waiting for room if needed.
     pub fn broadcast_except(&self, message: &Message, except: ConnId) {
-        let _ = self.publish(&Prepared::new(message), Some(except), Wait::Forever);
+        let _ = self.send_broadcast(&Prepared::new(message), Some(except), Wait::Forever);
     }
 
     /// Sends an already framed message to every open connection but
     /// `except`, waiting for room if needed.
     pub fn broadcast_prepared(&self, prepared: &Prepared, except: Option<ConnId>) {
-        let _ = self.publish(prepared, except, Wait::Forever);
+        let _ = self.send_broadcast(prepared, except, Wait::Forever);
     }
 
     /// Sends `message` to every open connection without ever waiting: all
     /// workers take it, or none does (`Full`).
     pub fn try_broadcast(&self, message: &Message) -> Result<(), SendError> {
-        self.publish(&Prepared::new(message), None, Wait::No)
+        self.send_broadcast(&Prepared::new(message), None, Wait::No)
     }
 
     /// Sends `message` to every open connection, waiting at most `timeout`
     /// for every worker to have room; all or nothing.
     pub fn broadcast_timeout(&self, message: &Message, timeout: Duration) -> Result<(), SendError> {
-        self.publish(&Prepared::new(message), None, deadline(timeout))
+        self.send_broadcast(&Prepared::new(message), None, deadline(timeout))
     }
 
     /// The general form: sends `prepared` to every open connection but
@@ -160,10 +162,10 @@ impl ServerHandle {
         except: Option<ConnId>,
         timeout: Option<Duration>,
     ) -> Result<(), SendError> {
-        self.publish(prepared, except, timeout.map_or(Wait::No, deadline))
+        self.send_broadcast(prepared, except, timeout.map_or(Wait::No, deadline))
     }
 
-    fn publish(&self, prepared: &Prepared, except: Option<ConnId>, wait: Wait) -> Result<(), SendError> {
+    fn send_broadcast(&self, prepared: &Prepared, except: Option<ConnId>, wait: Wait) -> Result<(), SendError> {
         let broadcast = Broadcast { frame: prepared.frame.clone(), except, sent_at: Some(Instant::now()) };
         self.shared.bus.broadcast(broadcast, wait)
     }

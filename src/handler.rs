@@ -1,6 +1,7 @@
 //! The application hooks a server calls: swoole's onOpen / onMessage /
 //! onClose, plus the upgrade decision and plain HTTP requests.
 
+use crate::channels::ChannelChange;
 use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
 use crate::http::{Request, Response};
@@ -12,6 +13,7 @@ use crate::message::Message;
 pub struct Accept<S> {
     pub(crate) state: S,
     pub(crate) protocol: ProtocolChoice,
+    pub(crate) broadcasts: bool,
 }
 
 /// Which subprotocol an accepted upgrade confirms.
@@ -29,7 +31,17 @@ impl<S> Accept<S> {
     /// receive. The subprotocol confirmed is the first one the client
     /// offered that is in `Config::subprotocols`, if any.
     pub fn new(state: S) -> Self {
-        Accept { state, protocol: ProtocolChoice::Configured }
+        Accept { state, protocol: ProtocolChoice::Configured, broadcasts: true }
+    }
+
+    /// Keeps the connection out of whole-server broadcasts
+    /// ([`ServerHandle::broadcast`] and its variants): it receives only
+    /// pushes and what is published to its channels. For clients that
+    /// speak another protocol on the same server (a Pusher client, a chat
+    /// room member), to which the chat's raw broadcasts mean nothing.
+    pub fn without_broadcasts(mut self) -> Self {
+        self.broadcasts = false;
+        self
     }
 
     /// Confirms `protocol` instead (or no subprotocol with `None`). A
@@ -166,6 +178,14 @@ pub trait Handler: Send + Sync + 'static {
     /// whatever ended it; the id is already gone from the server.
     fn on_close(&self, server: &ServerHandle, conn: ConnId, state: Self::State, close: &CloseInfo) {
         let _ = (server, conn, state, close);
+    }
+
+    /// Called when a channel's occupancy changes over the whole server: its
+    /// first subscriber joined, or its last one left (unsubscribed or
+    /// closed). Runs on the worker where the change happened, once per
+    /// change; must not block (a webhook sender queues, never posts here).
+    fn on_channel(&self, server: &ServerHandle, channel: &str, change: ChannelChange) {
+        let _ = (server, channel, change);
     }
 
     /// Answers a plain HTTP request (not an upgrade) on the server's port.

@@ -51,6 +51,7 @@ mod acceptor;
 #[doc(hidden)]
 pub mod bench_support;
 mod bus;
+mod channels;
 pub mod chat;
 pub mod config;
 mod conn_id;
@@ -71,6 +72,7 @@ pub mod sys;
 pub mod ws;
 
 pub use bus::SendError;
+pub use channels::{ChannelChange, ChannelInfo, Dialect, Publication};
 pub use chat::{ChatHandler, EchoHandler};
 pub use config::{Config, SlowConsumerPolicy};
 pub use conn_id::ConnId;

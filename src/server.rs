@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use crate::acceptor::{Acceptor, AcceptorStop};
 use crate::bus::{Bus, InboxBounds, InboxReceiver};
+use crate::channels::ChannelDirectory;
 use crate::config::{Config, INBOX_COMMANDS};
 use crate::error::ServerError;
 use crate::guard;
@@ -65,6 +66,7 @@ impl<H: Handler> Server<H> {
         let shared = Shared {
             bus,
             registry: Registry::new(config.workers, config.max_connections),
+            channels: ChannelDirectory::new(config.workers),
             counters: (0..config.workers).map(|_| WorkerCounters::default()).collect(),
             refused_descriptors: AtomicU64::new(0),
             local_addr,
@@ -141,6 +143,11 @@ fn run_worker<H: Handler>(index: usize, worker: Worker<H>, pin: bool, handle: &S
     if outcome.is_err() {
         // Its sockets died with it; a clean exit has closed them already.
         handle.shared.registry.forget_worker(index);
+        // Nobody will see those members leave: the channels they alone
+        // held are vacated now (no hook runs: the worker's thread is gone).
+        for channel in handle.shared.channels.forget_worker(index) {
+            log::debug!("channel {channel} vacated with worker {index}");
+        }
     }
     if let Err(e) = &outcome {
         log::error!("{e}; stopping the server");

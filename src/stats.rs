@@ -151,8 +151,14 @@ impl WorkerCounters {
 
     /// Records the latency of every application broadcast in a flushed batch.
     pub(crate) fn observe_broadcasts(&self, batch: &[Broadcast]) {
+        self.observe_sent(batch.iter().filter_map(|b| b.sent_at));
+    }
+
+    /// Records how long ago each of `sent` was asked for (publishes and
+    /// broadcasts alike: the time from the call to the worker's write).
+    pub(crate) fn observe_sent(&self, sent: impl Iterator<Item = Instant>) {
         let mut now = None;
-        for sent_at in batch.iter().filter_map(|b| b.sent_at) {
+        for sent_at in sent {
             let now = *now.get_or_insert_with(Instant::now);
             let micros = u64::try_from(now.saturating_duration_since(sent_at).as_micros()).unwrap_or(u64::MAX);
             self.broadcast_latency.observe_micros(micros);

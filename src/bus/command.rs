@@ -1,10 +1,12 @@
 //! What crosses the bus: commands, their cost against an inbox's bounds,
 //! and how long a sender outside the workers may wait.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::channels::{Dialect, Publication};
 use crate::conn_id::ConnId;
 
 /// Bytes charged per queued command on top of its frame: the command
@@ -22,6 +24,18 @@ pub(crate) struct Broadcast {
     pub(crate) sent_at: Option<Instant>,
 }
 
+/// A publish to one channel on its way to a worker with members of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Publish {
+    pub(crate) channel: Arc<str>,
+    /// The frames, shared by every recipient on every worker.
+    pub(crate) publication: Publication,
+    /// A connection that must not receive it (the sender of a client event).
+    pub(crate) except: Option<ConnId>,
+    /// When the application asked for it.
+    pub(crate) sent_at: Option<Instant>,
+}
+
 /// Commands in a worker's inbox.
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -29,6 +43,12 @@ pub(crate) enum Command {
     Broadcast(Broadcast),
     /// Send `frame` to one connection.
     Push { conn: ConnId, frame: Bytes },
+    /// Send to the worker's members of a channel.
+    Publish(Publish),
+    /// Make a connection a member of a channel, receiving `dialect`.
+    Subscribe { conn: ConnId, channel: Box<str>, dialect: Dialect },
+    /// End a connection's membership of a channel.
+    Unsubscribe { conn: ConnId, channel: Box<str> },
     /// Close one connection with a close frame (control).
     Disconnect { conn: ConnId, code: u16, reason: String },
     /// Take ownership of a freshly accepted socket (control).
@@ -49,6 +69,10 @@ impl Command {
         match self {
             Command::Broadcast(b) => b.frame.len() + COMMAND_OVERHEAD,
             Command::Push { frame, .. } => frame.len() + COMMAND_OVERHEAD,
+            Command::Publish(p) => p.publication.bytes() + p.channel.len() + COMMAND_OVERHEAD,
+            Command::Subscribe { channel, .. } | Command::Unsubscribe { channel, .. } => {
+                channel.len() + COMMAND_OVERHEAD
+            }
             _ => 0,
         }
     }

@@ -31,7 +31,7 @@ use bytes::Bytes;
 use mio::Waker;
 
 pub use command::SendError;
-pub(crate) use command::{Broadcast, Command, Wait, COMMAND_OVERHEAD};
+pub(crate) use command::{Broadcast, Command, Publish, Wait, COMMAND_OVERHEAD};
 pub(crate) use inbox::{Inbox, InboxBounds, InboxReceiver};
 
 use crate::conn_id::ConnId;
@@ -133,20 +133,34 @@ impl Bus {
     /// worker has room, or not at all (`Full`).
     pub(crate) fn broadcast(&self, broadcast: Broadcast, wait: Wait) -> Result<(), SendError> {
         let cost = broadcast.frame.len() + COMMAND_OVERHEAD;
+        let all: Vec<usize> = (0..self.inboxes.len()).collect();
+        self.multicast(&all, cost, || Command::Broadcast(broadcast.clone()), wait)
+    }
+
+    /// Sends the command `make` builds to each worker of `dests`, with the
+    /// same guarantees as [`Bus::broadcast`]; `Closed` when none of them
+    /// is alive.
+    pub(crate) fn multicast(
+        &self,
+        dests: &[usize],
+        cost: usize,
+        make: impl Fn() -> Command,
+        wait: Wait,
+    ) -> Result<(), SendError> {
         let sent = local::with(self.id, |local| {
-            for dest in 0..self.inboxes.len() {
-                let command = Command::Broadcast(broadcast.clone());
+            for &dest in dests {
                 if local.worker == dest {
-                    local.push_local(command);
-                } else if !self.inboxes[dest].is_gone() {
-                    self.send_or_overflow(local, dest, command);
+                    local.push_local(make());
+                } else if self.inboxes.get(dest).is_some_and(|inbox| !inbox.is_gone()) {
+                    self.send_or_overflow(local, dest, make());
                 }
             }
         });
         if sent.is_some() {
             return Ok(());
         }
-        let live: Vec<usize> = (0..self.inboxes.len()).filter(|&w| !self.inboxes[w].is_gone()).collect();
+        let live: Vec<usize> =
+            dests.iter().copied().filter(|&w| self.inboxes.get(w).is_some_and(|inbox| !inbox.is_gone())).collect();
         if live.is_empty() {
             return Err(SendError::Closed);
         }
@@ -155,7 +169,7 @@ impl Bus {
         }
         for &dest in &live {
             let inbox = &self.inboxes[dest];
-            if inbox.send_reserved(Command::Broadcast(broadcast.clone()), cost) {
+            if inbox.send_reserved(make(), cost) {
                 self.wake_if_parked(inbox);
             }
         }

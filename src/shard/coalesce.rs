@@ -11,7 +11,7 @@ use crate::bus::Broadcast;
 use crate::conn_id::ConnId;
 
 /// Fewer frames than this go out as they are: joining would save nothing.
-const JOIN_FROM: usize = 8;
+pub(super) const JOIN_FROM: usize = 8;
 
 /// A turn with more bytes of broadcasts than this is not joined (the
 /// intake budget keeps turns far below it; a shutdown's last turn may not).

@@ -81,6 +81,8 @@ pub(crate) enum Flag {
     /// HTTP: at least one request was answered (a later silence is the end
     /// of a keep-alive, not a failed handshake).
     ServedHttp = 1 << 8,
+    /// Accepted without whole-server broadcasts (`Accept::without_broadcasts`).
+    NoBroadcasts = 1 << 9,
 }
 
 /// A connection's flags in two bytes: nine `bool`s would cost a word of

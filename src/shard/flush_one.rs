@@ -81,6 +81,7 @@ pub(super) fn catch_up<S>(
 ) -> Enqueued {
     let mut outcome = Enqueued::Queued;
     let id = conn.id;
+    let batch = if conn.flags.is(Flag::NoBroadcasts) { &[][..] } else { batch };
     for item in batch.iter().skip(conn.cursor as usize).filter(|b| b.except != Some(id)) {
         match limit.enqueue(conn, item.frame.clone(), counters) {
             Enqueued::Queued => {}

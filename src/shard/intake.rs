@@ -69,16 +69,22 @@ impl<H: Handler> Worker<H> {
     pub(super) fn apply(&mut self, command: Command) {
         match command {
             Command::Broadcast(broadcast) => {
+                self.deliver_publishes();
                 if self.draining_until.is_none() {
                     self.batch.push(broadcast);
                 }
             }
             Command::Push { conn, frame } => {
+                self.deliver_publishes();
                 if let Some(&key) = self.ids.get(&conn) {
                     self.push_frame(key, frame);
                 }
             }
+            Command::Publish(publish) => self.queue_publish(publish),
+            Command::Subscribe { conn, channel, dialect } => self.apply_subscribe(conn, &channel, dialect),
+            Command::Unsubscribe { conn, channel } => self.apply_unsubscribe(conn, &channel),
             Command::Disconnect { conn, code, reason } => {
+                self.deliver_publishes();
                 if let Some(&key) = self.ids.get(&conn) {
                     self.begin_close(key, Ending::server(code, &reason));
                 }

@@ -121,6 +121,7 @@ impl<H: Handler> Worker<H> {
         self.sync_held_input(key);
         self.mark_dirty(key);
         self.forget_open(id);
+        self.leave_channels(key);
         log::debug!("worker {}: connection {id} closing: {} {}", self.index, ending.info.code, ending.info.reason);
         self.call_on_close(key, id, &ending.info);
     }
@@ -141,6 +142,7 @@ impl<H: Handler> Worker<H> {
             let id = conn.id;
             drop(conn);
             self.forget_open(id);
+            self.leave_channels(key);
             log::debug!("worker {}: connection {id} lost: {why}", self.index);
             let info =
                 CloseInfo { code: codes::ABNORMAL, reason: why.to_owned(), initiator: CloseInitiator::Transport };

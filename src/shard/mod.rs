@@ -16,6 +16,7 @@ mod intake;
 mod lifecycle;
 mod message_rate;
 pub(crate) mod pressure;
+mod publishing;
 mod reading;
 pub(crate) mod rig;
 mod send_queue;
@@ -32,7 +33,8 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token};
 use slab::Slab;
 
-use crate::bus::{Broadcast, InboxReceiver};
+use crate::bus::{Broadcast, InboxReceiver, Publish};
+use crate::channels::ChannelIndex;
 use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
 use crate::handler::Handler;
@@ -72,6 +74,10 @@ pub(crate) struct Worker<H: Handler> {
     scratch: Box<[u8]>,
     events: Vec<ws::Event>,
     batch: Vec<Broadcast>,
+    /// This worker's channels and their local members.
+    channels: ChannelIndex,
+    /// Publishes taken in this turn, delivered before the flush.
+    publishes: Vec<Publish>,
     dirty: Vec<usize>,
     read_again: Vec<usize>,
     /// Publishers not read while the worker is paused, read on resume.
@@ -116,6 +122,8 @@ impl<H: Handler> Worker<H> {
             scratch: vec![0; SCRATCH_SIZE].into_boxed_slice(),
             events: Vec::new(),
             batch: Vec::new(),
+            channels: ChannelIndex::default(),
+            publishes: Vec::new(),
             dirty: Vec::new(),
             read_again: Vec::new(),
             paused_reads: Vec::new(),
@@ -210,7 +218,12 @@ impl<H: Handler> Worker<H> {
     fn poll_timeout(&self) -> Option<Duration> {
         let (local, overflow) = self.handle.shared.bus.pending_bytes();
         let has_local = local > 0 && !self.pressure.is_paused();
-        if !self.read_again.is_empty() || !self.dirty.is_empty() || !self.batch.is_empty() || has_local {
+        if !self.read_again.is_empty()
+            || !self.dirty.is_empty()
+            || !self.batch.is_empty()
+            || !self.publishes.is_empty()
+            || has_local
+        {
             return Some(Duration::ZERO);
         }
         let now = self.now();

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::connection::Phase;
+use super::connection::{Flag, Phase};
 use super::lifecycle::Ending;
 use super::Worker;
 use crate::conn_id::ConnId;
@@ -63,6 +63,7 @@ impl<H: Handler> Worker<H> {
         conn.last_seen = now;
         // Broadcasts earlier in this turn predate the connection.
         conn.cursor = cursor;
+        conn.flags.set(Flag::NoBroadcasts, !accept.broadcasts);
         conn.queue.push(Bytes::from(handshake::accept_response(&headers.accept, protocol.as_deref())));
         self.ids.insert(id, key);
         shared.registry.insert(id);

@@ -77,7 +77,7 @@ impl<H: Handler> Worker<H> {
     }
 
     /// Closes a slow consumer with 1008; counted, and logged rate-limited.
-    fn close_slow_consumer(&mut self, key: usize, id: crate::ConnId) {
+    pub(super) fn close_slow_consumer(&mut self, key: usize, id: crate::ConnId) {
         WorkerCounters::bump(&self.counters().slow_consumers_closed);
         if let Verdict::Log { suppressed } = self.logs.slow_consumers.check(Instant::now()) {
             log::warn!(
@@ -92,7 +92,7 @@ impl<H: Handler> Worker<H> {
     }
 
     /// Logs (rate-limited) a connection that starts losing frames.
-    fn log_backlogged(&mut self, id: crate::ConnId) {
+    pub(super) fn log_backlogged(&mut self, id: crate::ConnId) {
         if let Verdict::Log { suppressed } = self.logs.drops.check(Instant::now()) {
             log::warn!(
                 "worker {}: connection {id} is a slow consumer: dropping frames for it until it catches up{}",
@@ -104,6 +104,7 @@ impl<H: Handler> Worker<H> {
 
     /// Writes every socket that has something for it this turn.
     pub(super) fn flush(&mut self) {
+        self.deliver_publishes();
         let limit = self.limit();
         let now = self.now();
         let batch = std::mem::take(&mut self.batch);
@@ -131,12 +132,15 @@ impl<H: Handler> Worker<H> {
             }
         } else {
             let joined = Joined::of(&batch);
+            let mut receivers = 0u64;
             for (key, conn) in self.conns.iter_mut() {
-                let wanted = conn.flags.is(Flag::Dirty) || conn.is_open();
+                let takes_batch = conn.is_open() && !conn.flags.is(Flag::NoBroadcasts);
+                let wanted = conn.flags.is(Flag::Dirty) || takes_batch;
                 conn.flags.set(Flag::Dirty, false);
+                receivers += u64::from(takes_batch);
                 if wanted {
                     let items = match &joined {
-                        _ if !conn.is_open() => &[][..],
+                        _ if !takes_batch => &[][..],
                         // A connection given part of the turn already keeps its place in it.
                         Some(joined) if conn.cursor == 0 => joined.for_conn(conn.id).unwrap_or(&batch[..]),
                         _ => &batch[..],
@@ -146,7 +150,7 @@ impl<H: Handler> Worker<H> {
                 }
                 conn.cursor = 0;
             }
-            WorkerCounters::add(&counters.frames_out, batch.len() as u64 * self.ids.len() as u64);
+            WorkerCounters::add(&counters.frames_out, batch.len() as u64 * receivers);
             counters.observe_broadcasts(&batch);
         }
         WorkerCounters::add(&counters.bytes_out, ctx.written as u64);
@@ -215,7 +219,7 @@ struct Settle<'a> {
 /// only): backlogged from the first dropped frame until the queue is back
 /// under half its bound. `push` answers `Dropped` from that view. Returns
 /// true when the connection has just become backlogged.
-fn sync_backlog<S>(conn: &mut Connection<S>, dropped: bool, limit: QueueLimit, registry: &Registry) -> bool {
+pub(super) fn sync_backlog<S>(conn: &mut Connection<S>, dropped: bool, limit: QueueLimit, registry: &Registry) -> bool {
     if limit.policy != SlowConsumerPolicy::Drop || !conn.is_open() {
         return false;
     }

@@ -1,0 +1,114 @@
+//! The channel methods of [`ServerHandle`]: join, leave, publish, inspect.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Dialect, Publication};
+use crate::bus::{Command, Publish, SendError, Wait, COMMAND_OVERHEAD};
+use crate::conn_id::ConnId;
+use crate::handle::{Prepared, ServerHandle};
+use crate::message::Message;
+
+/// One occupied channel as [`ServerHandle::channels`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// The channel's name.
+    pub name: String,
+    /// Subscriptions over every worker (one per subscribed connection).
+    pub subscriptions: usize,
+}
+
+impl ServerHandle {
+    /// Makes `conn` a member of `channel`, receiving the default dialect of
+    /// what is published there. Takes effect in order with the pushes made
+    /// to `conn` before it: a publish that reaches the worker after this
+    /// call reaches `conn`. Returns false when `conn` is not open.
+    pub fn subscribe(&self, conn: ConnId, channel: &str) -> bool {
+        self.subscribe_as(conn, channel, Dialect::DEFAULT)
+    }
+
+    /// Like [`ServerHandle::subscribe`], receiving `dialect`. Subscribing
+    /// again only changes the dialect.
+    pub fn subscribe_as(&self, conn: ConnId, channel: &str, dialect: Dialect) -> bool {
+        self.membership(conn, Command::Subscribe { conn, channel: channel.into(), dialect })
+    }
+
+    /// Ends `conn`'s membership of `channel` (nothing if it was not a
+    /// member). Returns false when `conn` is not open.
+    pub fn unsubscribe(&self, conn: ConnId, channel: &str) -> bool {
+        self.membership(conn, Command::Unsubscribe { conn, channel: channel.into() })
+    }
+
+    fn membership(&self, conn: ConnId, command: Command) -> bool {
+        self.exists(conn) && self.shared.bus.send(conn.worker(), command, Wait::Forever).is_ok()
+    }
+
+    /// Sends `message` to every member of `channel`, waiting for room if
+    /// needed. Encoded once; crosses only to the workers with members.
+    pub fn publish(&self, channel: &str, message: &Message) {
+        let _ = self.publish_with(channel, &Publication::single(&Prepared::new(message)), None, Wait::Forever);
+    }
+
+    /// Sends `message` to every member of `channel` but `except` (a chat
+    /// room's sender), waiting for room if needed.
+    pub fn publish_except(&self, channel: &str, message: &Message, except: ConnId) {
+        let publication = Publication::single(&Prepared::new(message));
+        let _ = self.publish_with(channel, &publication, Some(except), Wait::Forever);
+    }
+
+    /// The general form: sends `publication` (a frame per dialect) to every
+    /// member of `channel` but `except`, waiting at most `timeout` for room
+    /// (`None`: not at all). All or nothing over the workers with members:
+    /// `Full` means no member got it. Returns the members' workers reached
+    /// (0 when the channel has no member).
+    pub fn try_publish(
+        &self,
+        channel: &str,
+        publication: &Publication,
+        except: Option<ConnId>,
+        timeout: Option<Duration>,
+    ) -> Result<usize, SendError> {
+        let wait = timeout.map_or(Wait::No, |t| Instant::now().checked_add(t).map_or(Wait::Forever, Wait::Until));
+        self.publish_with(channel, publication, except, wait)
+    }
+
+    fn publish_with(
+        &self,
+        channel: &str,
+        publication: &Publication,
+        except: Option<ConnId>,
+        wait: Wait,
+    ) -> Result<usize, SendError> {
+        let mut workers = Vec::new();
+        self.shared.channels.workers_with(channel, &mut workers);
+        if workers.is_empty() {
+            return Ok(0);
+        }
+        let publish = Publish {
+            channel: Arc::from(channel),
+            publication: publication.clone(),
+            except,
+            sent_at: Some(Instant::now()),
+        };
+        let cost = publication.bytes() + channel.len() + COMMAND_OVERHEAD;
+        self.shared.bus.multicast(&workers, cost, || Command::Publish(publish.clone()), wait)?;
+        Ok(workers.len())
+    }
+
+    /// Connections subscribed to `channel` now, over every worker.
+    pub fn subscription_count(&self, channel: &str) -> usize {
+        self.shared.channels.subscriptions(channel)
+    }
+
+    /// Occupied channels whose name starts with `prefix` (all with ""),
+    /// sorted by name.
+    pub fn channels(&self, prefix: &str) -> Vec<ChannelInfo> {
+        let found = self.shared.channels.channels(prefix);
+        found.into_iter().map(|(name, subscriptions)| ChannelInfo { name, subscriptions }).collect()
+    }
+
+    /// Occupied channels now.
+    pub fn channel_count(&self) -> usize {
+        self.shared.channels.len()
+    }
+}

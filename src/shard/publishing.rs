@@ -1,0 +1,182 @@
+//! Channels on the worker: memberships, and this turn's publishes moved
+//! into their members' queues.
+//!
+//! Publishes are collected during the turn and delivered together, per
+//! channel: a channel with many publishes in one turn is joined into one
+//! buffer per dialect, so each member's queue (and `writev`) gets one
+//! chunk, as broadcasts do. Anything that must come after them for some
+//! connection (a push, a disconnect, a broadcast, a change of membership)
+//! delivers the collected ones first, so per-sender order holds.
+
+use std::mem;
+
+use bytes::{Bytes, BytesMut};
+
+use super::coalesce::JOIN_FROM;
+use super::connection::Flag;
+use super::flush_one::{catch_up, Enqueued};
+use super::writing::sync_backlog;
+use super::Worker;
+use crate::bus::Publish;
+use crate::channels::{ChannelChange, Dialect};
+use crate::conn_id::ConnId;
+use crate::guard;
+use crate::handler::Handler;
+use crate::stats::WorkerCounters;
+
+impl<H: Handler> Worker<H> {
+    /// Makes `conn` a member of `channel`.
+    pub(super) fn apply_subscribe(&mut self, conn: ConnId, channel: &str, dialect: Dialect) {
+        self.deliver_publishes();
+        let Some(&key) = self.ids.get(&conn) else { return };
+        let (name, joined) = self.channels.join(key, channel, dialect);
+        if matches!(joined, crate::channels::Joined::New { .. }) {
+            if let Some(change) = self.handle.shared.channels.add(&name, self.index) {
+                self.channel_changed(&name, change);
+            }
+        }
+    }
+
+    /// Ends `conn`'s membership of `channel`.
+    pub(super) fn apply_unsubscribe(&mut self, conn: ConnId, channel: &str) {
+        self.deliver_publishes();
+        let Some(&key) = self.ids.get(&conn) else { return };
+        if let Some((name, _)) = self.channels.leave(key, channel) {
+            if let Some(change) = self.handle.shared.channels.remove(&name, self.index) {
+                self.channel_changed(&name, change);
+            }
+        }
+    }
+
+    /// Takes connection `key` out of every channel: it is no longer open.
+    pub(super) fn leave_channels(&mut self, key: usize) {
+        for (name, _) in self.channels.leave_all(key) {
+            if let Some(change) = self.handle.shared.channels.remove(&name, self.index) {
+                self.channel_changed(&name, change);
+            }
+        }
+    }
+
+    fn channel_changed(&mut self, channel: &str, change: ChannelChange) {
+        let (handler, handle) = (&self.handler, &self.handle);
+        if let Err(panic) = guard::call(|| handler.on_channel(handle, channel, change)) {
+            self.hook_panicked("on_channel", &format!("channel {channel}"), &panic, "the server goes on");
+        }
+    }
+
+    /// Collects a publish for this turn's delivery (dropped when the
+    /// channel has no member here any more, or the worker is draining).
+    pub(super) fn queue_publish(&mut self, publish: Publish) {
+        if self.draining_until.is_none() && !self.channels.members(&publish.channel).is_empty() {
+            self.publishes.push(publish);
+        }
+    }
+
+    /// Moves every collected publish into its members' queues, after the
+    /// turn's broadcasts they have not been given yet.
+    pub(super) fn deliver_publishes(&mut self) {
+        if self.publishes.is_empty() {
+            return;
+        }
+        let mut publishes = mem::take(&mut self.publishes);
+        // Stable: one channel's publishes keep their order.
+        publishes.sort_by(|a, b| a.channel.cmp(&b.channel));
+        let limit = self.limit();
+        let shared = self.handle.shared.clone();
+        let counters = &shared.counters[self.index];
+        let mut slow = Vec::new();
+        let mut backlogged = Vec::new();
+        let mut delivered = 0u64;
+        for run in publishes.chunk_by(|a, b| a.channel == b.channel) {
+            let mut frames = RunFrames::new(run);
+            for member in self.channels.members(&run[0].channel) {
+                let key = member.key as usize;
+                let Some(conn) = self.conns.get_mut(key) else { continue };
+                if !conn.is_open() {
+                    continue;
+                }
+                let id = conn.id;
+                let mut outcome = catch_up(conn, &self.batch, limit, counters);
+                let mut dropped = outcome == Enqueued::Dropped;
+                if outcome != Enqueued::SlowConsumer {
+                    let mut enqueue = |frame: Bytes, count: u64| match limit.enqueue(conn, frame, counters) {
+                        Enqueued::Queued => delivered += count,
+                        Enqueued::Dropped => dropped = true,
+                        Enqueued::SlowConsumer => outcome = Enqueued::SlowConsumer,
+                    };
+                    match frames.joined_for(id, member.dialect) {
+                        Some((joined, count)) => enqueue(joined, count),
+                        None => {
+                            for publish in run.iter().filter(|p| p.except != Some(id)) {
+                                if let Some(frame) = publish.publication.frame(member.dialect) {
+                                    enqueue(frame.clone(), 1);
+                                }
+                            }
+                        }
+                    }
+                }
+                if sync_backlog(conn, dropped, limit, &shared.registry) {
+                    backlogged.push(id);
+                }
+                if outcome == Enqueued::SlowConsumer {
+                    slow.push((key, id));
+                } else if !conn.flags.is(Flag::Dirty) {
+                    conn.flags.set(Flag::Dirty, true);
+                    self.dirty.push(key);
+                }
+            }
+        }
+        WorkerCounters::add(&counters.frames_out, delivered);
+        counters.observe_sent(publishes.iter().filter_map(|p| p.sent_at));
+        publishes.clear();
+        if self.publishes.is_empty() {
+            self.publishes = publishes;
+        }
+        for id in backlogged {
+            self.log_backlogged(id);
+        }
+        for (key, id) in slow {
+            self.close_slow_consumer(key, id);
+        }
+    }
+}
+
+/// One channel's publishes of a turn, joined per dialect on first use when
+/// there are enough of them to be worth it.
+struct RunFrames<'a> {
+    run: &'a [Publish],
+    /// Sorted ids excluded from some publish of the run.
+    excepted: Vec<ConnId>,
+    joined: [Option<(Bytes, u64)>; crate::channels::DIALECTS],
+}
+
+impl<'a> RunFrames<'a> {
+    fn new(run: &'a [Publish]) -> Self {
+        let mut excepted: Vec<ConnId> = run.iter().filter_map(|p| p.except).collect();
+        excepted.sort_unstable();
+        excepted.dedup();
+        RunFrames { run, excepted, joined: Default::default() }
+    }
+
+    /// The run as one buffer for a member of `dialect`, with the number of
+    /// frames in it; `None` when the run is short or `conn` must skip part
+    /// of it (it then gets the frames one by one).
+    fn joined_for(&mut self, conn: ConnId, dialect: Dialect) -> Option<(Bytes, u64)> {
+        if self.run.len() < JOIN_FROM || self.excepted.binary_search(&conn).is_ok() {
+            return None;
+        }
+        let slot = &mut self.joined[dialect.index()];
+        if slot.is_none() {
+            let frames = self.run.iter().filter_map(|p| p.publication.frame(dialect));
+            let total: usize = frames.clone().map(Bytes::len).sum();
+            let mut buffer = BytesMut::with_capacity(total);
+            let mut count = 0;
+            for frame in frames {
+                buffer.extend_from_slice(frame);
+                count += 1;
+            }
+            *slot = Some((buffer.freeze(), count));
+        }
+        slot.clone()
+    }
+}
