@@ -18,6 +18,7 @@
 //! - `stats`, `metrics`: per-worker counters, and their `/metrics` scrape.
 //! - `guard`, `log_limit`: hooks that panic cost one connection; storms
 //!   of events log a few lines.
+//! - [`pusher`]: Pusher protocol 7 without sockets: frames, auth, API, apps.
 //! - [`sys`]: every OS-specific call (listener, rlimit, CPU pinning).
 //! - [`Server`], [`ServerHandle`], [`Handler`]: the embedding API.
 //! - [`chat`]: the chat and echo applications the binary runs.
@@ -63,6 +64,7 @@ pub mod http;
 mod log_limit;
 mod message;
 mod metrics;
+pub mod pusher;
 mod registry;
 mod server;
 mod shard;
