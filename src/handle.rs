@@ -170,6 +170,17 @@ impl ServerHandle {
         self.shared.bus.broadcast(broadcast, wait)
     }
 
+    /// True when the calling worker holds more work for itself and for other
+    /// workers' full inboxes than one inbox may hold (`Config::inbox_bytes`):
+    /// a hook taking publishes from outside (an HTTP API) should refuse
+    /// more (503) until that drains, rather than queue without bound.
+    /// Always false on threads that are not workers: their sends wait, or
+    /// answer `Full`, instead.
+    pub fn is_congested(&self) -> bool {
+        let (local, overflow) = self.shared.bus.pending_bytes();
+        local + overflow >= self.shared.config.inbox_bytes
+    }
+
     /// True while `conn` is open (false once it starts closing).
     pub fn exists(&self, conn: ConnId) -> bool {
         self.shared.registry.status(conn).is_some()

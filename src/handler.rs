@@ -6,6 +6,7 @@ use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
 use crate::http::{Request, Response};
 use crate::message::Message;
+use crate::metrics::MetricsOut;
 
 /// An accepted upgrade: the connection's state, and the subprotocol to
 /// confirm. Built by [`Handler::on_upgrade`].
@@ -186,6 +187,12 @@ pub trait Handler: Send + Sync + 'static {
     /// change; must not block (a webhook sender queues, never posts here).
     fn on_channel(&self, server: &ServerHandle, channel: &str, change: ChannelChange) {
         let _ = (server, channel, change);
+    }
+
+    /// Adds the application's figures to `GET /metrics` (called on the
+    /// worker serving the scrape; must not block).
+    fn metrics(&self, server: &ServerHandle, out: &mut MetricsOut) {
+        let _ = (server, out);
     }
 
     /// Answers a plain HTTP request (not an upgrade) on the server's port.

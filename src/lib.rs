@@ -67,6 +67,7 @@ mod metrics;
 pub mod pusher;
 mod registry;
 mod server;
+pub mod service;
 mod shard;
 mod signals;
 mod stats;
@@ -83,6 +84,7 @@ pub use handle::{Prepared, PushOutcome, ServerHandle};
 pub use handler::{Accept, CloseInfo, CloseInitiator, Handler, Rejection};
 pub use http::{Request, Response};
 pub use message::{Message, Text};
+pub use metrics::MetricsOut;
 pub use server::{RunningServer, Server};
 pub use stats::Stats;
 

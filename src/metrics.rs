@@ -18,20 +18,83 @@ use crate::stats::{Refusal, WorkerCounters, LATENCY_BUCKETS};
 /// The `Content-Type` of a scrape.
 pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// The whole scrape, or a one-line error if encoding failed.
-pub(crate) fn render(shared: &Shared) -> String {
-    encode(Snapshot::take(shared))
+/// The whole scrape, the application's figures (`Handler::metrics`)
+/// included, or a one-line error if encoding failed.
+pub(crate) fn render(shared: &Shared, application: MetricsOut) -> String {
+    encode(Snapshot::take(shared), application)
 }
 
-fn encode(snapshot: Snapshot) -> String {
+fn encode(snapshot: Snapshot, application: MetricsOut) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(snapshot));
+    registry.register_collector(Box::new(application));
     let mut out = String::with_capacity(8 * 1024);
     if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
         log::error!("cannot encode /metrics: {e}");
         return format!("# encoding failed: {e}\n# EOF\n");
     }
     out
+}
+
+/// Figures an application adds to the server's `/metrics`
+/// (`Handler::metrics`): counters and gauges with labels. Samples given
+/// under one name form one metric family; its help and type are those of
+/// its first sample.
+#[derive(Debug, Default)]
+pub struct MetricsOut {
+    families: Vec<Family>,
+}
+
+#[derive(Debug)]
+struct Family {
+    name: String,
+    help: String,
+    gauge: bool,
+    samples: Vec<(Vec<(String, String)>, u64)>,
+}
+
+impl MetricsOut {
+    /// Adds a sample of a counter (a total that only grows). `name` should
+    /// not end in `_total`: the encoder adds it.
+    pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
+        self.sample(name, help, false, labels, value);
+    }
+
+    /// Adds a sample of a gauge (a value now).
+    pub fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
+        self.sample(name, help, true, labels, value);
+    }
+
+    fn sample(&mut self, name: &str, help: &str, gauge: bool, labels: &[(&str, &str)], value: u64) {
+        let labels = labels.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())).collect();
+        match self.families.iter_mut().find(|f| f.name == name) {
+            Some(family) => family.samples.push((labels, value)),
+            None => self.families.push(Family {
+                name: name.to_owned(),
+                help: help.to_owned(),
+                gauge,
+                samples: vec![(labels, value)],
+            }),
+        }
+    }
+}
+
+impl Collector for MetricsOut {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for family in &self.families {
+            let kind = if family.gauge { MetricType::Gauge } else { MetricType::Counter };
+            let mut metric = encoder.encode_descriptor(&family.name, &family.help, None, kind)?;
+            for (labels, value) in &family.samples {
+                let mut sample = metric.encode_family(labels)?;
+                if family.gauge {
+                    sample.encode_gauge(&(i64::try_from(*value).unwrap_or(i64::MAX)))?;
+                } else {
+                    sample.encode_counter::<NoLabelSet, _, u64>(value, None)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One worker's gauges at scrape time.
@@ -57,6 +120,9 @@ struct Snapshot {
     latency_buckets: Vec<(f64, u64)>,
     latency_sum: f64,
     latency_count: u64,
+    /// Occupied channels and subscriptions over every worker.
+    channels: u64,
+    subscriptions: u64,
 }
 
 impl Snapshot {
@@ -127,6 +193,8 @@ impl Snapshot {
             latency_buckets,
             latency_sum: latency_sum as f64 / 1e6,
             latency_count,
+            channels: shared.channels.len() as u64,
+            subscriptions: shared.channels.total_subscriptions() as u64,
         }
     }
 
@@ -204,9 +272,16 @@ impl Collector for Snapshot {
             "Bytes held for incomplete messages and requests",
             |w| w.partial_bytes,
         )?;
+        for (name, help, value) in [
+            ("fanout_channels", "Occupied channels", self.channels),
+            ("fanout_subscriptions", "Channel subscriptions over every channel", self.subscriptions),
+        ] {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            metric.encode_gauge(&(i64::try_from(value).unwrap_or(i64::MAX)))?;
+        }
         let mut metric = encoder.encode_descriptor(
             "fanout_broadcast_write_latency_seconds",
-            "Time from a broadcast call to the flush that wrote it",
+            "Time from a broadcast or publish call to the worker taking it to its clients",
             None,
             MetricType::Histogram,
         )?;
@@ -229,12 +304,24 @@ mod tests {
         workers[1].broadcast_latency.observe_micros(60_000_000);
         let latency_buckets = latency_buckets(&workers);
         let snapshot = Snapshot { latency_buckets, latency_count: 3, ..Snapshot::default() };
-        let text = encode(snapshot);
+        let text = encode(snapshot, MetricsOut::default());
         let bucket = |le: &str| {
             let prefix = format!("fanout_broadcast_write_latency_seconds_bucket{{le=\"{le}\"}} ");
             text.lines().find_map(|line| line.strip_prefix(prefix.as_str())).unwrap_or_else(|| panic!("{text}"))
         };
         assert_eq!((bucket("0.0005"), bucket("10.0"), bucket("+Inf")), ("2", "2", "3"));
         assert!(text.contains("fanout_broadcast_write_latency_seconds_count 3\n"), "{text}");
+    }
+
+    #[test]
+    fn application_figures_group_by_name_with_their_labels() {
+        let mut out = MetricsOut::default();
+        out.gauge("fanout_app_connections", "Connections per app", &[("app", "1")], 3);
+        out.gauge("fanout_app_connections", "Connections per app", &[("app", "2")], 4);
+        out.counter("fanout_api_requests", "API requests", &[("endpoint", "events"), ("status", "200")], 9);
+        let text = encode(Snapshot::default(), out);
+        assert_eq!(text.matches("# TYPE fanout_app_connections gauge").count(), 1, "{text}");
+        assert!(text.contains("fanout_app_connections{app=\"2\"} 4\n"), "{text}");
+        assert!(text.contains("fanout_api_requests_total{endpoint=\"events\",status=\"200\"} 9\n"), "{text}");
     }
 }

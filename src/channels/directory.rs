@@ -92,6 +92,11 @@ impl ChannelDirectory {
         found
     }
 
+    /// Subscriptions over every channel and worker.
+    pub(crate) fn total_subscriptions(&self) -> usize {
+        self.map.read().values().flat_map(|c| c.iter()).map(|&n| n as usize).sum()
+    }
+
     /// Occupied channels in all.
     pub(crate) fn len(&self) -> usize {
         self.map.read().len()

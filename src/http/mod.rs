@@ -39,6 +39,7 @@ mod response;
 mod status;
 
 pub use error::HttpError;
+pub(crate) use query::decode_path_segment;
 pub use reader::Limits;
 pub(crate) use reader::RequestReader;
 pub use request::Request;

@@ -11,11 +11,34 @@ pub(super) fn param<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
     })
 }
 
+/// Every parameter of `query`, decoded, in order; empty pieces (`a=1&&b=2`)
+/// are skipped.
+pub(super) fn pairs(query: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(key), decode(value))
+        })
+        .collect()
+}
+
 /// `text` with `+` as a space and each `%XX` as the byte it names; a `%` not
 /// followed by two hex digits stays as it is. Decoded bytes that are not UTF-8
 /// become U+FFFD. Borrowed when there was nothing to decode.
 fn decode(text: &str) -> Cow<'_, str> {
-    if !text.contains(['%', '+']) {
+    percent_decode(text, true)
+}
+
+/// A path segment's `%XX` escapes decoded (`+` stays `+`), as [`decode`]
+/// does otherwise.
+pub(crate) fn decode_path_segment(text: &str) -> Cow<'_, str> {
+    percent_decode(text, false)
+}
+
+fn percent_decode(text: &str, plus_is_space: bool) -> Cow<'_, str> {
+    if !(text.contains('%') || plus_is_space && text.contains('+')) {
         return Cow::Borrowed(text);
     }
     let bytes = text.as_bytes();
@@ -31,7 +54,7 @@ fn decode(text: &str) -> Cow<'_, str> {
                 out.push(decoded);
                 at += 3;
             }
-            (b'+', None) => {
+            (b'+', None) if plus_is_space => {
                 out.push(b' ');
                 at += 1;
             }
@@ -79,6 +102,13 @@ mod tests {
         assert_eq!(param("v=%zz%4", "v").as_deref(), Some("%zz%4"));
         assert_eq!(param("v=%FF", "v").as_deref(), Some("\u{FFFD}"));
         assert_eq!(param("v=%e2%82%ac", "v").as_deref(), Some("€"));
+    }
+
+    #[test]
+    fn pairs_are_decoded_in_order() {
+        let all = pairs("b=2&a=x%20y&&flag");
+        let all: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+        assert_eq!(all, vec![("b", "2"), ("a", "x y"), ("flag", "")]);
     }
 
     #[test]

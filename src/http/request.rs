@@ -147,6 +147,11 @@ impl Request {
         query::param(self.query()?, name)
     }
 
+    /// Every query parameter, percent-decoded, in the order sent.
+    pub fn query_pairs(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+        self.query().map_or_else(Vec::new, query::pairs)
+    }
+
     /// The HTTP minor version: 1 for HTTP/1.1, 0 for HTTP/1.0.
     pub fn version(&self) -> u8 {
         self.version

@@ -168,7 +168,8 @@ fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 }
 
 /// The apps a server hosts, found by key (WebSocket path) or id (API path).
-#[derive(Debug, Clone)]
+/// The default hosts none.
+#[derive(Debug, Clone, Default)]
 pub struct Apps {
     apps: Vec<App>,
     by_key: HashMap<String, usize>,

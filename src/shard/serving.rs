@@ -83,14 +83,22 @@ impl<H: Handler> Worker<H> {
     /// The server's own endpoints first, then the application's `on_http`,
     /// then the defaults (`/`, else 404).
     fn route(&mut self, request: &Request) -> Response {
-        let shared = &self.handle.shared;
         let read_only = matches!(request.method(), "GET" | "HEAD");
         match request.path() {
             "/metrics" | "/healthz" | "/readyz" if !read_only => {
                 Response::text(405, "only GET and HEAD are served here\n").header("Allow", "GET, HEAD")
             }
             "/metrics" => {
-                Response::new(200).header("Content-Type", metrics::CONTENT_TYPE).body(metrics::render(shared))
+                let (handler, handle) = (&self.handler, &self.handle);
+                let mut application = metrics::MetricsOut::default();
+                if let Err(panic) = guard::call(|| handler.metrics(handle, &mut application)) {
+                    self.hook_panicked("metrics", &"a scrape", &panic, "scraping the server's own figures only");
+                    application = metrics::MetricsOut::default();
+                }
+                let shared = &self.handle.shared;
+                Response::new(200)
+                    .header("Content-Type", metrics::CONTENT_TYPE)
+                    .body(metrics::render(shared, application))
             }
             "/healthz" => Response::text(200, "ok\n"),
             "/readyz" if self.handle.is_shutting_down() => Response::text(503, "draining\n"),

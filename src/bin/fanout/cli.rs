@@ -11,7 +11,9 @@ use fanout::{Config, ConfigError, SlowConsumerPolicy};
 /// Which application the binary serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
-    /// `/chat`: welcome, then every message relayed to the other clients.
+    /// `/chat`: welcome, then every message relayed to the other clients;
+    /// rooms on `/chat/ROOM` and `/`; Pusher clients on `/app/KEY` and the
+    /// Pusher HTTP API when an app is configured.
     Chat,
     /// Any path: every message sent back to its sender only.
     Echo,
@@ -112,6 +114,9 @@ pub struct Cli {
     /// filter such as "fanout=debug" [default: RUST_LOG, else info].
     #[arg(long, value_parser = parse_log_filter)]
     pub log_level: Option<String>,
+    /// Pusher apps (chat mode).
+    #[command(flatten)]
+    pub apps: crate::apps::AppFlags,
 }
 
 /// A duration that may be switched off.

@@ -1,5 +1,6 @@
 //! The `fanout` binary: flags -> config -> server, until SIGINT/SIGTERM.
 
+mod apps;
 mod cli;
 
 use std::path::{Path, PathBuf};
@@ -8,7 +9,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::{Cli, Mode};
-use fanout::{sys, ChatHandler, Config, EchoHandler, Handler, Server};
+use fanout::service::{Service, ServiceConfig};
+use fanout::{sys, Config, EchoHandler, Handler, Server};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,9 +20,23 @@ fn main() -> ExitCode {
         eprintln!("fanout: {}", cli::describe(&error));
         return ExitCode::from(2);
     }
+    let apps = match cli.apps.apps() {
+        Ok(apps) => apps,
+        Err(message) => {
+            eprintln!("fanout: {message}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging(cli.log_level.as_deref());
     let result = match cli.mode {
-        Mode::Chat => serve(&cli, config, ChatHandler { echo_to_sender: cli.echo_to_sender }, "chat on /chat"),
+        Mode::Chat => {
+            let what = match apps.len() {
+                0 => "chat on /chat and /chat/ROOM; no Pusher app".to_owned(),
+                n => format!("chat on /chat and /chat/ROOM, Pusher on /app/KEY for {n} app(s)"),
+            };
+            let service = Service::new(ServiceConfig { apps, echo_to_sender: cli.echo_to_sender });
+            serve(&cli, config, service, &what)
+        }
         Mode::Echo => serve(&cli, config, EchoHandler, "echo on every path"),
     };
     match result {

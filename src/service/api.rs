@@ -1,0 +1,253 @@
+//! The Pusher HTTP API on the server's port: publish (`events`,
+//! `batch_events`), inspect (`channels`, one channel, its users) and
+//! `terminate_connections`. Every request is signed (see
+//! `pusher::api_auth`); every answer is JSON, errors as `{"error": ..}`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+
+use super::audience;
+use super::Service;
+use crate::conn_id::ConnId;
+use crate::handle::ServerHandle;
+use crate::http::{Request, Response};
+use crate::pusher::{self, codes, names, App, ChannelKind, EventData, SocketId, TriggerRequest};
+
+/// A routed API request: which endpoint, of which app.
+struct Route<'a> {
+    endpoint: &'static str,
+    method: &'static str,
+    /// The app's id from the path; `None` for `/users/..` (Python SDK),
+    /// which names its app by `auth_key` alone.
+    app_id: Option<&'a str>,
+    channel: Option<String>,
+    user: Option<String>,
+}
+
+fn route(path: &str) -> Option<Route<'_>> {
+    let (app_id, rest) = match path.strip_prefix("/apps/") {
+        Some(rest) => {
+            let (id, rest) = rest.split_once('/').unwrap_or((rest, ""));
+            (Some(id), rest)
+        }
+        None if path.starts_with("/users/") => (None, &path[1..]),
+        None => return None,
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    let decode = |s: &str| percent_decode(s);
+    let (endpoint, method, channel, user) = match parts.as_slice() {
+        ["events"] => ("events", "POST", None, None),
+        ["batch_events"] => ("batch_events", "POST", None, None),
+        ["channels"] => ("channels", "GET", None, None),
+        ["channels", name] => ("channel", "GET", Some(decode(name)), None),
+        ["channels", name, "users"] => ("users", "GET", Some(decode(name)), None),
+        ["users", user, "terminate_connections"] => ("terminate_connections", "POST", None, Some(decode(user))),
+        _ => ("unknown", "", None, None),
+    };
+    if app_id.is_none() && endpoint != "terminate_connections" {
+        return None;
+    }
+    Some(Route { endpoint, method, app_id, channel, user })
+}
+
+fn percent_decode(segment: &str) -> String {
+    crate::http::decode_path_segment(segment).into_owned()
+}
+
+/// A JSON answer.
+fn answer(status: u16, body: &Value) -> Response {
+    Response::new(status).header("Content-Type", "application/json").body(body.to_string())
+}
+
+fn error(status: u16, message: &str) -> Response {
+    answer(status, &json!({ "error": message }))
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Service {
+    /// Answers an API request; `None` for paths that are not the API.
+    pub(crate) fn api(&self, server: &ServerHandle, request: &Request) -> Option<Response> {
+        let route = route(request.path())?;
+        let response = self.api_answer(server, request, &route);
+        self.counters.api_request(route.endpoint, response.status());
+        Some(response)
+    }
+
+    fn api_answer(&self, server: &ServerHandle, request: &Request, route: &Route<'_>) -> Response {
+        if route.endpoint == "unknown" {
+            return error(404, "no such API endpoint");
+        }
+        if request.method() != route.method {
+            return error(405, &format!("{} takes {}", route.endpoint, route.method)).header("Allow", route.method);
+        }
+        let app = match route.app_id {
+            Some(id) => self.apps.by_id(id),
+            None => request.query_param("auth_key").and_then(|key| self.apps.by_key(&key)),
+        };
+        let Some(app) = app else { return error(404, "unknown app") };
+        let params = request.query_pairs();
+        if let Err(e) = pusher::verify_api_request(
+            request.method(),
+            request.path(),
+            &params,
+            request.body(),
+            &app.key,
+            &app.secret,
+            now_secs(),
+        ) {
+            return error(e.status(), &e.to_string());
+        }
+        if !app.enabled {
+            return error(403, "app is disabled");
+        }
+        match route.endpoint {
+            "events" => match pusher::parse_trigger_event(request.body(), &app.limits) {
+                Ok(event) => self.trigger(server, app, &[event], false),
+                Err(e) => error(e.status(), &e.to_string()),
+            },
+            "batch_events" => match pusher::parse_batch_events(request.body(), &app.limits) {
+                Ok(events) => self.trigger(server, app, &events, true),
+                Err(e) => error(e.status(), &e.to_string()),
+            },
+            "channels" => self.list_channels(server, app, request),
+            "channel" => self.channel_info(server, app, route.channel.as_deref().unwrap_or_default(), request),
+            "users" => self.channel_users(app, route.channel.as_deref().unwrap_or_default()),
+            _ => self.terminate(server, app, route.user.as_deref().unwrap_or_default()),
+        }
+    }
+
+    fn trigger(&self, server: &ServerHandle, app: &App, events: &[TriggerRequest], batch: bool) -> Response {
+        if server.is_congested() {
+            return error(503, "the server is congested: retry shortly").header("Retry-After", "1");
+        }
+        for event in events {
+            let except = event.socket_id.as_deref().and_then(SocketId::parse).map(ConnId::from_u64);
+            for channel in &event.channels {
+                let publication = audience::event(channel, &event.name, &EventData::Str(&event.data), None);
+                let key = audience::audience(&app.id, channel);
+                if server.try_publish(&key, &publication, except, None).is_err() {
+                    return error(503, "the server is congested: retry shortly").header("Retry-After", "1");
+                }
+            }
+        }
+        let infos: Vec<Option<Value>> = events
+            .iter()
+            .map(|event| {
+                let info = event.info.as_deref()?;
+                let channels: Map<String, Value> =
+                    event.channels.iter().map(|c| (c.clone(), self.attributes(server, app, c, info))).collect();
+                Some(Value::Object(channels))
+            })
+            .collect();
+        match (batch, infos.iter().any(Option::is_some)) {
+            (_, false) => answer(200, &json!({})),
+            (false, true) => answer(200, &json!({ "channels": infos[0] })),
+            (true, true) => {
+                let batch: Vec<Value> = infos.into_iter().map(|i| i.unwrap_or_else(|| json!({}))).collect();
+                answer(200, &json!({ "batch": batch }))
+            }
+        }
+    }
+
+    /// The requested `info` attributes of one channel.
+    fn attributes(&self, server: &ServerHandle, app: &App, channel: &str, info: &str) -> Value {
+        let key = audience::audience(&app.id, channel);
+        let mut attributes = Map::new();
+        for attribute in info.split(',').map(str::trim) {
+            match attribute {
+                "subscription_count" => {
+                    attributes.insert(attribute.into(), server.subscription_count(&key).into());
+                }
+                "user_count" if is_presence(channel) => {
+                    attributes.insert(attribute.into(), self.presence.user_count(&key).into());
+                }
+                _ => {}
+            }
+        }
+        Value::Object(attributes)
+    }
+
+    fn list_channels(&self, server: &ServerHandle, app: &App, request: &Request) -> Response {
+        let prefix = request.query_param("filter_by_prefix").unwrap_or_default();
+        let info = request.query_param("info").unwrap_or_default();
+        if info.split(',').any(|a| a.trim() == "user_count") && !prefix.starts_with("presence-") {
+            return error(400, "info=user_count needs filter_by_prefix=presence-");
+        }
+        let all = audience::audience(&app.id, "");
+        let mut channels = Map::new();
+        for channel in server.channels(&audience::audience(&app.id, &prefix)) {
+            let name = channel.name[all.len()..].to_owned();
+            if name.starts_with(names::SERVER_TO_USER_PREFIX) {
+                continue;
+            }
+            let attributes = self.attributes(server, app, &name, &info);
+            channels.insert(name, attributes);
+        }
+        answer(200, &json!({ "channels": channels }))
+    }
+
+    fn channel_info(&self, server: &ServerHandle, app: &App, channel: &str, request: &Request) -> Response {
+        if let Err(e) = names::classify(channel, app.limits.max_channel_name_length) {
+            return error(400, &e.to_string());
+        }
+        let info = request.query_param("info").unwrap_or_default();
+        if info.split(',').any(|a| a.trim() == "user_count") && !is_presence(channel) {
+            return error(400, "user_count is only available for presence channels");
+        }
+        let key = audience::audience(&app.id, channel);
+        let mut body = Map::new();
+        body.insert("occupied".into(), (server.subscription_count(&key) > 0).into());
+        if let Value::Object(attributes) = self.attributes(server, app, channel, &info) {
+            body.extend(attributes);
+        }
+        answer(200, &Value::Object(body))
+    }
+
+    fn channel_users(&self, app: &App, channel: &str) -> Response {
+        if !is_presence(channel) {
+            return error(400, "users are only listed for presence channels");
+        }
+        let users: Vec<Value> = self
+            .presence
+            .user_ids(&audience::audience(&app.id, channel))
+            .into_iter()
+            .map(|id| json!({ "id": id }))
+            .collect();
+        answer(200, &json!({ "users": users }))
+    }
+
+    fn terminate(&self, server: &ServerHandle, app: &App, user: &str) -> Response {
+        for conn in self.users.conns(&app.id, user) {
+            server.disconnect(conn, codes::UNAUTHORIZED, "connections terminated by the server");
+        }
+        answer(200, &json!({}))
+    }
+}
+
+fn is_presence(channel: &str) -> bool {
+    matches!(names::classify(channel, usize::MAX), Ok(ChannelKind::Presence))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_paths_route_to_their_endpoints() {
+        let r = route("/apps/12/channels/presence-a%2Eb/users").expect("routed");
+        assert_eq!((r.endpoint, r.app_id, r.channel.as_deref()), ("users", Some("12"), Some("presence-a.b")));
+        assert_eq!(route("/apps/12/events").map(|r| r.method), Some("POST"));
+        let python = route("/users/7/terminate_connections").expect("routed");
+        assert_eq!(
+            (python.endpoint, python.app_id, python.user.as_deref()),
+            ("terminate_connections", None, Some("7"))
+        );
+        assert_eq!(route("/apps/12/nothing").map(|r| r.endpoint), Some("unknown"));
+        assert!(route("/users/7").is_none());
+        assert!(route("/chat").is_none());
+    }
+}

@@ -1,0 +1,110 @@
+//! How the service names its audiences in the channel core, and what a
+//! publish to one of them carries.
+//!
+//! Every Pusher app has its own channel namespace: channel `c` of app `a`
+//! is the core channel `a:c` (a channel name never contains `:`). Raw chat
+//! rooms belong to the first app, so `/chat/lobby` and that app's Pusher
+//! channel `lobby` are one audience. Members say how they want a publish
+//! framed: [`RAW`] (chat room clients: the event's data as text) or
+//! [`PUSHER`] (the JSON envelope with event, channel and data).
+
+use crate::channels::{Dialect, Publication};
+use crate::handle::Prepared;
+use crate::message::Message;
+use crate::pusher::protocol;
+use crate::pusher::EventData;
+
+/// Chat room clients: the data alone, as a text message.
+pub(crate) const RAW: Dialect = Dialect::DEFAULT;
+
+/// Pusher clients: `{"event":..,"channel":..,"data":..}`.
+pub(crate) const PUSHER: Dialect = match Dialect::new(1) {
+    Some(dialect) => dialect,
+    None => panic!("dialect 1 exists"),
+};
+
+/// The event name raw room messages carry for Pusher subscribers.
+pub(crate) const ROOM_MESSAGE_EVENT: &str = "message";
+
+/// The core channel of `channel` in app `app`.
+pub(crate) fn audience(app: &str, channel: &str) -> String {
+    format!("{app}:{channel}")
+}
+
+/// The app and channel of a core channel name made by [`audience`].
+pub(crate) fn split(audience: &str) -> Option<(&str, &str)> {
+    audience.rsplit_once(':')
+}
+
+/// An event for a channel: the Pusher envelope for Pusher members, and
+/// the data as text for raw room members (a JSON string's text unquoted,
+/// any other JSON as written).
+pub(crate) fn event(channel: &str, event: &str, data: &EventData<'_>, user_id: Option<&str>) -> Publication {
+    let envelope = protocol::channel_event(event, channel, data, user_id);
+    let raw = match *data {
+        EventData::Str(text) => text.to_owned(),
+        EventData::Raw(json) => serde_json::from_str::<String>(json).unwrap_or_else(|_| json.to_owned()),
+    };
+    Publication::new()
+        .with(RAW, &Prepared::new(&Message::text(raw)))
+        .with(PUSHER, &Prepared::new(&Message::text(envelope)))
+}
+
+/// A message a raw room client sent: as it is for the room's raw members,
+/// and as a `message` event for its Pusher members (text only: a binary
+/// message has no Pusher form).
+pub(crate) fn room_message(channel: &str, message: &Message) -> Publication {
+    let publication = Publication::new().with(RAW, &Prepared::new(message));
+    match message {
+        Message::Text(text) => {
+            let envelope = protocol::channel_event(ROOM_MESSAGE_EVENT, channel, &EventData::Str(text.as_str()), None);
+            publication.with(PUSHER, &Prepared::new(&Message::text(envelope)))
+        }
+        _ => publication,
+    }
+}
+
+/// A frame for Pusher members only (`member_added`, `member_removed`).
+pub(crate) fn pusher_only(text: String) -> Publication {
+    Publication::new().with(PUSHER, &Prepared::new(&Message::text(text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audiences_round_trip_and_keep_apps_apart() {
+        assert_eq!(split(&audience("12", "presence-room")), Some(("12", "presence-room")));
+        assert_ne!(audience("1", "x"), audience("2", "x"));
+        assert_eq!(split(&audience("app:with:colons", "c")), Some(("app:with:colons", "c")));
+    }
+
+    #[test]
+    fn raw_members_get_the_data_and_pusher_members_the_envelope() {
+        let publication = event("lobby", "greet", &EventData::Str("hi \"you\""), None);
+        let raw = Prepared::new(&Message::text("hi \"you\""));
+        assert_eq!(publication.frame(RAW).map(|f| &f[..]), Some(raw.wire_bytes()));
+        let envelope = publication.frame(PUSHER).expect("an envelope");
+        let text = std::str::from_utf8(&envelope[2..]).expect("utf-8");
+        let json: serde_json::Value = serde_json::from_str(text).expect("json");
+        assert_eq!(json["event"], "greet");
+        assert_eq!(json["channel"], "lobby");
+        assert_eq!(json["data"], "hi \"you\"");
+    }
+
+    #[test]
+    fn a_client_event_s_json_string_reaches_raw_members_unquoted() {
+        let publication = event("private-x", "client-typing", &EventData::Raw("\"abc\""), None);
+        assert_eq!(publication.frame(RAW).map(|f| &f[2..]), Some(&b"abc"[..]));
+        let object = event("private-x", "client-typing", &EventData::Raw("{\"a\":1}"), None);
+        assert_eq!(object.frame(RAW).map(|f| &f[2..]), Some(&b"{\"a\":1}"[..]));
+    }
+
+    #[test]
+    fn binary_room_messages_have_no_pusher_form() {
+        let publication = room_message("lobby", &Message::binary(vec![1, 2, 3]));
+        assert!(publication.frame(RAW).is_some());
+        assert!(publication.frame(PUSHER).is_none());
+    }
+}

@@ -1,0 +1,211 @@
+//! The application the `fanout` binary runs: the chat (`/chat`, rooms on
+//! `/chat/{room}` and `/`), Pusher protocol 7 connections on `/app/{key}`,
+//! the Pusher HTTP API and webhooks, all on one port over one channel core.
+//!
+//! - `audience`: core channel names per app, and publications in both
+//!   wire forms (raw text for room clients, Pusher envelopes).
+//! - `session`: one Pusher connection's state and frames.
+//! - `presence`, `users`: presence members and signed-in users over every
+//!   worker (joins and leaves only; never on the publish path).
+//! - `api`: the signed HTTP API. `webhooks`: batched, delayed, retried
+//!   posts on threads of their own.
+//! - `counters`: per-app figures for `/metrics`.
+
+mod api;
+mod audience;
+mod counters;
+mod presence;
+mod session;
+mod users;
+mod webhook_post;
+mod webhooks;
+
+use crate::channels::ChannelChange;
+use crate::chat::{ChatHandler, ChatTarget};
+use crate::conn_id::ConnId;
+use crate::handle::ServerHandle;
+use crate::handler::{Accept, CloseInfo, Handler, Rejection};
+use crate::http::{Request, Response};
+use crate::message::Message;
+use crate::metrics::MetricsOut;
+use crate::pusher::webhook::WebhookEvent;
+use crate::pusher::{codes, protocol, App, Apps, SocketId};
+
+pub use session::Session;
+
+use counters::ServiceCounters;
+use presence::PresenceRegistry;
+use users::UserRegistry;
+use webhooks::Webhooks;
+
+/// How often a Pusher client should ping when idle, as told in
+/// `connection_established` (Pusher's own value).
+pub const ACTIVITY_TIMEOUT_SECS: u32 = 120;
+
+/// A connection's state in the service.
+#[derive(Debug)]
+pub enum ConnState {
+    /// A `/chat` client: the whole-server broadcast.
+    Everyone,
+    /// A raw room client, with its room's core channel.
+    Room(String),
+    /// A Pusher client.
+    Pusher(Box<Session>),
+}
+
+/// Settings of the service.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceConfig {
+    /// The Pusher apps served; raw rooms belong to the first one.
+    pub apps: Apps,
+    /// Chat: send each message back to its sender as well.
+    pub echo_to_sender: bool,
+}
+
+/// Chat, rooms, Pusher connections, the HTTP API and webhooks.
+pub struct Service {
+    apps: Apps,
+    /// The app raw rooms belong to ("" when no app is configured).
+    room_app: String,
+    echo_to_sender: bool,
+    presence: PresenceRegistry,
+    users: UserRegistry,
+    webhooks: Webhooks,
+    counters: ServiceCounters,
+}
+
+impl Service {
+    /// A service for `config`; starts the webhook threads if an app has
+    /// webhooks.
+    pub fn new(config: ServiceConfig) -> Self {
+        let room_app = config.apps.iter().next().map_or_else(String::new, |app| app.id.clone());
+        let webhooks = Webhooks::start(&config.apps);
+        let counters = ServiceCounters::new(&config.apps);
+        Service {
+            apps: config.apps,
+            room_app,
+            echo_to_sender: config.echo_to_sender,
+            presence: PresenceRegistry::default(),
+            users: UserRegistry::default(),
+            webhooks,
+            counters,
+        }
+    }
+
+    /// Queues a webhook event for `app` (never blocks).
+    fn webhook(&self, app: &App, event: WebhookEvent) {
+        self.webhooks.emit(app, event);
+    }
+
+    fn pusher_upgrade(&self, request: &Request, key: &str) -> Result<Accept<ConnState>, Rejection> {
+        let mut session = Session::new(None, String::new());
+        match self.apps.by_key(key) {
+            None => session.refuse = Some((codes::APP_DOES_NOT_EXIST, "unknown app key")),
+            Some(app) => {
+                if let Some(origin) = request.header("Origin") {
+                    if !app.origin_allowed(origin) {
+                        return Err(Rejection::forbidden().body("origin not allowed for this app\n"));
+                    }
+                }
+                session.app = Some(app.id.clone());
+                let protocol_version = request.query_param("protocol");
+                session.refuse = match protocol_version.as_deref().map(str::parse::<u32>) {
+                    _ if !app.enabled => Some((codes::APP_DISABLED, "app is disabled")),
+                    None => Some((codes::NO_PROTOCOL_VERSION, "no protocol version given")),
+                    Some(Ok(5..=7)) => None,
+                    Some(_) => Some((codes::UNSUPPORTED_PROTOCOL, "unsupported protocol version")),
+                };
+                if session.refuse.is_none() && !self.counters.connection_opened(app) {
+                    session.refuse = Some((codes::OVER_CONNECTION_QUOTA, "over the app's connection quota"));
+                }
+            }
+        }
+        Ok(Accept::new(ConnState::Pusher(Box::new(session))).without_broadcasts())
+    }
+}
+
+impl Handler for Service {
+    type State = ConnState;
+
+    fn on_upgrade(&self, _server: &ServerHandle, request: &Request) -> Result<Accept<ConnState>, Rejection> {
+        if let Some(key) = request.path().strip_prefix("/app/") {
+            return self.pusher_upgrade(request, key);
+        }
+        match ChatTarget::of_path(request.path()) {
+            Some(ChatTarget::Everyone) => Ok(Accept::new(ConnState::Everyone)),
+            Some(ChatTarget::Room(room)) => {
+                Ok(Accept::new(ConnState::Room(audience::audience(&self.room_app, &room))).without_broadcasts())
+            }
+            None => ChatHandler::default().on_upgrade(_server, request).map(|_| Accept::new(ConnState::Everyone)),
+        }
+    }
+
+    fn on_open(&self, server: &ServerHandle, conn: ConnId, state: &mut ConnState) {
+        match state {
+            ConnState::Everyone => {
+                server.push(conn, &Message::text(ChatHandler::welcome(conn, server)));
+            }
+            ConnState::Room(room) => {
+                server.push(conn, &Message::text(ChatHandler::welcome(conn, server)));
+                server.subscribe(conn, room);
+            }
+            ConnState::Pusher(session) => {
+                if let Some((code, why)) = session.refuse {
+                    server.push(conn, &Message::text(protocol::error(Some(code), why)));
+                    server.disconnect(conn, code, why);
+                    return;
+                }
+                session.socket_id = SocketId::from_conn_u64(conn.as_u64()).to_string();
+                let established = protocol::connection_established(&session.socket_id, ACTIVITY_TIMEOUT_SECS);
+                server.push(conn, &Message::text(established));
+            }
+        }
+    }
+
+    fn on_message(&self, server: &ServerHandle, conn: ConnId, state: &mut ConnState, message: Message) {
+        match state {
+            ConnState::Everyone if self.echo_to_sender => server.broadcast(&message),
+            ConnState::Everyone => server.broadcast_except(&message, conn),
+            ConnState::Room(room) => {
+                let channel = audience::split(room).map_or("", |(_, channel)| channel);
+                let except = (!self.echo_to_sender).then_some(conn);
+                let _ = server.try_publish(room, &audience::room_message(channel, &message), except, None);
+            }
+            ConnState::Pusher(session) => match message.as_text() {
+                Some(text) => self.pusher_frame(server, conn, session, text),
+                None => {
+                    server.push(conn, &Message::text(protocol::error(None, "Pusher frames are text")));
+                }
+            },
+        }
+    }
+
+    fn on_close(&self, server: &ServerHandle, conn: ConnId, state: ConnState, _close: &CloseInfo) {
+        if let ConnState::Pusher(session) = state {
+            self.pusher_closed(server, conn, *session);
+        }
+    }
+
+    fn on_channel(&self, _server: &ServerHandle, channel: &str, change: ChannelChange) {
+        let Some((app, channel)) = audience::split(channel) else { return };
+        let Some(app) = self.apps.by_id(app) else { return };
+        let channel = channel.to_owned();
+        let event = match change {
+            ChannelChange::Occupied => WebhookEvent::ChannelOccupied { channel },
+            ChannelChange::Vacated => WebhookEvent::ChannelVacated { channel },
+        };
+        self.webhook(app, event);
+    }
+
+    fn on_http(&self, server: &ServerHandle, request: &Request) -> Option<Response> {
+        if let Some(response) = self.api(server, request) {
+            return Some(response);
+        }
+        ChatHandler::default().on_http(server, request)
+    }
+
+    fn metrics(&self, server: &ServerHandle, out: &mut MetricsOut) {
+        self.counters.report(server, &self.presence, out);
+        self.webhooks.report(out);
+    }
+}

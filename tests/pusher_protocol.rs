@@ -1,0 +1,248 @@
+//! Verifies the Pusher protocol on `/app/{key}` and the signed HTTP API
+//! through real sockets: the handshake, ping, public, private and presence
+//! subscriptions, client events, API publishes with `socket_id` exclusion,
+//! refusals with the protocol's codes, and that a raw room and the Pusher
+//! channel of its name are one audience.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fanout::pusher::{auth, sign_api_request, App, Apps};
+use fanout::service::{Service, ServiceConfig};
+use fanout::RunningServer;
+use serde_json::{json, Value};
+use tungstenite::Message as WsMessage;
+
+const KEY: &str = "app-key";
+const SECRET: &str = "app-secret";
+
+fn start(client_events: bool) -> RunningServer {
+    let mut app = App::new("42", KEY, SECRET);
+    app.client_events = client_events;
+    app.limits.max_presence_members = 2;
+    let service = Service::new(ServiceConfig { apps: Apps::single(app), echo_to_sender: false });
+    util::start(util::config(2), service)
+}
+
+fn event(client: &mut util::Client) -> Value {
+    let text = util::next_message(client).into_text().expect("text");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+/// The `data` of an event, parsed when Pusher sent it as a JSON string.
+fn data(event: &Value) -> Value {
+    match &event["data"] {
+        Value::String(text) => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone())),
+        other => other.clone(),
+    }
+}
+
+/// A connected Pusher client and its socket id.
+fn connect(addr: SocketAddr) -> (util::Client, String) {
+    let mut client = util::connect(addr, &format!("/app/{KEY}?protocol=7&client=js&version=8.4.0"));
+    let established = event(&mut client);
+    assert_eq!(established["event"], "pusher:connection_established");
+    let socket_id = data(&established)["socket_id"].as_str().expect("socket id").to_owned();
+    assert!(data(&established)["activity_timeout"].is_number());
+    (client, socket_id)
+}
+
+fn send(client: &mut util::Client, value: Value) {
+    client.send(WsMessage::text(value.to_string())).expect("send");
+}
+
+fn subscribe(client: &mut util::Client, channel: &str, auth: Option<String>, channel_data: Option<&str>) -> Value {
+    send(
+        client,
+        json!({"event": "pusher:subscribe", "data": {"channel": channel, "auth": auth, "channel_data": channel_data}}),
+    );
+    event(client)
+}
+
+/// A signed API request; returns the status and the JSON body.
+fn api(addr: SocketAddr, method: &str, path: &str, params: &[(&str, &str)], body: &str) -> (u16, Value) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
+    let query = sign_api_request(method, path, params, body.as_bytes(), KEY, SECRET, now);
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(util::PATIENCE)).expect("timeout");
+    let request = format!(
+        "{method} {path}?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let status = answer[9..12].parse().expect("status");
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn trigger(addr: SocketAddr, body: Value) -> (u16, Value) {
+    api(addr, "POST", "/apps/42/events", &[], &body.to_string())
+}
+
+#[test]
+fn public_channels_receive_api_events_except_the_excluded_socket() {
+    let server = start(false);
+    let addr = server.local_addr();
+    let (mut a, a_id) = connect(addr);
+    let (mut b, _) = connect(addr);
+    for client in [&mut a, &mut b] {
+        let ok = subscribe(client, "news", None, None);
+        assert_eq!(
+            (ok["event"].as_str(), ok["channel"].as_str()),
+            (Some("pusher_internal:subscription_succeeded"), Some("news"))
+        );
+    }
+    send(&mut a, json!({"event": "pusher:ping", "data": {}}));
+    assert_eq!(event(&mut a)["event"], "pusher:pong");
+    assert_eq!(trigger(addr, json!({"name": "headline", "channel": "news", "data": "{\"n\":1}"})).0, 200);
+    for client in [&mut a, &mut b] {
+        let got = event(client);
+        assert_eq!(
+            (got["event"].as_str(), got["channel"].as_str(), got["data"].as_str()),
+            (Some("headline"), Some("news"), Some("{\"n\":1}"))
+        );
+    }
+    let (status, _) =
+        trigger(addr, json!({"name": "second", "channels": ["news", "other"], "data": "x", "socket_id": a_id}));
+    assert_eq!(status, 200);
+    assert_eq!(event(&mut b)["event"], "second");
+    assert_eq!(trigger(addr, json!({"name": "third", "channel": "news", "data": "y"})).0, 200);
+    assert_eq!(event(&mut a)["event"], "third", "the excluded socket skipped 'second'");
+    let (status, info) = api(addr, "GET", "/apps/42/channels/news", &[("info", "subscription_count")], "");
+    assert_eq!((status, &info["occupied"], &info["subscription_count"]), (200, &json!(true), &json!(2)));
+    let (status, list) = api(addr, "GET", "/apps/42/channels", &[], "");
+    assert_eq!((status, list["channels"].as_object().map(|c| c.contains_key("news"))), (200, Some(true)));
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn private_channels_need_a_valid_signature() {
+    let server = start(true);
+    let (mut a, a_id) = connect(server.local_addr());
+    let (mut b, b_id) = connect(server.local_addr());
+    let refused = subscribe(&mut a, "private-x", Some(format!("{KEY}:{}", "0".repeat(64))), None);
+    assert_eq!(refused["event"], "pusher:subscription_error");
+    assert_eq!(data(&refused)["status"], 401);
+    let refused = subscribe(&mut a, "private-x", None, None);
+    assert_eq!(data(&refused)["status"], 401);
+    for (client, id) in [(&mut a, &a_id), (&mut b, &b_id)] {
+        let signed = auth::channel_auth_string(KEY, SECRET, id, "private-x", None);
+        assert_eq!(
+            subscribe(client, "private-x", Some(signed), None)["event"],
+            "pusher_internal:subscription_succeeded"
+        );
+    }
+    send(&mut a, json!({"event": "client-typing", "channel": "private-x", "data": {"who": "a"}}));
+    let got = event(&mut b);
+    assert_eq!((got["event"].as_str(), &got["data"]), (Some("client-typing"), &json!({"who": "a"})));
+    // Not echoed: a's next event is the answer to its own ping.
+    send(&mut a, json!({"event": "pusher:ping", "data": {}}));
+    assert_eq!(event(&mut a)["event"], "pusher:pong");
+    // Client events on a public channel are refused.
+    subscribe(&mut a, "public", None, None);
+    send(&mut a, json!({"event": "client-x", "channel": "public", "data": {}}));
+    assert_eq!(event(&mut a)["event"], "pusher:error");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn presence_members_are_announced_once_per_user() {
+    let server = start(true);
+    let addr = server.local_addr();
+    let join = |client: &mut util::Client, id: &str, user: &str| {
+        let channel_data = json!({"user_id": user, "user_info": {"name": user}}).to_string();
+        let signed = auth::channel_auth_string(KEY, SECRET, id, "presence-room", Some(&channel_data));
+        subscribe(client, "presence-room", Some(signed), Some(&channel_data))
+    };
+    let (mut tab1, id1) = connect(addr);
+    let (mut tab2, id2) = connect(addr);
+    let (mut other, id3) = connect(addr);
+    let first = join(&mut tab1, &id1, "1");
+    assert_eq!(data(&first)["presence"]["count"], 1);
+    let second = join(&mut tab2, &id2, "1");
+    assert_eq!(data(&second)["presence"]["ids"], json!(["1"]), "a second tab is the same member");
+    let third = join(&mut other, &id3, "2");
+    assert_eq!(data(&third)["presence"]["count"], 2);
+    assert_eq!(data(&third)["presence"]["hash"]["1"], json!({"name": "1"}));
+    for tab in [&mut tab1, &mut tab2] {
+        let added = event(tab);
+        assert_eq!(
+            (added["event"].as_str(), data(&added)["user_id"].as_str()),
+            (Some("pusher_internal:member_added"), Some("2"))
+        );
+    }
+    let (status, users) = api(addr, "GET", "/apps/42/channels/presence-room/users", &[], "");
+    assert_eq!((status, users["users"].as_array().map(Vec::len)), (200, Some(2)));
+    // A third user does not fit (the test app allows two).
+    let (mut late, late_id) = connect(addr);
+    assert_eq!(data(&join(&mut late, &late_id, "3"))["status"], 403);
+    // Client events on presence channels carry the sender's user id.
+    send(&mut other, json!({"event": "client-wave", "channel": "presence-room", "data": {}}));
+    assert_eq!(event(&mut tab1)["user_id"], "2");
+    assert_eq!(event(&mut tab2)["user_id"], "2");
+    // One tab leaving says nothing; the last one says member_removed.
+    drop(tab1);
+    send(&mut tab2, json!({"event": "pusher:unsubscribe", "data": {"channel": "presence-room"}}));
+    let removed = event(&mut other);
+    assert_eq!(
+        (removed["event"].as_str(), data(&removed)["user_id"].as_str()),
+        (Some("pusher_internal:member_removed"), Some("1"))
+    );
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn unknown_keys_and_versions_are_closed_with_the_protocol_codes() {
+    let server = start(false);
+    let mut stranger = util::connect(server.local_addr(), "/app/nobody?protocol=7");
+    assert_eq!(data(&event(&mut stranger))["code"], 4001);
+    assert_eq!(util::expect_close(&mut stranger), 4001);
+    let mut old = util::connect(server.local_addr(), &format!("/app/{KEY}?protocol=2"));
+    assert_eq!(data(&event(&mut old))["code"], 4007);
+    assert_eq!(util::expect_close(&mut old), 4007);
+    let (status, _) = api(server.local_addr(), "POST", "/apps/43/events", &[], "{}");
+    assert_eq!(status, 404);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_raw_room_and_the_pusher_channel_of_its_name_are_one_audience() {
+    let server = start(false);
+    let addr = server.local_addr();
+    let mut raw = util::connect(addr, "/chat/lobby");
+    assert!(util::next_message(&mut raw).into_text().expect("welcome").contains("welcome"));
+    let (mut pusher, _) = connect(addr);
+    subscribe(&mut pusher, "lobby", None, None);
+    util::wait_until("both in the room", || server.handle().channels("").iter().any(|c| c.subscriptions == 2));
+    assert_eq!(trigger(addr, json!({"name": "notice", "channel": "lobby", "data": "hello room"})).0, 200);
+    assert_eq!(util::next_message(&mut raw), WsMessage::text("hello room"));
+    assert_eq!(event(&mut pusher)["data"], "hello room");
+    raw.send(WsMessage::text("from the raw side")).unwrap();
+    let got = event(&mut pusher);
+    assert_eq!((got["event"].as_str(), got["data"].as_str()), (Some("message"), Some("from the raw side")));
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn api_requests_with_bad_signatures_are_refused() {
+    let server = start(false);
+    let addr = server.local_addr();
+    let body = json!({"name": "x", "channel": "c", "data": "d"}).to_string();
+    let request = format!(
+        "POST /apps/42/events?auth_key={KEY}&auth_timestamp=1&auth_version=1.0&auth_signature=00 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = String::from_utf8_lossy(&util::raw_exchange(addr, request.as_bytes())).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("\"error\""), "{answer}");
+    let (status, _) = trigger(addr, json!({"name": "x", "channel": "bad channel!", "data": "d"}));
+    assert_eq!(status, 400);
+    let (status, _) = trigger(addr, json!({"name": "x", "channel": "c", "data": "d".repeat(20_000)}));
+    assert_eq!(status, 413);
+    server.shutdown().unwrap();
+}
