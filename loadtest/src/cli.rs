@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::channels::args::ChannelsArgs;
 use crate::overload_args::OverloadArgs;
 
 /// Load generator for WebSocket push servers.
@@ -91,6 +92,13 @@ pub enum Scenario {
     /// the delivered rate, delivery latency, server RSS, connections the server closed and
     /// messages lost.
     Overload(OverloadArgs),
+    /// Benchmark a Pusher Channels server: -c subscribers on --channels public channels (private
+    /// ones with --via client-events) receive events published through the signed HTTP API (or
+    /// as client events); reports deliveries/s, loss, duplicates and reordering per channel,
+    /// delivery latency, API answers by status and (with --server-pid) the server's memory per
+    /// subscribed connection. With --rate: one fixed-rate window; without: a saturation search
+    /// for the highest rate sustained, then a step at half that rate.
+    Channels(Box<ChannelsArgs>),
 }
 
 /// Flags every scenario uses.
@@ -173,6 +181,7 @@ impl Scenario {
                 common
             }
             Scenario::Overload(args) => &args.common,
+            Scenario::Channels(args) => &args.common,
         }
     }
 
@@ -183,6 +192,7 @@ impl Scenario {
                 Some(output)
             }
             Scenario::Overload(_) => None,
+            Scenario::Channels(args) => Some(&args.output),
         }
     }
 
@@ -193,6 +203,7 @@ impl Scenario {
             Scenario::Broadcast { .. } => "broadcast",
             Scenario::Echo { .. } => "echo",
             Scenario::Overload(_) => "overload",
+            Scenario::Channels(_) => "channels",
         }
     }
 }

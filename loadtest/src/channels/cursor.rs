@@ -1,0 +1,115 @@
+//! `Cursor`: where one stream of events stands in the schedule. Publishers (the API thread and
+//! the client-event connections alike) ask it what is due; events carry their *intended* send
+//! time, so a publisher that falls behind sends the backlog with the original stamps and the
+//! delay shows as latency (coordinated omission corrected).
+
+use crate::channels::board::ChannelsBoard;
+use crate::channels::plan::ChannelsPlan;
+
+/// How long a publisher waits before looking again for a step rate not decided yet.
+const UNDECIDED_POLL_NS: u64 = 200_000;
+
+/// What a stream should do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Send the event intended at `t`, numbered `seq`; `step` is the step whose schedule it
+    /// belongs to (it counts for that step when `t` is in its measured part).
+    Due {
+        /// Intended send time.
+        t: u64,
+        /// Its step.
+        step: usize,
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// Nothing is due before this instant.
+    At(u64),
+    /// The schedule is over.
+    Done,
+}
+
+/// One stream's position: its step, the event number within the step, and the sequence number,
+/// which runs on across steps so one tracker per subscriber sees the whole stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The stream.
+    pub stream: u64,
+    step: usize,
+    k: u64,
+    seq: u64,
+}
+
+impl Cursor {
+    /// A stream at the start of the schedule.
+    pub fn new(stream: u64) -> Cursor {
+        Cursor { stream, step: 0, k: 0, seq: 0 }
+    }
+
+    /// What is due at `now`. Call [`Cursor::advance`] once the due event is sent.
+    pub fn peek(&mut self, plan: &ChannelsPlan, board: &ChannelsBoard, now: u64) -> Next {
+        loop {
+            let Some(times) = plan.steps.get(self.step) else { return Next::Done };
+            let Some(rate) = board.rate(self.step) else {
+                return Next::At(times.send_start.max(now + UNDECIDED_POLL_NS));
+            };
+            let t = plan.intended(self.step, rate, self.stream, self.k);
+            if t >= times.end {
+                (self.step, self.k) = (self.step + 1, 0);
+                continue;
+            }
+            if t > now {
+                return Next::At(t);
+            }
+            return Next::Due { t, step: self.step, seq: self.seq };
+        }
+    }
+
+    /// The due event was sent.
+    pub fn advance(&mut self) {
+        self.k += 1;
+        self.seq += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channels::plan::{tests::plan, Via};
+
+    #[test]
+    fn a_stream_walks_its_steps_and_waits_for_undecided_rates() {
+        let p = plan(Via::Api, None);
+        let board = ChannelsBoard::new(&p);
+        let mut c = Cursor::new(1);
+        // 100/s over 4 streams: stream 1 is due at 10 ms, then every 40 ms.
+        assert_eq!(c.peek(&p, &board, 0), Next::At(1_010_000_000));
+        assert_eq!(c.peek(&p, &board, 1_010_000_000), Next::Due { t: 1_010_000_000, step: 0, seq: 0 });
+        c.advance();
+        assert_eq!(c.peek(&p, &board, 1_020_000_000), Next::At(1_050_000_000));
+        // Far past the first step: its events stay due (the backlog) until the step ends.
+        let mut sent = 1;
+        while let Next::Due { step: 0, .. } = c.peek(&p, &board, 9_000_000_000) {
+            c.advance();
+            sent += 1;
+        }
+        assert_eq!(sent, 38, "1.5 s at 25/s for this stream, rounded at the edges");
+        // Step 1's rate is not decided: wait for it.
+        assert_eq!(c.peek(&p, &board, 9_000_000_000), Next::At(9_000_200_000));
+        board.set_rate(1, 400.0);
+        assert_eq!(c.peek(&p, &board, 9_000_000_000), Next::Due { t: 3_002_500_000, step: 1, seq: 38 });
+    }
+
+    #[test]
+    fn the_schedule_ends() {
+        let p = plan(Via::Api, Some(4.0));
+        let board = ChannelsBoard::new(&p);
+        let mut c = Cursor::new(0);
+        let mut n = 0;
+        while let Next::Due { .. } = c.peek(&p, &board, u64::MAX / 2) {
+            c.advance();
+            n += 1;
+        }
+        assert_eq!(n, 2, "1.5 s at 1/s per stream");
+        assert_eq!(c.peek(&p, &board, u64::MAX / 2), Next::Done);
+    }
+}
