@@ -63,9 +63,8 @@ pub fn phase(plan: &Plan, now: u64) -> String {
         }
     }
     if let Kind::Channels(cp) = &plan.kind {
-        if let Some(i) = cp.steps.iter().position(|s| now >= s.measure_start && now < s.end).filter(|_| cp.saturation())
-        {
-            return format!("step {}/{}", i + 1, cp.steps.len());
+        if cp.saturation() && now >= plan.measure_start && now < plan.measure_end {
+            return "searching".into();
         }
     }
     let name = if now < plan.epoch {

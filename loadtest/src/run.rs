@@ -66,9 +66,10 @@ pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
     };
     let step_ends: Vec<u64> = match &plan.kind {
         Kind::Overload(o) => (0..o.len()).map(|i| o.bounds(i).1).collect(),
-        // Once subscribed (just before traffic), then at the end of each step.
+        // Once subscribed (just before traffic), then at the end of a fixed-rate step.
+        // (The search samples its steps itself: they start and end when it decides.)
         Kind::Channels(cp) => std::iter::once(plan.traffic_start.saturating_sub(RSS_BEFORE_TRAFFIC_NS))
-            .chain(cp.steps.iter().map(|s| s.end))
+            .chain(cp.steps.iter().filter(|_| !cp.saturation()).map(|s| s.end))
             .collect(),
         _ => Vec::new(),
     };

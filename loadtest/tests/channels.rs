@@ -1,6 +1,7 @@
 //! Verifies that `loadtest channels` subscribes, signs, publishes and counts every delivery
-//! exactly against a minimal Pusher server, through the HTTP API and through client events, at
-//! a fixed rate and in a short saturation search.
+//! exactly against a minimal Pusher server, through the HTTP API (kept alive, or closed by the
+//! server after each answer) and through client events, at a fixed rate and in a short
+//! saturation search.
 
 mod pusher_mock;
 mod util;
@@ -41,6 +42,25 @@ fn api_events_reach_every_subscriber_once_and_in_order() {
 }
 
 #[test]
+fn a_server_closing_api_connections_after_each_answer_loses_nothing() {
+    let mock = pusher_mock::start_with(true);
+    let (output, report) = run(&mock, "-c 10 --channels 5 --rate 100 -d 1s --warmup 200ms --pipeline 8");
+    assert!(output.status.success(), "{}", util::printed(&output));
+    let step = &report["steps"][0];
+    assert_eq!(step["sent"].as_u64(), Some(100), "{step}");
+    assert_eq!(step["accepted"].as_u64(), Some(100), "{step}");
+    assert_eq!(step["received"], step["expected"], "{}", util::printed(&output));
+    assert_eq!(
+        report["api"]["unanswered"].as_u64(),
+        Some(0),
+        "pipelined requests the server never read are sent again"
+    );
+    let closed = report["api"]["closed_by_server"].as_u64().expect("closed_by_server");
+    assert_eq!(Some(closed), report["api"]["answers"]["200"].as_u64(), "one connection per answer");
+    assert!(report["warnings"].to_string().contains("no keep-alive"), "{}", report["warnings"]);
+}
+
+#[test]
 fn client_events_are_signed_private_subscriptions_and_counted() {
     let mock = pusher_mock::start();
     let args = "-c 12 --channels 3 --via client-events --publishers 6 --rate 60 -d 1s --warmup 200ms";
@@ -69,7 +89,13 @@ fn a_saturation_search_reports_its_steps_and_the_half_load_latency() {
     assert_eq!(steps.len(), 3, "two search steps and the half-load step: {report}");
     assert_eq!(steps[2]["role"], "half load");
     let saturation = &report["saturation"];
-    assert_eq!(saturation["decisions"].as_array().map(Vec::len), Some(2), "{saturation}");
+    let decisions = saturation["decisions"].as_array().expect("decisions");
+    assert_eq!(decisions.len(), 3, "every step is judged: {saturation}");
+    // Each step drained at once, so the next started then, not a whole --step-gap later.
+    for d in decisions {
+        assert_eq!(d["drained"], true, "{d}");
+        assert!(d["waited_ms"].as_f64().is_some_and(|w| w < 250.0), "{d}");
+    }
     // The mock keeps up with 50 and 100 events/s: both sustained, half load at 50.
     assert_eq!(steps[0]["rate"].as_f64(), Some(50.0));
     assert_eq!(steps[1]["rate"].as_f64(), Some(100.0), "{report}");

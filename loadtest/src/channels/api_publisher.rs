@@ -1,6 +1,7 @@
 //! The HTTP API publisher: one thread with its own mio loop and `--publishers` keep-alive
 //! HTTP/1.1 connections to the server's API, each with up to `--pipeline` signed requests in
-//! flight. Channel `c` always goes through connection `c % P`, and a connection's answers come
+//! flight (one, once the server is seen closing connections after an answer, as sockudo does:
+//! then every request costs a new connection). Channel `c` always goes through connection `c % P`, and a connection's answers come
 //! back in request order, so the server sees each channel's events in sequence: any reordering
 //! a subscriber observes is the server's. Events are sent on schedule, round-robin over the
 //! channels, stamped with their intended send time; a connection that is full or down makes
@@ -29,11 +30,17 @@ const TIMER: Token = Token(usize::MAX - 1);
 /// Pause before reconnecting a connection that failed.
 const RECONNECT_NS: u64 = 100_000_000;
 
-/// A request waiting for its answer.
+/// A request waiting for its answer, with what it takes to send it again.
+#[derive(Debug, Clone, Copy)]
 struct Pending {
+    /// The step whose schedule it belongs to.
+    schedule: usize,
     /// The step it counts for, when measured.
     step: Option<usize>,
     channel: u64,
+    seq: u64,
+    /// Intended send time.
+    t: u64,
     sent_at: u64,
 }
 
@@ -45,6 +52,8 @@ struct Link {
     off: usize,
     input: Vec<u8>,
     in_flight: VecDeque<Pending>,
+    /// Requests the server did not read before closing after an answer: sent again first.
+    resend: VecDeque<Pending>,
     cursors: Vec<Cursor>,
     turn: usize,
     retry_at: u64,
@@ -57,6 +66,9 @@ struct ApiPublisher<'a> {
     board: &'a ChannelsBoard,
     poll: Poll,
     links: Vec<Link>,
+    /// Requests in flight per connection: `--pipeline`, or 1 once the server is seen closing
+    /// the connection after an answer (it reads no request after that one).
+    depth: usize,
     st: ChannelsPartial,
     out: Partial,
     host: String,
@@ -82,6 +94,7 @@ pub fn run(plan: Arc<Plan>, board: Arc<ChannelsBoard>) -> io::Result<Partial> {
             off: 0,
             input: Vec::new(),
             in_flight: VecDeque::new(),
+            resend: VecDeque::new(),
             cursors: (j..cp.channels).step_by(k as usize).map(Cursor::new).collect(),
             turn: 0,
             retry_at: 0,
@@ -93,6 +106,7 @@ pub fn run(plan: Arc<Plan>, board: Arc<ChannelsBoard>) -> io::Result<Partial> {
         board: &board,
         poll,
         links,
+        depth: cp.pipeline,
         st: ChannelsPartial::new(cp.steps.len()),
         out: Partial::default(),
         host: plan.url.host_header(),
@@ -174,42 +188,51 @@ impl ApiPublisher<'_> {
         match (s.take_error(), s.peer_addr()) {
             (Ok(None), Ok(_)) => self.links[i].connected = true,
             (_, Err(e)) if e.kind() == io::ErrorKind::NotConnected => {}
-            _ => self.fail(i),
+            _ => self.drop_link(i, false),
         }
     }
 
-    /// Queues the requests due on link `i` while its pipeline has room; returns the next due
-    /// instant (`u64::MAX` when full: an answer will wake it).
+    /// Queues the requests due on link `i` while its pipeline has room, those to send again
+    /// first; returns the next due instant (`u64::MAX` when full: an answer will wake it).
     fn fill(&mut self, i: usize, now: u64) -> u64 {
         let unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let app = (self.cp.app_id.as_str(), self.cp.app_key.as_str(), self.cp.app_secret.as_str());
         let link = &mut self.links[i];
         let m = link.cursors.len();
         let mut done = 0;
-        while link.in_flight.len() < self.cp.pipeline && done < m {
-            let cursor = &mut link.cursors[link.turn];
-            let (t, step, seq) = match cursor.peek(self.cp, self.board, now) {
-                Next::Due { t, step, seq } => (t, step, seq),
-                // Streams take turns in time order, so the next in turn is the earliest.
-                Next::At(t) => return t,
-                Next::Done => {
-                    (link.turn, done) = ((link.turn + 1) % m, done + 1);
-                    continue;
+        while link.in_flight.len() < self.depth {
+            let p = if let Some(p) = link.resend.pop_front() {
+                p
+            } else {
+                if done == m {
+                    break;
                 }
+                let cursor = &mut link.cursors[link.turn];
+                let (t, step, seq) = match cursor.peek(self.cp, self.board, now) {
+                    Next::Due { t, step, seq } => (t, step, seq),
+                    // Streams take turns in time order, so the next in turn is the earliest.
+                    Next::At(t) => return t,
+                    Next::Done => {
+                        (link.turn, done) = ((link.turn + 1) % m, done + 1);
+                        continue;
+                    }
+                };
+                let channel = cursor.stream;
+                cursor.advance();
+                link.turn = (link.turn + 1) % m;
+                let measured = (t >= self.cp.steps[step].measure_start).then_some(step);
+                if let Some(s) = measured {
+                    self.st.steps[s].sent += 1;
+                    self.out.send_lag.record(now - t);
+                }
+                self.out.sent_total += 1;
+                Pending { schedule: step, step: measured, channel, seq, t, sent_at: now }
             };
-            let channel = cursor.stream;
-            cursor.advance();
-            link.turn = (link.turn + 1) % m;
-            Stamp { stream: channel as u32, seq, sent_ns: t }.write(&mut self.data, self.cp.size);
-            messages::api_event(&mut self.body, "bench", &self.cp.channel_name(channel), &self.data);
+            Stamp { step: p.schedule as u8, stream: p.channel as u32, seq: p.seq, sent_ns: p.t }
+                .write(&mut self.data, self.cp.size);
+            messages::api_event(&mut self.body, "bench", &self.cp.channel_name(p.channel), &self.data);
             http::publish_request(&mut link.out, app, &self.host, &self.body, unix);
-            let measured = (t >= self.cp.steps[step].measure_start).then_some(step);
-            if let Some(s) = measured {
-                self.st.steps[s].sent += 1;
-                self.out.send_lag.record(now - t);
-            }
-            self.out.sent_total += 1;
-            link.in_flight.push_back(Pending { step: measured, channel, sent_at: now });
+            link.in_flight.push_back(Pending { sent_at: now, ..p });
         }
         u64::MAX
     }
@@ -219,48 +242,57 @@ impl ApiPublisher<'_> {
         let Some(stream) = link.stream.as_mut() else { return };
         while link.off < link.out.len() {
             match stream.write(&link.out[link.off..]) {
-                Ok(0) => return self.fail(i),
+                Ok(0) => return self.drop_link(i, false),
                 Ok(n) => link.off += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return self.fail(i),
+                Err(_) => return self.drop_link(i, false),
             }
         }
         link.out.clear();
         link.off = 0;
     }
 
-    /// Reads answers on link `i` until the socket would block.
+    /// Reads answers on link `i` until the socket would block or closes, then handles every
+    /// complete answer received, even when the server closed right after sending them.
     fn read(&mut self, i: usize) {
+        let mut ended = false;
         loop {
             let Some(stream) = self.links[i].stream.as_mut() else { return };
             match stream.read(&mut self.scratch) {
-                Ok(0) => return self.fail(i),
-                Ok(n) => self.links[i].input.extend_from_slice(&self.scratch[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return self.fail(i),
+                Ok(0) => ended = true,
+                Ok(n) => {
+                    self.links[i].input.extend_from_slice(&self.scratch[..n]);
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => ended = true,
             }
+            break;
         }
         let now = sys::now_ns();
-        let mut used = 0;
-        let mut close = false;
-        while !close {
+        let (mut used, mut closed, mut broken) = (0, false, false);
+        while !closed && !broken {
             match http::parse_answer(&self.links[i].input[used..]) {
                 Ok(Some(a)) => {
                     used += a.len;
-                    close = a.close;
+                    closed = a.close;
                     self.answered(i, a, now);
                 }
                 Ok(None) => break,
-                Err(_) => {
-                    close = true;
-                }
+                Err(_) => broken = true,
             }
         }
         self.links[i].input.drain(..used);
-        if close {
-            self.fail(i);
+        if closed {
+            // The server reads no request after one it answered with `Connection: close`:
+            // send the rest again on a new connection, one at a time from now on.
+            self.st.closed_by_server += 1;
+            self.depth = 1;
+            self.drop_link(i, true);
+        } else if broken || ended {
+            self.drop_link(i, false);
         } else {
             // Room in the pipeline: send what is due without waiting for the next turn.
             self.fill(i, now);
@@ -282,12 +314,18 @@ impl ApiPublisher<'_> {
         }
     }
 
-    /// Drops link `i`'s connection; its unanswered requests count as errors. It reconnects
-    /// after a pause.
-    fn fail(&mut self, i: usize) {
+    /// Drops link `i`'s connection and opens another: at once when the server closed it after
+    /// an answer (`resend`: its unread requests go again), after a pause when it failed (its
+    /// unanswered requests count as errors: the server may or may not have taken them).
+    fn drop_link(&mut self, i: usize, resend: bool) {
         let link = &mut self.links[i];
         if let Some(mut s) = link.stream.take() {
             let _ = self.poll.registry().deregister(&mut s);
+        }
+        if resend {
+            while let Some(p) = link.in_flight.pop_back() {
+                link.resend.push_front(p);
+            }
         }
         for p in link.in_flight.drain(..) {
             self.st.unanswered += 1;
@@ -300,17 +338,24 @@ impl ApiPublisher<'_> {
         link.out.clear();
         link.off = 0;
         link.input.clear();
-        link.retry_at = sys::now_ns() + RECONNECT_NS;
+        link.retry_at = if resend { 0 } else { sys::now_ns() + RECONNECT_NS };
         self.st.reconnects += 1;
     }
 
     /// The totals, with what each step scheduled and the requests still unanswered.
     fn finish(mut self, start: Option<(u64, u64)>, end: Option<(u64, u64)>) -> Partial {
         for link in &self.links {
-            self.st.unanswered += link.in_flight.len() as u64;
+            for p in link.in_flight.iter().chain(&link.resend) {
+                self.st.unanswered += 1;
+                if let Some(step) = p.step {
+                    self.st.steps[step].errors += 1;
+                }
+            }
             for c in &link.cursors {
                 for (step, st) in self.st.steps.iter_mut().enumerate() {
-                    st.scheduled += self.cp.scheduled(step, self.board.rate(step).unwrap_or(0.0), c.stream);
+                    if let Some(pace) = self.board.pace(step) {
+                        st.scheduled += self.cp.scheduled(step, pace, c.stream);
+                    }
                 }
             }
         }

@@ -23,7 +23,7 @@ pub struct ChannelsArgs {
     /// Channels `bench-0 .. bench-{C-1}`; subscriber i joins channel i % C.
     #[arg(long, default_value_t = 10)]
     pub channels: u64,
-    /// Bytes of each event's data string, stamp included (minimum 44).
+    /// Bytes of each event's data string, stamp included (minimum 46).
     #[arg(long, default_value_t = 64)]
     pub size: usize,
     /// Events per second published over all channels, for --duration after --warmup. Without
@@ -54,9 +54,9 @@ pub struct ChannelsArgs {
     /// Saturation search: how long each step offers its rate.
     #[arg(long, default_value = "3s", value_parser = parse_duration, conflicts_with = "rate")]
     pub step_duration: Duration,
-    /// Saturation search: pause after each step, for its deliveries to arrive before it is
-    /// judged.
-    #[arg(long, default_value = "1s", value_parser = parse_duration, conflicts_with = "rate")]
+    /// Saturation search: the longest wait after a step for its deliveries to arrive before it
+    /// is judged and the next starts (the next starts as soon as they all have).
+    #[arg(long, default_value = "3s", value_parser = parse_duration, conflicts_with = "rate")]
     pub step_gap: Duration,
     /// Measuring window (--duration applies to a fixed --rate).
     #[command(flatten)]
@@ -93,6 +93,7 @@ impl ChannelsArgs {
             search_steps: self.search_steps,
             step_ns: ns(step),
             gap_ns: if self.rate.is_some() { 0 } else { ns(self.step_gap) },
+            server_pid: self.common.server_pid,
             steps: Vec::new(),
         };
         let measured =

@@ -1,15 +1,21 @@
 //! `ChannelsBoard`: what the threads of one process share during a `channels` run: each step's
-//! rate (decided by the saturation search while running), the subscribers counted per channel,
+//! pace (decided by the saturation search while running), the subscribers counted per channel,
 //! and per-step totals the search judges a step by. Publishers add to it per event; subscriber
 //! threads add their delivery counts every few milliseconds, not per delivery.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::channels::plan::ChannelsPlan;
+use crate::channels::plan::{ChannelsPlan, Pace};
+
+use Ordering::Relaxed;
 
 /// A step's totals as the board has them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StepTotals {
+    /// Events the schedule put in the step.
+    pub scheduled: u64,
+    /// Events answered: accepted or refused.
+    pub answered: u64,
     /// Deliveries the schedule offered: events scheduled × subscribers of their channel.
     pub offered: f64,
     /// Deliveries owed for events the server accepted.
@@ -22,9 +28,17 @@ pub struct StepTotals {
     pub errors: u64,
 }
 
+impl StepTotals {
+    /// Every event was answered and every delivery owed has arrived.
+    pub fn drained(&self) -> bool {
+        self.answered >= self.scheduled && self.unique >= self.expected
+    }
+}
+
 /// Shared counters of one process.
 pub struct ChannelsBoard {
     channels: usize,
+    starts: Vec<AtomicU64>,
     rates: Vec<AtomicU64>,
     subs: Vec<AtomicU64>,
     accepted: Vec<AtomicU64>,
@@ -38,11 +52,12 @@ fn zeros(n: usize) -> Vec<AtomicU64> {
 }
 
 impl ChannelsBoard {
-    /// A board for `plan`'s steps and channels, with the first step's rate set.
+    /// A board for `plan`'s steps and channels, with the first step's pace set.
     pub fn new(plan: &ChannelsPlan) -> ChannelsBoard {
         let (steps, channels) = (plan.step_count(), plan.channels as usize);
         let board = ChannelsBoard {
             channels,
+            starts: zeros(steps),
             rates: zeros(steps),
             subs: zeros(channels),
             accepted: zeros(steps * channels),
@@ -50,21 +65,30 @@ impl ChannelsBoard {
             unique: zeros(steps),
             in_window: zeros(steps),
         };
-        board.set_rate(0, plan.rate.unwrap_or(plan.start_rate));
+        if !plan.steps.is_empty() {
+            board.set_pace(0, plan.first_pace());
+        }
         board
     }
 
-    /// The rate of `step`, once decided.
-    pub fn rate(&self, step: usize) -> Option<f64> {
-        let bits = self.rates.get(step)?.load(Relaxed);
-        (bits != 0).then(|| f64::from_bits(bits))
+    /// The pace of `step`, once decided.
+    pub fn pace(&self, step: usize) -> Option<Pace> {
+        let bits = self.rates.get(step)?.load(Ordering::Acquire);
+        (bits != 0).then(|| Pace { start: self.starts[step].load(Relaxed), rate: f64::from_bits(bits) })
     }
 
-    /// Decides the rate of `step`.
-    pub fn set_rate(&self, step: usize, rate: f64) {
+    /// Decides the pace of `step`.
+    pub fn set_pace(&self, step: usize, pace: Pace) {
         if let Some(r) = self.rates.get(step) {
-            r.store(rate.max(f64::MIN_POSITIVE).to_bits(), Relaxed);
+            self.starts[step].store(pace.start, Relaxed);
+            // Release: whoever sees the rate sees the start.
+            r.store(pace.rate.max(f64::MIN_POSITIVE).to_bits(), Ordering::Release);
         }
+    }
+
+    /// The last step whose pace started at or before `now`.
+    pub fn step_at(&self, now: u64) -> Option<usize> {
+        (0..self.rates.len()).rev().find(|&i| self.pace(i).is_some_and(|p| p.start <= now))
     }
 
     /// `n` more subscribers counted on `channel`.
@@ -88,20 +112,26 @@ impl ChannelsBoard {
         self.in_window[step].fetch_add(in_window, Relaxed);
     }
 
-    /// `step`'s totals so far, its offered deliveries computed from `plan` at the board's rate.
+    /// `step`'s totals so far, its schedule computed from `plan` at the step's pace.
     pub fn totals(&self, plan: &ChannelsPlan, step: usize) -> StepTotals {
+        let Some(pace) = self.pace(step) else { return StepTotals::default() };
         let subs: Vec<u64> = self.subs.iter().map(|s| s.load(Relaxed)).collect();
-        let rate = self.rate(step).unwrap_or(0.0);
-        let offered = (0..plan.streams())
-            .map(|s| plan.scheduled(step, rate, s) as f64 * subs[plan.channel_of_stream(s) as usize] as f64)
-            .sum();
+        let (mut scheduled, mut offered) = (0, 0.0);
+        for s in 0..plan.streams() {
+            let n = plan.scheduled(step, pace, s);
+            scheduled += n;
+            offered += n as f64 * subs[plan.channel_of_stream(s) as usize] as f64;
+        }
         let accepted = &self.accepted[step * self.channels..(step + 1) * self.channels];
+        let errors = self.errors[step].load(Relaxed);
         StepTotals {
+            scheduled,
+            answered: accepted.iter().map(|a| a.load(Relaxed)).sum::<u64>() + errors,
             offered,
             expected: accepted.iter().zip(&subs).map(|(a, s)| a.load(Relaxed) * s).sum(),
             unique: self.unique[step].load(Relaxed),
             in_window: self.in_window[step].load(Relaxed),
-            errors: self.errors[step].load(Relaxed),
+            errors,
         }
     }
 }
@@ -115,7 +145,7 @@ mod tests {
     fn totals_weigh_events_by_their_channels_subscribers() {
         let p = plan(Via::Api, None);
         let b = ChannelsBoard::new(&p);
-        assert_eq!((b.rate(0), b.rate(1)), (Some(100.0), None));
+        assert_eq!((b.pace(0).map(|p| p.rate), b.pace(1)), (Some(100.0), None));
         b.add_subscribers(0, 10);
         b.add_subscribers(1, 5);
         b.add_accepted(0, 0);
@@ -124,9 +154,12 @@ mod tests {
         b.add_received(0, 19, 18);
         b.add_error(0);
         let t = b.totals(&p, 0);
-        assert_eq!((t.expected, t.unique, t.in_window, t.errors), (20, 19, 18, 1));
+        assert_eq!((t.expected, t.unique, t.in_window, t.errors, t.answered), (20, 19, 18, 1, 4));
         // 100/s for 1 s: 25 events per channel; channels 2 and 3 have no subscribers.
-        assert_eq!(t.offered, 25.0 * 15.0);
-        assert_eq!(b.totals(&p, 1), StepTotals::default(), "nothing yet, rate undecided");
+        assert_eq!((t.scheduled, t.offered), (100, 25.0 * 15.0));
+        assert!(!t.drained());
+        assert_eq!(b.totals(&p, 1), StepTotals::default(), "nothing yet, pace undecided");
+        b.set_pace(1, Pace { start: 7, rate: 2.5 });
+        assert_eq!(b.pace(1), Some(Pace { start: 7, rate: 2.5 }));
     }
 }

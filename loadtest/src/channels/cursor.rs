@@ -6,8 +6,9 @@
 use crate::channels::board::ChannelsBoard;
 use crate::channels::plan::ChannelsPlan;
 
-/// How long a publisher waits before looking again for a step rate not decided yet.
-const UNDECIDED_POLL_NS: u64 = 200_000;
+/// How long a publisher waits before looking again for a step pace not decided yet (the search
+/// decides a pace a little ahead of its start).
+const UNDECIDED_POLL_NS: u64 = 1_000_000;
 
 /// What a stream should do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,11 +50,11 @@ impl Cursor {
     pub fn peek(&mut self, plan: &ChannelsPlan, board: &ChannelsBoard, now: u64) -> Next {
         loop {
             let Some(times) = plan.steps.get(self.step) else { return Next::Done };
-            let Some(rate) = board.rate(self.step) else {
-                return Next::At(times.send_start.max(now + UNDECIDED_POLL_NS));
+            let Some(pace) = board.pace(self.step) else {
+                return Next::At(now + UNDECIDED_POLL_NS);
             };
-            let t = plan.intended(self.step, rate, self.stream, self.k);
-            if t >= times.end {
+            let t = plan.intended(pace, self.stream, self.k);
+            if t >= plan.window(self.step, pace).1 || t >= times.end {
                 (self.step, self.k) = (self.step + 1, 0);
                 continue;
             }
@@ -74,10 +75,10 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channels::plan::{tests::plan, Via};
+    use crate::channels::plan::{tests::plan, Pace, Via};
 
     #[test]
-    fn a_stream_walks_its_steps_and_waits_for_undecided_rates() {
+    fn a_stream_walks_its_steps_and_waits_for_undecided_paces() {
         let p = plan(Via::Api, None);
         let board = ChannelsBoard::new(&p);
         let mut c = Cursor::new(1);
@@ -93,10 +94,10 @@ mod tests {
             sent += 1;
         }
         assert_eq!(sent, 38, "1.5 s at 25/s for this stream, rounded at the edges");
-        // Step 1's rate is not decided: wait for it.
-        assert_eq!(c.peek(&p, &board, 9_000_000_000), Next::At(9_000_200_000));
-        board.set_rate(1, 400.0);
-        assert_eq!(c.peek(&p, &board, 9_000_000_000), Next::Due { t: 3_002_500_000, step: 1, seq: 38 });
+        // Step 1's pace is not decided: look again shortly.
+        assert_eq!(c.peek(&p, &board, 9_000_000_000), Next::At(9_001_000_000));
+        board.set_pace(1, Pace { start: 2_600_000_000, rate: 400.0 });
+        assert_eq!(c.peek(&p, &board, 9_000_000_000), Next::Due { t: 2_602_500_000, step: 1, seq: 38 });
     }
 
     #[test]

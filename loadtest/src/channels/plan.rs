@@ -17,15 +17,26 @@ pub enum Via {
     ClientEvents,
 }
 
-/// The instants of one step (CLOCK_MONOTONIC ns).
+/// The bounds of one step (CLOCK_MONOTONIC ns). A fixed-rate step runs exactly so. A search
+/// step after the first starts as soon as the step before has drained, so for it these are the
+/// earliest it may start and the latest it may end; where it really ran is its [`Pace`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepTimes {
-    /// Publishing at the step's rate begins (before `measure_start` only for the warm-up).
+    /// Publishing begins (before `measure_start` only for the first step's warm-up).
     pub send_start: u64,
-    /// Events intended from here on count for this step.
+    /// Events intended from here on count.
     pub measure_start: u64,
     /// No event of the step is intended at or after this.
     pub end: u64,
+}
+
+/// When a step started sending and at what rate (events/s over all channels).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// The instant event 0 of stream 0 is intended.
+    pub start: u64,
+    /// Events per second.
+    pub rate: f64,
 }
 
 /// Settings and schedule of a `channels` run.
@@ -57,8 +68,10 @@ pub struct ChannelsPlan {
     pub search_steps: usize,
     /// Length of each step's measured part.
     pub step_ns: u64,
-    /// Saturation search: pause after each step before the next.
+    /// Saturation search: the longest wait after a step for its deliveries before the next.
     pub gap_ns: u64,
+    /// The server's pid (`--server-pid`), for memory samples taken by the search.
+    pub server_pid: Option<u32>,
     /// The steps, laid out by [`ChannelsPlan::lay_out`].
     pub steps: Vec<StepTimes>,
 }
@@ -85,14 +98,17 @@ impl ChannelsPlan {
     }
 
     /// Places the steps: the first sends from `traffic_start` (the warm-up) and counts from
-    /// `measure_start`; later ones follow each after a gap.
+    /// `measure_start`; each later one starts at the latest a gap after the one before.
     pub fn lay_out(&mut self, traffic_start: u64, measure_start: u64) {
         self.steps = (0..self.step_count() as u64)
             .map(|i| {
                 let start = measure_start + i * (self.step_ns + self.gap_ns);
+                // A later step starts once the one before drained: after the first step's end
+                // at the earliest, a gap after the step before at the latest.
+                let earliest = measure_start + self.step_ns;
                 StepTimes {
-                    send_start: if i == 0 { traffic_start } else { start },
-                    measure_start: start,
+                    send_start: if i == 0 { traffic_start } else { earliest },
+                    measure_start: if i == 0 { start } else { earliest },
                     end: start + self.step_ns,
                 }
             })
@@ -167,15 +183,29 @@ impl ChannelsPlan {
         (s / self.channels) as usize
     }
 
-    /// Intended send time of event `k` of stream `s` in `step` at `rate`: streams interleave so
-    /// that all events together are evenly spaced at `rate`.
-    pub fn intended(&self, step: usize, rate: f64, s: u64, k: u64) -> u64 {
-        self.steps[step].send_start + ((s + k * self.streams()) as f64 * NS / rate) as u64
+    /// The latest `step` may start.
+    pub fn latest_start(&self, step: usize) -> u64 {
+        self.steps[step].end - self.step_ns
     }
 
-    /// The step whose measured part holds the instant `t`, if any.
-    pub fn step_of(&self, t: u64) -> Option<usize> {
-        self.steps.iter().position(|st| t >= st.measure_start && t < st.end)
+    /// The first step's pace, known before the run.
+    pub fn first_pace(&self) -> Pace {
+        Pace { start: self.steps[0].send_start, rate: self.rate.unwrap_or(self.start_rate) }
+    }
+
+    /// The measured part of `step` run at `pace`: events intended in `[from, to)` count.
+    pub fn window(&self, step: usize, pace: Pace) -> (u64, u64) {
+        if step == 0 {
+            (self.steps[0].measure_start, self.steps[0].end)
+        } else {
+            (pace.start, pace.start + self.step_ns)
+        }
+    }
+
+    /// Intended send time of event `k` of stream `s` at `pace`: streams interleave so that all
+    /// events together are evenly spaced at the rate.
+    pub fn intended(&self, pace: Pace, s: u64, k: u64) -> u64 {
+        pace.start + ((s + k * self.streams()) as f64 * NS / pace.rate) as u64
     }
 
     /// The step whose latencies make the run's main distribution (`--hgrm`): the only step at a
@@ -184,21 +214,21 @@ impl ChannelsPlan {
         self.steps.len().saturating_sub(1)
     }
 
-    /// Events of stream `s` the schedule puts in `step`'s measured part at `rate`.
-    pub fn scheduled(&self, step: usize, rate: f64, s: u64) -> u64 {
-        if rate <= 0.0 {
+    /// Events of stream `s` in the measured part of `step` run at `pace`.
+    pub fn scheduled(&self, step: usize, pace: Pace, s: u64) -> u64 {
+        if pace.rate <= 0.0 {
             return 0;
         }
-        let times = self.steps[step];
-        self.first_at_or_after(step, rate, s, times.end) - self.first_at_or_after(step, rate, s, times.measure_start)
+        let (from, to) = self.window(step, pace);
+        self.first_at_or_after(pace, s, to) - self.first_at_or_after(pace, s, from)
     }
 
-    /// The first event number of stream `s` in `step` intended at or after `t`.
-    fn first_at_or_after(&self, step: usize, rate: f64, s: u64, t: u64) -> u64 {
-        let offset = t.saturating_sub(self.steps[step].send_start) as f64 * rate / NS;
+    /// The first event number of stream `s` at `pace` intended at or after `t`.
+    fn first_at_or_after(&self, pace: Pace, s: u64, t: u64) -> u64 {
+        let offset = t.saturating_sub(pace.start) as f64 * pace.rate / NS;
         let mut k = ((offset - s as f64) / self.streams() as f64).floor().max(0.0) as u64;
         k = k.saturating_sub(2);
-        while self.intended(step, rate, s, k) < t {
+        while self.intended(pace, s, k) < t {
             k += 1;
         }
         k
@@ -255,6 +285,7 @@ pub mod tests {
             search_steps: 3,
             step_ns: 1_000_000_000,
             gap_ns: 500_000_000,
+            server_pid: None,
             steps: Vec::new(),
         };
         p.lay_out(1_000_000_000, 1_500_000_000);
@@ -262,30 +293,31 @@ pub mod tests {
     }
 
     #[test]
-    fn a_search_lays_out_steps_with_gaps_and_a_half_load_step() {
+    fn a_search_lays_out_latest_bounds_and_windows_follow_the_pace() {
         let p = plan(Via::Api, None);
         assert_eq!(p.steps.len(), 4);
         assert_eq!(
             p.steps[0],
             StepTimes { send_start: 1_000_000_000, measure_start: 1_500_000_000, end: 2_500_000_000 }
         );
-        assert_eq!(p.steps[1].send_start, 3_000_000_000);
+        assert_eq!(p.latest_start(1), 3_000_000_000, "at the latest a gap after the first");
+        assert_eq!(p.steps[1].measure_start, 2_500_000_000, "at the earliest when the first ends");
         assert_eq!(p.steps[3].end, 1_500_000_000 + p.measured_ns());
-        assert_eq!(
-            (p.step_of(1_200_000_000), p.step_of(2_600_000_000), p.step_of(3_000_000_000)),
-            (None, None, Some(1))
-        );
+        let pace = Pace { start: 2_600_000_000, rate: 10.0 };
+        assert_eq!(p.window(1, pace), (2_600_000_000, 3_600_000_000));
+        assert_eq!(p.window(0, p.first_pace()), (1_500_000_000, 2_500_000_000), "the first has a warm-up");
         let fixed = plan(Via::Api, Some(50.0));
-        assert_eq!((fixed.steps.len(), fixed.reference_step()), (1, 0));
+        assert_eq!((fixed.steps.len(), fixed.reference_step(), fixed.first_pace().rate), (1, 0, 50.0));
     }
 
     #[test]
     fn streams_interleave_evenly_and_map_to_channels() {
         let p = plan(Via::Api, Some(1000.0));
-        let times: Vec<u64> = (0..8).map(|n| p.intended(0, 1000.0, n % 4, n / 4) - 1_000_000_000).collect();
+        let pace = p.first_pace();
+        let times: Vec<u64> = (0..8).map(|n| p.intended(pace, n % 4, n / 4) - 1_000_000_000).collect();
         assert_eq!(times, (0..8).map(|n| n * 1_000_000).collect::<Vec<_>>());
         // 1000/s over 4 channels for the 1 s measured part: 250 each.
-        assert!((0..4).all(|s| p.scheduled(0, 1000.0, s) == 250));
+        assert!((0..4).all(|s| p.scheduled(0, pace, s) == 250));
         let ce = plan(Via::ClientEvents, Some(80.0));
         assert_eq!((ce.streams(), ce.total_connections()), (8, 108));
         assert_eq!((ce.channel_of_stream(6), ce.rank_in_channel(6)), (2, 1));

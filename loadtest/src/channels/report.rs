@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::channels::board::StepTotals;
-use crate::channels::plan::{ChannelsPlan, Via};
+use crate::channels::plan::{ChannelsPlan, Pace, Via};
 use crate::channels::search::{self, Decision};
 use crate::channels::stats::ChannelsPartial;
 use crate::report::{Client, Connections, Percentiles, Report};
@@ -92,6 +92,9 @@ pub struct Api {
     pub unanswered: u64,
     /// Connections opened again after a failure or a `Connection: close`.
     pub reconnects: u64,
+    /// Answers after which the server closed the connection: it does not keep API connections
+    /// alive, so each request costs a connection.
+    pub closed_by_server: u64,
     /// From request to answer.
     pub latency_ms: Percentiles,
 }
@@ -183,18 +186,34 @@ impl ChannelsReport {
         let secs = cp.step_ns as f64 / 1e9;
         let mut subs = p.subscribers.clone();
         subs.resize(cp.channels as usize, 0);
-        let mut rate = cp.rate.unwrap_or(cp.start_rate);
         let mut steps = Vec::new();
         for (i, st) in p.steps.iter().enumerate() {
-            if i > 0 {
-                rate = p.decisions.iter().find(|d| d.step == i).map_or(0.0, |d| d.next_rate);
-            }
+            let judged = p.decisions.iter().find(|d| d.step == i + 1);
+            let pace = if i == 0 {
+                Some(cp.first_pace())
+            } else {
+                let before = p.decisions.iter().find(|d| d.step == i);
+                before.and_then(|d| Some(Pace { start: d.next_start?, rate: d.next_rate? }))
+            };
+            let Some(pace) = pace else { break };
+            let rate = pace.rate;
             let offered: f64 = (0..cp.streams())
-                .map(|s| cp.scheduled(i, rate, s) as f64 * subs[cp.channel_of_stream(s) as usize] as f64)
+                .map(|s| cp.scheduled(i, pace, s) as f64 * subs[cp.channel_of_stream(s) as usize] as f64)
                 .sum();
             let expected = st.expected(&subs);
-            let totals =
-                StepTotals { offered, expected, unique: st.unique, in_window: st.in_window, errors: st.errors };
+            let totals = StepTotals {
+                offered,
+                expected,
+                unique: st.unique,
+                in_window: st.in_window,
+                errors: st.errors,
+                ..StepTotals::default()
+            };
+            let server_rss_bytes = if cp.saturation() {
+                judged.and_then(|d| d.server_rss_bytes)
+            } else {
+                rss.samples.get(i + 1).copied().flatten()
+            };
             let role = match (cp.saturation(), i == cp.reference_step()) {
                 (false, _) => "fixed",
                 (true, false) => "search",
@@ -217,7 +236,7 @@ impl ChannelsReport {
                 deliveries_per_sec: st.in_window as f64 / secs,
                 pct_of_offered: if offered > 0.0 { 100.0 * st.in_window as f64 / offered } else { 0.0 },
                 latency_ms: Percentiles::of(&st.latency),
-                server_rss_bytes: rss.samples.get(i + 1).copied().flatten(),
+                server_rss_bytes,
                 sustained: search::sustained(&totals),
             });
         }
@@ -269,6 +288,7 @@ impl ChannelsReport {
                 answers: p.answers.clone(),
                 unanswered: p.unanswered,
                 reconnects: p.reconnects,
+                closed_by_server: p.closed_by_server,
                 latency_ms: Percentiles::of(&p.api_latency),
             }),
             pusher_errors: p.pusher_errors.clone(),

@@ -1,10 +1,12 @@
-//! The saturation search: steps of offered load whose rates are chosen while running. Each step
-//! is judged a short gap after it ends: it was *sustained* when the server accepted every event,
-//! every delivery owed arrived, and the deliveries received while the step ran reached
-//! [`SUSTAINED`] of what the schedule offered (a server that only queues what it cannot send
-//! fails here, before any loss). The rate doubles until a step fails, then bisects (by
-//! geometric mean) between the best sustained and the lowest failed rate; the last step runs at
-//! half the best sustained rate, for "latency at half load".
+//! The saturation search: steps of offered load whose rates are chosen while running. A step
+//! is judged once every event was answered and every delivery owed has arrived, or `--step-gap`
+//! after it ended, whichever comes first; the next step starts right then, so a backlog the
+//! server built never spills into the next step's figures. A step was *sustained* when the
+//! server accepted every event, every delivery owed arrived, and the deliveries received while
+//! the step ran reached [`SUSTAINED`] of what the schedule offered (a server that only queues
+//! what it cannot send fails here, before any loss). The rate doubles until a step fails, then
+//! bisects (by geometric mean) between the best sustained and the lowest failed rate; the last
+//! step runs at half the best sustained rate, for "latency at half load".
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,14 +14,20 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::channels::board::{ChannelsBoard, StepTotals};
+use crate::channels::plan::Pace;
 use crate::plan::{Kind, Plan};
 use crate::sys;
 
 /// Share of the offered deliveries that must arrive during a step for it to count as sustained.
 pub const SUSTAINED: f64 = 0.95;
-/// How long before a step starts its rate is decided: late deliveries of the previous step
-/// arriving in this last moment of the gap are not seen by the decision.
-const DECIDE_EARLY_NS: u64 = 2_000_000;
+/// Wait after a step's end before looking whether it drained (subscriber threads report every
+/// 20 ms).
+const SETTLE_NS: u64 = 50_000_000;
+/// How often a draining step is looked at.
+const POLL_NS: u64 = 10_000_000;
+/// How far ahead of its start a step's pace is published, so publishers polling for it start
+/// on time.
+const LEAD_NS: u64 = 5_000_000;
 
 /// True when a step with these totals was sustained.
 pub fn sustained(t: &StepTotals) -> bool {
@@ -69,11 +77,15 @@ impl Search {
 /// One decision of the search, as taken while running.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Decision {
-    /// 1-based step number.
+    /// 1-based step number of the step judged.
     pub step: usize,
     /// Its rate, events/s.
     pub rate: f64,
-    /// Deliveries offered, owed, received and received in time when it was judged.
+    /// Milliseconds from its end until it drained (or the wait ran out).
+    pub waited_ms: f64,
+    /// It drained: every event answered and every delivery owed received.
+    pub drained: bool,
+    /// Deliveries offered by the schedule.
     pub offered: f64,
     /// Deliveries owed for accepted events.
     pub expected: u64,
@@ -85,46 +97,71 @@ pub struct Decision {
     pub errors: u64,
     /// The verdict.
     pub sustained: bool,
-    /// The rate chosen for the next step.
-    pub next_rate: f64,
+    /// Server VmRSS when it was judged (with --server-pid).
+    pub server_rss_bytes: Option<u64>,
+    /// The pace chosen for the next step (none after the last).
+    pub next_start: Option<u64>,
+    /// The next step's rate.
+    pub next_rate: Option<f64>,
 }
 
-/// Runs the search on `board` for `plan`: sleeps until each step's decision is due, judges the
-/// step before, sets the next rate. Returns the decisions.
+fn sleep_until(t: u64) {
+    let now = sys::now_ns();
+    if t > now {
+        std::thread::sleep(Duration::from_nanos(t - now));
+    }
+}
+
+/// Runs the search on `board` for `plan`: waits for each step to end and drain, judges it and
+/// sets the next step's pace; the last step is judged too. Returns the decisions.
 pub fn run(plan: Arc<Plan>, board: Arc<ChannelsBoard>) -> Vec<Decision> {
     let Kind::Channels(cp) = &plan.kind else { return Vec::new() };
     let mut search = Search::default();
     let mut decisions = Vec::new();
-    for next in 1..cp.steps.len() {
-        let at = cp.steps[next].send_start.saturating_sub(DECIDE_EARLY_NS);
+    let last = cp.steps.len() - 1;
+    for step in 0..=last {
+        let Some(pace) = board.pace(step) else { break };
+        let end = cp.window(step, pace).1;
+        sleep_until(end + SETTLE_NS);
+        // The next step may start no later than its latest start; the last one has the drain.
+        let deadline = if step < last { cp.latest_start(step + 1) } else { plan.drain_end.saturating_sub(SETTLE_NS) };
+        let mut t = board.totals(cp, step);
+        while !t.drained() && sys::now_ns() < deadline {
+            std::thread::sleep(Duration::from_nanos(POLL_NS));
+            t = board.totals(cp, step);
+        }
         let now = sys::now_ns();
-        if at > now {
-            std::thread::sleep(Duration::from_nanos(at - now));
-        }
-        let step = next - 1;
-        let rate = board.rate(step).unwrap_or(0.0);
-        let t = board.totals(cp, step);
         let ok = sustained(&t);
-        let mut next_rate = search.next(rate, ok);
-        if next == cp.steps.len() - 1 {
-            next_rate = search.half_load();
+        let mut next = None;
+        if step < last {
+            let rate = if step + 1 == last {
+                search.next(pace.rate, ok);
+                search.half_load()
+            } else {
+                search.next(pace.rate, ok)
+            };
+            let pace = Pace { start: (now + LEAD_NS).min(cp.latest_start(step + 1)), rate };
+            board.set_pace(step + 1, pace);
+            next = Some(pace);
         }
-        board.set_rate(next, next_rate);
         decisions.push(Decision {
             step: step + 1,
-            rate,
+            rate: pace.rate,
+            waited_ms: now.saturating_sub(end) as f64 / 1e6,
+            drained: t.drained(),
             offered: t.offered,
             expected: t.expected,
             unique: t.unique,
             in_window: t.in_window,
             errors: t.errors,
             sustained: ok,
-            next_rate,
+            server_rss_bytes: cp.server_pid.and_then(|pid| sys::vm_rss_bytes(pid).ok()),
+            next_start: next.map(|p| p.start),
+            next_rate: next.map(|p| p.rate),
         });
     }
     decisions
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,7 +188,7 @@ mod tests {
 
     #[test]
     fn a_step_is_sustained_only_without_errors_loss_or_a_backlog() {
-        let ok = StepTotals { offered: 1000.0, expected: 1000, unique: 1000, in_window: 960, errors: 0 };
+        let ok = StepTotals { offered: 1000.0, expected: 1000, unique: 1000, in_window: 960, ..StepTotals::default() };
         assert!(sustained(&ok));
         assert!(!sustained(&StepTotals { in_window: 940, ..ok }), "a backlog: under 95% in time");
         assert!(!sustained(&StepTotals { unique: 999, ..ok }), "a loss");

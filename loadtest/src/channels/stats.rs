@@ -85,6 +85,8 @@ pub struct ChannelsPartial {
     pub unanswered: u64,
     /// API connections opened again after one failed or was closed.
     pub reconnects: u64,
+    /// API answers after which the server closed the connection (`Connection: close`).
+    pub closed_by_server: u64,
     /// From an API request's send to its answer.
     pub api_latency: Hist,
     /// `pusher:ping`s answered.
@@ -119,6 +121,7 @@ impl ChannelsPartial {
         add_map(&mut self.answers, &other.answers);
         self.unanswered += other.unanswered;
         self.reconnects += other.reconnects;
+        self.closed_by_server += other.closed_by_server;
         self.api_latency.merge(&other.api_latency);
         self.pings += other.pings;
         self.misrouted += other.misrouted;

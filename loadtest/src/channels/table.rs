@@ -98,10 +98,11 @@ impl ChannelsReport {
             let answers: Vec<String> = api.answers.iter().map(|(k, v)| format!("{k} x {v}")).collect();
             let _ = writeln!(
                 s,
-                "api answers   {}  unanswered {}  reconnects {}",
+                "api answers   {}  unanswered {}  reconnects {} ({} after the server closed the connection)",
                 if answers.is_empty() { "none".into() } else { answers.join(", ") },
                 api.unanswered,
-                api.reconnects
+                api.reconnects,
+                api.closed_by_server
             );
         }
         if !self.pusher_errors.is_empty() {

@@ -4,7 +4,7 @@
 
 use crate::channels::plan::{ChannelsPlan, Via};
 use crate::channels::report::ChannelsReport;
-use crate::report::Report;
+use crate::report::{Report, SATURATED};
 use crate::stats::Partial;
 
 /// The per-connection client-event limit Pusher documents.
@@ -13,6 +13,30 @@ pub const PUSHER_CLIENT_EVENT_LIMIT: f64 = 10.0;
 /// The generic warnings of `base` plus the scenario's own.
 pub fn collect(r: &ChannelsReport, cp: &ChannelsPlan, base: &Report, p: &Partial) -> Vec<String> {
     let mut w = base.warnings.clone();
+    if let Some(api) = r.api.as_ref().filter(|_| r.client.busiest_thread_percent < SATURATED * 100.0) {
+        // The generic reading (the client was late) is wrong here: the API publisher waits for
+        // answers, so a lag with an idle client means the server answered slower than offered.
+        if let Some(lag) = w.iter_mut().find(|m| m.starts_with("client send lag")) {
+            *lag = format!(
+                "client send lag p99 is {:.3} ms: events waited for a free API connection (the server answered \
+                 slower than the rate offered; {} requests in flight at most); their latency includes the wait",
+                r.client.send_lag_ms.p99,
+                if api.closed_by_server > 0 {
+                    cp.publishers.min(cp.channels)
+                } else {
+                    cp.publishers.min(cp.channels) * cp.pipeline as u64
+                }
+            );
+        }
+        if api.closed_by_server > 0 {
+            w.push(format!(
+                "the server closed the API connection after {} answers (no keep-alive, no pipelining): every event \
+                 cost a new TCP connection, at most {} at a time (--publishers)",
+                api.closed_by_server,
+                cp.publishers.min(cp.channels)
+            ));
+        }
+    }
     let sub = &r.subscriptions;
     if sub.counted < sub.requested {
         w.push(format!(

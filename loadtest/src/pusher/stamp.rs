@@ -2,18 +2,20 @@
 //! stream it belongs to, its place in that stream, and when it was meant to be sent.
 //!
 //! An event's `data` is a JSON string, so the stamp is text that needs no escaping: `lt1:`, the
-//! stream id (8 hex digits), the sequence number (16) and the intended send time in
-//! CLOCK_MONOTONIC nanoseconds (16), then `.` padding up to `--size`. Fixed-width hex reads
+//! step (2 hex digits), the stream id (8), the sequence number (16) and the intended send time
+//! in CLOCK_MONOTONIC nanoseconds (16), then `.` padding up to `--size`. Fixed-width hex reads
 //! back without a number parser on the hot path.
 
 /// Bytes of stamp; the smallest allowed `--size`.
-pub const STAMP_LEN: usize = 4 + 8 + 16 + 16;
+pub const STAMP_LEN: usize = 4 + 2 + 8 + 16 + 16;
 
 const MAGIC: &[u8; 4] = b"lt1:";
 
 /// What a published event carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
+    /// The step of the run whose schedule the event belongs to.
+    pub step: u8,
     /// The stream: the channel (HTTP API) or the publishing connection (client events).
     pub stream: u32,
     /// Position in the stream, from 0, over the whole run.
@@ -31,9 +33,10 @@ impl Stamp {
             buf.resize(size.max(STAMP_LEN), b'.');
         }
         buf[..4].copy_from_slice(MAGIC);
-        put_hex(&mut buf[4..12], u64::from(self.stream));
-        put_hex(&mut buf[12..28], self.seq);
-        put_hex(&mut buf[28..44], self.sent_ns);
+        put_hex(&mut buf[4..6], u64::from(self.step));
+        put_hex(&mut buf[6..14], u64::from(self.stream));
+        put_hex(&mut buf[14..30], self.seq);
+        put_hex(&mut buf[30..46], self.sent_ns);
     }
 
     /// Reads a stamp from the start of an event's decoded `data`; `None` for anything else.
@@ -42,9 +45,10 @@ impl Stamp {
             return None;
         }
         Some(Stamp {
-            stream: u32::try_from(get_hex(&data[4..12])?).ok()?,
-            seq: get_hex(&data[12..28])?,
-            sent_ns: get_hex(&data[28..44])?,
+            step: u8::try_from(get_hex(&data[4..6])?).ok()?,
+            stream: u32::try_from(get_hex(&data[6..14])?).ok()?,
+            seq: get_hex(&data[14..30])?,
+            sent_ns: get_hex(&data[30..46])?,
         })
     }
 }
@@ -77,7 +81,7 @@ mod tests {
 
     #[test]
     fn stamps_round_trip_at_the_requested_size() {
-        let s = Stamp { stream: 0xdead_beef, seq: u64::MAX - 1, sent_ns: 1_234_567_890_123 };
+        let s = Stamp { step: 0x3c, stream: 0xdead_beef, seq: u64::MAX - 1, sent_ns: 1_234_567_890_123 };
         let mut buf = Vec::new();
         s.write(&mut buf, 64);
         assert_eq!(buf.len(), 64);
@@ -85,7 +89,7 @@ mod tests {
         assert_eq!(Stamp::read(&buf), Some(s));
         s.write(&mut buf, 10);
         assert_eq!(buf.len(), STAMP_LEN, "never shorter than the stamp");
-        assert_eq!(std::str::from_utf8(&buf[..12]).unwrap(), "lt1:deadbeef");
+        assert_eq!(std::str::from_utf8(&buf[..14]).unwrap(), "lt1:3cdeadbeef");
     }
 
     #[test]
@@ -93,7 +97,7 @@ mod tests {
         assert_eq!(Stamp::read(b"{}"), None);
         assert_eq!(Stamp::read(&[b'x'; 64]), None);
         let mut buf = Vec::new();
-        Stamp { stream: 1, seq: 2, sent_ns: 3 }.write(&mut buf, 44);
+        Stamp { step: 0, stream: 1, seq: 2, sent_ns: 3 }.write(&mut buf, 46);
         buf[20] = b'g';
         assert_eq!(Stamp::read(&buf), None);
     }

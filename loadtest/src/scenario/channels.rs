@@ -67,6 +67,8 @@ pub struct Channels {
     out: Partial,
     /// Per step: (unique, in window) already added to the board.
     flushed: Vec<(u64, u64)>,
+    /// Per step: when its measured part ends (0: not known yet).
+    ends: Vec<u64>,
     next_flush: u64,
 }
 
@@ -101,6 +103,7 @@ impl Channels {
         Channels {
             st: ChannelsPartial { subscribers: vec![0; cp.channels as usize], ..ChannelsPartial::new(steps) },
             flushed: vec![(0, 0); steps],
+            ends: vec![0; steps],
             plan,
             cp,
             board,
@@ -144,10 +147,14 @@ impl Channels {
             m.trackers.resize(rank + 1, SeqTracker::default());
         }
         let seen = m.trackers[rank].observe(stamp.seq);
-        let Some(step) = cp.step_of(stamp.sent_ns) else {
+        let step = usize::from(stamp.step);
+        if step >= cp.steps.len() || stamp.sent_ns < cp.steps[step].measure_start {
             self.out.warmup_received += 1;
             return;
-        };
+        }
+        if self.ends[step] == 0 {
+            self.ends[step] = self.board.pace(step).map_or(0, |pace| cp.window(step, pace).1);
+        }
         let st = &mut self.st.steps[step];
         match seen {
             Seen::Duplicate => {
@@ -159,7 +166,7 @@ impl Channels {
             Seen::InOrder => {}
         }
         st.unique += 1;
-        st.in_window += u64::from(now < cp.steps[step].end);
+        st.in_window += u64::from(now < self.ends[step]);
         let latency = now.saturating_sub(stamp.sent_ns);
         st.latency.record(latency);
         self.interval.record(latency);
@@ -192,7 +199,7 @@ impl Channels {
             self.st.pings += 1;
         } else if env.event.is("pusher:error") {
             *self.st.pusher_errors.entry(messages::error_key(env.data)).or_default() += 1;
-            if let Some(step) = self.cp.step_of(now).filter(|_| m.publisher) {
+            if let Some(step) = self.board.step_at(now).filter(|_| m.publisher) {
                 self.st.steps[step].errors += 1;
                 self.board.add_error(step);
             }
@@ -272,7 +279,8 @@ impl Driver for Channels {
                     next = next.min(now + BACKOFF_NS);
                     break;
                 }
-                Stamp { stream: p.cursor.stream as u32, seq, sent_ns: t }.write(&mut self.data, cp.size);
+                Stamp { step: step as u8, stream: p.cursor.stream as u32, seq, sent_ns: t }
+                    .write(&mut self.data, cp.size);
                 messages::client_event(&mut self.frame, "client-bench", &p.channel, &self.data);
                 conn.sender().send(OP_TEXT, &self.frame);
                 p.cursor.advance();
@@ -322,7 +330,9 @@ impl Driver for Channels {
     fn finish(&mut self, _now: u64) -> Partial {
         for p in &self.pubs {
             for (step, st) in self.st.steps.iter_mut().enumerate() {
-                st.scheduled += self.cp.scheduled(step, self.board.rate(step).unwrap_or(0.0), p.cursor.stream);
+                if let Some(pace) = self.board.pace(step) {
+                    st.scheduled += self.cp.scheduled(step, pace, p.cursor.stream);
+                }
             }
         }
         self.out.channels = Some(std::mem::take(&mut self.st));

@@ -46,6 +46,12 @@ pub struct MockPusher {
 
 /// Starts the mock on a free loopback port.
 pub fn start() -> MockPusher {
+    start_with(false)
+}
+
+/// Starts the mock; with `close_api`, it answers every API request with `Connection: close` and
+/// closes the connection, reading nothing after the request it answered (as sockudo does).
+pub fn start_with(close_api: bool) -> MockPusher {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("address");
     let seen = Arc::new(Seen::default());
@@ -60,7 +66,7 @@ pub fn start() -> MockPusher {
                 if stream.peek(&mut head).is_ok() && &head == b"GET " {
                     websocket(stream, id as u64, &seen, &members);
                 } else {
-                    api(stream, &seen, &members);
+                    api(stream, &seen, &members, close_api);
                 }
             });
         }
@@ -135,7 +141,7 @@ fn websocket(stream: TcpStream, id: u64, seen: &Seen, members: &Members) {
     }
 }
 
-fn api(stream: TcpStream, seen: &Seen, members: &Members) {
+fn api(stream: TcpStream, seen: &Seen, members: &Members, close: bool) {
     let mut out = stream.try_clone().expect("clone");
     let mut input = BufReader::new(stream);
     loop {
@@ -180,7 +186,8 @@ fn api(stream: TcpStream, seen: &Seen, members: &Members) {
             seen.api_events.fetch_add(1, Relaxed);
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
         };
-        if out.write_all(answer.as_bytes()).is_err() {
+        let answer = if close { answer.replacen("\r\n", "\r\nConnection: close\r\n", 1) } else { answer.to_string() };
+        if out.write_all(answer.as_bytes()).is_err() || close {
             return;
         }
     }
