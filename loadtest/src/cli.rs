@@ -282,6 +282,22 @@ mod tests {
     }
 
     #[test]
+    fn channels_needs_the_app_and_a_rate_excludes_the_search_flags() {
+        let channels = flags("channels");
+        for present in ["app-id", "app-key", "app-secret", "channels", "via", "publishers", "pipeline", "server-pid"] {
+            assert!(channels.iter().any(|f| f == present), "channels lacks --{present}");
+        }
+        let app = ["loadtest", "channels", "--app-id", "1", "--app-key", "k", "--app-secret", "s"];
+        assert!(Cli::try_parse_from(&app[..2]).is_err(), "the app credentials are required");
+        let mut both = app.to_vec();
+        both.extend(["--rate", "10", "--start-rate", "5"]);
+        assert_eq!(Cli::try_parse_from(both).unwrap_err().kind(), clap::error::ErrorKind::ArgumentConflict);
+        let mut ce = app.to_vec();
+        ce.extend(["--via", "client-events", "-c", "7"]);
+        assert_eq!(Cli::try_parse_from(ce).unwrap().scenario.common().connections, 7);
+    }
+
+    #[test]
     fn connect_has_one_rate_flag_and_echo_rate_excludes_in_flight() {
         assert!(Cli::try_parse_from(["loadtest", "connect", "--rate", "5"]).is_err());
         assert!(Cli::try_parse_from(["loadtest", "connect", "--connect-rate", "5"]).is_ok());

@@ -7,15 +7,14 @@
 //! channels, stamped with their intended send time; a connection that is full or down makes
 //! its channels' events late (their latency shows it), not fewer.
 
-use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::channels::api_link::{Link, Pending};
 use crate::channels::board::ChannelsBoard;
 use crate::channels::cursor::{Cursor, Next};
 use crate::channels::http::{self, Answer};
@@ -27,37 +26,10 @@ use crate::stats::Partial;
 use crate::sys::{self, Timer};
 
 const TIMER: Token = Token(usize::MAX - 1);
-/// Pause before reconnecting a connection that failed.
-const RECONNECT_NS: u64 = 100_000_000;
-
-/// A request waiting for its answer, with what it takes to send it again.
-#[derive(Debug, Clone, Copy)]
-struct Pending {
-    /// The step whose schedule it belongs to.
-    schedule: usize,
-    /// The step it counts for, when measured.
-    step: Option<usize>,
-    channel: u64,
-    seq: u64,
-    /// Intended send time.
-    t: u64,
-    sent_at: u64,
-}
-
-/// One keep-alive connection and the channels it publishes.
-struct Link {
-    stream: Option<TcpStream>,
-    connected: bool,
-    out: Vec<u8>,
-    off: usize,
-    input: Vec<u8>,
-    in_flight: VecDeque<Pending>,
-    /// Requests the server did not read before closing after an answer: sent again first.
-    resend: VecDeque<Pending>,
-    cursors: Vec<Cursor>,
-    turn: usize,
-    retry_at: u64,
-}
+/// A TCP connect not done by then is abandoned and tried again at once, from another port: on
+/// loopback a new connection may land on a 4-tuple the server still holds in TIME_WAIT, and its
+/// SYN then waits for retransmission (1 s, 3 s, 7 s ...), which would read as server latency.
+const CONNECT_TIMEOUT_NS: u64 = 200_000_000;
 
 /// The publisher thread's state.
 struct ApiPublisher<'a> {
@@ -86,20 +58,7 @@ pub fn run(plan: Arc<Plan>, board: Arc<ChannelsBoard>) -> io::Result<Partial> {
     let mut timer = Timer::new()?;
     poll.registry().register(&mut SourceFd(&timer.raw_fd()), TIMER, Interest::READABLE)?;
     let k = cp.publishers.min(cp.channels);
-    let links = (0..k)
-        .map(|j| Link {
-            stream: None,
-            connected: false,
-            out: Vec::new(),
-            off: 0,
-            input: Vec::new(),
-            in_flight: VecDeque::new(),
-            resend: VecDeque::new(),
-            cursors: (j..cp.channels).step_by(k as usize).map(Cursor::new).collect(),
-            turn: 0,
-            retry_at: 0,
-        })
-        .collect();
+    let links = (0..k).map(|j| Link::new((j..cp.channels).step_by(k as usize).map(Cursor::new).collect())).collect();
     let mut p = ApiPublisher {
         plan: &plan,
         cp,
@@ -157,38 +116,33 @@ pub fn run(plan: Arc<Plan>, board: Arc<ChannelsBoard>) -> io::Result<Partial> {
 impl ApiPublisher<'_> {
     /// Connects, sends what is due and writes; returns when this link next needs a look.
     fn service(&mut self, i: usize, now: u64) -> u64 {
-        if self.links[i].stream.is_none() {
-            if now < self.links[i].retry_at {
-                return self.links[i].retry_at;
+        let link = &mut self.links[i];
+        if !link.has_socket() {
+            if now < link.retry_at {
+                return link.retry_at;
             }
-            self.connect(i, now);
+            link.connect(self.poll.registry(), self.plan.url.addr, Token(i), now);
             return u64::MAX;
         }
-        if !self.links[i].connected {
-            return u64::MAX;
+        if !link.connected {
+            let deadline = link.connect_started + CONNECT_TIMEOUT_NS;
+            if now < deadline {
+                return deadline;
+            }
+            self.st.connect_timeouts += 1;
+            self.drop_link(i, true);
+            return now;
         }
         let next = self.fill(i, now);
         self.flush(i);
         next
     }
 
-    fn connect(&mut self, i: usize, now: u64) {
-        match sys::start_connect(self.plan.url.addr, None) {
-            Ok(mut s) => match self.poll.registry().register(&mut s, Token(i), Interest::READABLE | Interest::WRITABLE)
-            {
-                Ok(()) => self.links[i].stream = Some(s),
-                Err(_) => self.links[i].retry_at = now + RECONNECT_NS,
-            },
-            Err(_) => self.links[i].retry_at = now + RECONNECT_NS,
-        }
-    }
-
     fn finish_connect(&mut self, i: usize) {
-        let Some(s) = self.links[i].stream.as_ref() else { return };
-        match (s.take_error(), s.peer_addr()) {
-            (Ok(None), Ok(_)) => self.links[i].connected = true,
-            (_, Err(e)) if e.kind() == io::ErrorKind::NotConnected => {}
-            _ => self.drop_link(i, false),
+        match self.links[i].finish_connect() {
+            Some(true) => self.st.api_connect.record(sys::now_ns().saturating_sub(self.links[i].connect_started)),
+            Some(false) => self.drop_link(i, false),
+            None => {}
         }
     }
 
@@ -238,39 +192,18 @@ impl ApiPublisher<'_> {
     }
 
     fn flush(&mut self, i: usize) {
-        let link = &mut self.links[i];
-        let Some(stream) = link.stream.as_mut() else { return };
-        while link.off < link.out.len() {
-            match stream.write(&link.out[link.off..]) {
-                Ok(0) => return self.drop_link(i, false),
-                Ok(n) => link.off += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return self.drop_link(i, false),
-            }
+        if !self.links[i].write() {
+            self.drop_link(i, false);
         }
-        link.out.clear();
-        link.off = 0;
     }
 
     /// Reads answers on link `i` until the socket would block or closes, then handles every
     /// complete answer received, even when the server closed right after sending them.
     fn read(&mut self, i: usize) {
-        let mut ended = false;
-        loop {
-            let Some(stream) = self.links[i].stream.as_mut() else { return };
-            match stream.read(&mut self.scratch) {
-                Ok(0) => ended = true,
-                Ok(n) => {
-                    self.links[i].input.extend_from_slice(&self.scratch[..n]);
-                    continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => ended = true,
-            }
-            break;
+        if !self.links[i].has_socket() {
+            return;
         }
+        let ended = self.links[i].read(&mut self.scratch);
         let now = sys::now_ns();
         let (mut used, mut closed, mut broken) = (0, false, false);
         while !closed && !broken {
@@ -318,27 +251,13 @@ impl ApiPublisher<'_> {
     /// an answer (`resend`: its unread requests go again), after a pause when it failed (its
     /// unanswered requests count as errors: the server may or may not have taken them).
     fn drop_link(&mut self, i: usize, resend: bool) {
-        let link = &mut self.links[i];
-        if let Some(mut s) = link.stream.take() {
-            let _ = self.poll.registry().deregister(&mut s);
-        }
-        if resend {
-            while let Some(p) = link.in_flight.pop_back() {
-                link.resend.push_front(p);
-            }
-        }
-        for p in link.in_flight.drain(..) {
+        for p in self.links[i].reset(self.poll.registry(), resend) {
             self.st.unanswered += 1;
             if let Some(step) = p.step {
                 self.st.steps[step].errors += 1;
                 self.board.add_error(step);
             }
         }
-        link.connected = false;
-        link.out.clear();
-        link.off = 0;
-        link.input.clear();
-        link.retry_at = if resend { 0 } else { sys::now_ns() + RECONNECT_NS };
         self.st.reconnects += 1;
     }
 

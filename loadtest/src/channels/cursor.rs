@@ -1,7 +1,8 @@
 //! `Cursor`: where one stream of events stands in the schedule. Publishers (the API thread and
 //! the client-event connections alike) ask it what is due; events carry their *intended* send
 //! time, so a publisher that falls behind sends the backlog with the original stamps and the
-//! delay shows as latency (coordinated omission corrected).
+//! delay shows as latency (coordinated omission corrected). A backlog lives only as long as
+//! its step: once the saturation search has moved on, a stream skips what it still owes.
 
 use crate::channels::board::ChannelsBoard;
 use crate::channels::plan::ChannelsPlan;
@@ -54,7 +55,10 @@ impl Cursor {
                 return Next::At(now + UNDECIDED_POLL_NS);
             };
             let t = plan.intended(pace, self.stream, self.k);
-            if t >= plan.window(self.step, pace).1 || t >= times.end {
+            // Once the next step is decided the search has judged this one: what is still
+            // unsent of it is dropped (it shows as unsent), so no backlog spills into the next.
+            let superseded = board.pace(self.step + 1).is_some();
+            if superseded || t >= plan.window(self.step, pace).1 || t >= times.end {
                 (self.step, self.k) = (self.step + 1, 0);
                 continue;
             }
@@ -98,6 +102,11 @@ mod tests {
         assert_eq!(c.peek(&p, &board, 9_000_000_000), Next::At(9_001_000_000));
         board.set_pace(1, Pace { start: 2_600_000_000, rate: 400.0 });
         assert_eq!(c.peek(&p, &board, 9_000_000_000), Next::Due { t: 2_602_500_000, step: 1, seq: 38 });
+        c.advance();
+        // The search moved on while this stream still owed step 1 events: they are skipped.
+        board.set_pace(2, Pace { start: 3_500_000_000, rate: 4.0 });
+        assert_eq!(c.peek(&p, &board, 3_500_000_000), Next::At(3_750_000_000));
+        assert_eq!(c.peek(&p, &board, 3_800_000_000), Next::Due { t: 3_750_000_000, step: 2, seq: 39 });
     }
 
     #[test]

@@ -25,9 +25,16 @@
 //!
 //! Rates: `--rate R` runs one window of `--duration` after `--warmup`. Without it a saturation
 //! search runs `--search-steps` steps of `--step-duration` from `--start-rate`, doubling while
-//! the server keeps up and bisecting after the first failure (see `search`), then one step at
-//! half the best sustained rate for the latency at half load.
+//! the server keeps up and bisecting after the first failure (see `search`); each step starts
+//! once the one before drained (at most `--step-gap` after it), then one step runs at half the
+//! best sustained rate. A server that was just overloaded may still be slow in that last step;
+//! for a clean "p99 at half load", run `--rate` at half the sustained rate on a fresh server.
+//!
+//! Memory: with `--server-pid`, the server's VmRSS is read before connecting and once
+//! subscribed (just before traffic); the difference over the subscribed connections is the
+//! memory per subscription. Allocators keep freed memory, so start the server afresh per run.
 
+pub mod api_link;
 pub mod api_publisher;
 pub mod args;
 pub mod board;

@@ -97,6 +97,10 @@ pub struct Api {
     pub closed_by_server: u64,
     /// From request to answer.
     pub latency_ms: Percentiles,
+    /// TCP connect time of API connections.
+    pub connect_ms: Percentiles,
+    /// Connects abandoned after 200 ms and tried again from another port.
+    pub connect_timeouts: u64,
 }
 
 /// What the saturation search found.
@@ -290,6 +294,8 @@ impl ChannelsReport {
                 reconnects: p.reconnects,
                 closed_by_server: p.closed_by_server,
                 latency_ms: Percentiles::of(&p.api_latency),
+                connect_ms: Percentiles::of(&p.api_connect),
+                connect_timeouts: p.connect_timeouts,
             }),
             pusher_errors: p.pusher_errors.clone(),
             pings_answered: p.pings,

@@ -89,6 +89,10 @@ pub struct ChannelsPartial {
     pub closed_by_server: u64,
     /// From an API request's send to its answer.
     pub api_latency: Hist,
+    /// TCP connect time of API connections.
+    pub api_connect: Hist,
+    /// API connects abandoned for taking too long (and tried again).
+    pub connect_timeouts: u64,
     /// `pusher:ping`s answered.
     pub pings: u64,
     /// Events that reached a subscriber of another channel.
@@ -123,6 +127,8 @@ impl ChannelsPartial {
         self.reconnects += other.reconnects;
         self.closed_by_server += other.closed_by_server;
         self.api_latency.merge(&other.api_latency);
+        self.api_connect.merge(&other.api_connect);
+        self.connect_timeouts += other.connect_timeouts;
         self.pings += other.pings;
         self.misrouted += other.misrouted;
         self.to_publishers += other.to_publishers;

@@ -44,6 +44,7 @@ impl ChannelsReport {
         row(&mut s, "  subscribe", &sub.subscribe_ms);
         if let Some(api) = &self.api {
             row(&mut s, "  api answer", &api.latency_ms);
+            row(&mut s, "  api connect", &api.connect_ms);
         }
         if self.client.send_lag_ms.count > 0 {
             row(&mut s, "  client send lag", &self.client.send_lag_ms);
@@ -98,11 +99,13 @@ impl ChannelsReport {
             let answers: Vec<String> = api.answers.iter().map(|(k, v)| format!("{k} x {v}")).collect();
             let _ = writeln!(
                 s,
-                "api answers   {}  unanswered {}  reconnects {} ({} after the server closed the connection)",
+                "api answers   {}  unanswered {}  reconnects {} ({} after the server closed the connection, {} \
+                 connects timed out)",
                 if answers.is_empty() { "none".into() } else { answers.join(", ") },
                 api.unanswered,
                 api.reconnects,
-                api.closed_by_server
+                api.closed_by_server,
+                api.connect_timeouts
             );
         }
         if !self.pusher_errors.is_empty() {
