@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::channels::args::ChannelsArgs;
 use crate::overload_args::OverloadArgs;
 
 /// Load generator for WebSocket push servers.
@@ -91,6 +92,13 @@ pub enum Scenario {
     /// the delivered rate, delivery latency, server RSS, connections the server closed and
     /// messages lost.
     Overload(OverloadArgs),
+    /// Benchmark a Pusher Channels server: -c subscribers on --channels public channels (private
+    /// ones with --via client-events) receive events published through the signed HTTP API (or
+    /// as client events); reports deliveries/s, loss, duplicates and reordering per channel,
+    /// delivery latency, API answers by status and (with --server-pid) the server's memory per
+    /// subscribed connection. With --rate: one fixed-rate window; without: a saturation search
+    /// for the highest rate sustained, then a step at half that rate.
+    Channels(Box<ChannelsArgs>),
 }
 
 /// Flags every scenario uses.
@@ -173,6 +181,7 @@ impl Scenario {
                 common
             }
             Scenario::Overload(args) => &args.common,
+            Scenario::Channels(args) => &args.common,
         }
     }
 
@@ -183,6 +192,7 @@ impl Scenario {
                 Some(output)
             }
             Scenario::Overload(_) => None,
+            Scenario::Channels(args) => Some(&args.output),
         }
     }
 
@@ -193,6 +203,7 @@ impl Scenario {
             Scenario::Broadcast { .. } => "broadcast",
             Scenario::Echo { .. } => "echo",
             Scenario::Overload(_) => "overload",
+            Scenario::Channels(_) => "channels",
         }
     }
 }
@@ -268,6 +279,22 @@ mod tests {
         for present in ["capacity", "steps", "step-duration", "server-pid", "plot", "source-ips", "processes"] {
             assert!(overload.iter().any(|f| f == present), "overload lacks --{present}");
         }
+    }
+
+    #[test]
+    fn channels_needs_the_app_and_a_rate_excludes_the_search_flags() {
+        let channels = flags("channels");
+        for present in ["app-id", "app-key", "app-secret", "channels", "via", "publishers", "pipeline", "server-pid"] {
+            assert!(channels.iter().any(|f| f == present), "channels lacks --{present}");
+        }
+        let app = ["loadtest", "channels", "--app-id", "1", "--app-key", "k", "--app-secret", "s"];
+        assert!(Cli::try_parse_from(&app[..2]).is_err(), "the app credentials are required");
+        let mut both = app.to_vec();
+        both.extend(["--rate", "10", "--start-rate", "5"]);
+        assert_eq!(Cli::try_parse_from(both).unwrap_err().kind(), clap::error::ErrorKind::ArgumentConflict);
+        let mut ce = app.to_vec();
+        ce.extend(["--via", "client-events", "-c", "7"]);
+        assert_eq!(Cli::try_parse_from(ce).unwrap().scenario.common().connections, 7);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `Kind`: what a run's connections do once open, with each scenario's settings.
 
+use crate::channels::plan::ChannelsPlan;
 use crate::overload_plan::OverloadPlan;
 
 /// What the connections do once open.
@@ -29,4 +30,6 @@ pub enum Kind {
     },
     /// Stepped offered load around the server's capacity.
     Overload(OverloadPlan),
+    /// Pusher channels: subscribers, and publishers through the API or client events.
+    Channels(ChannelsPlan),
 }

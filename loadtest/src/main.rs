@@ -10,9 +10,12 @@
 //!   histograms, totals
 //! - `report`, `table`, `warnings`, `hgrm`, `plot`, `progress`: output; `overload_report`,
 //!   `overload_table`, `overload_plot`: the overload scenario's output; `rss_sampler`: server memory
+//! - `pusher/`: the Pusher protocol's client side without sockets (signatures, envelopes,
+//!   stamps); `channels/`: the channels scenario's plan, API publisher, search and report
 //! - `multiproc`, `run`: spreading over processes, running a scenario end to end
 #![deny(missing_docs)]
 
+mod channels;
 mod cli;
 mod client;
 mod header;
@@ -30,6 +33,7 @@ mod overload_table;
 mod plan;
 mod plot;
 mod progress;
+mod pusher;
 mod report;
 mod rss_sampler;
 mod run;
@@ -61,6 +65,9 @@ fn main() -> ExitCode {
     };
     if let cli::Scenario::Overload(args) = &cli.scenario {
         return overload_output(args, &finished);
+    }
+    if let cli::Scenario::Channels(args) = &cli.scenario {
+        return channels::output::print(args, &finished);
     }
     let common = cli.scenario.common();
     let (report, partial) = (&finished.report, &finished.partial);

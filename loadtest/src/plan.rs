@@ -9,6 +9,7 @@ use thiserror::Error;
 use crate::cli::{Common, Scenario};
 use crate::header::HEADER_LEN;
 pub use crate::kind::Kind;
+use crate::pusher::stamp::STAMP_LEN;
 use crate::source_ips::{SourceIps, SourceIpsError};
 use crate::url::{UrlError, WsUrl};
 
@@ -96,6 +97,18 @@ impl Plan {
                 let (o, before_steps, steps) = a.plan();
                 (Kind::Overload(o), steps, before_steps, a.drain)
             }
+            Scenario::Channels(a) => {
+                let (cp, warmup, measured, drain) = a.plan();
+                (Kind::Channels(cp), measured, warmup, drain)
+            }
+        };
+        let mut url = url;
+        let connections = match &kind {
+            Kind::Channels(cp) => {
+                url.path = cp.ws_path();
+                cp.total_connections()
+            }
+            _ => c.connections,
         };
         let connect_rate = c.connect_rate;
         if c.connections == 0 {
@@ -130,6 +143,12 @@ impl Plan {
                 check_size(o.size)?;
                 o.check(c.connections).map_err(PlanError::Invalid)?;
             }
+            Kind::Channels(cp) => {
+                if cp.size < STAMP_LEN || cp.size > 16 << 20 {
+                    return invalid(format!("--size must be between {STAMP_LEN} bytes (the stamp) and 16 MiB"));
+                }
+                cp.check(c.processes).map_err(PlanError::Invalid)?;
+            }
             Kind::Connect => {}
         }
         let proc_index = u64::from(c.worker_index.unwrap_or(0));
@@ -137,7 +156,7 @@ impl Plan {
         if proc_index >= proc_count {
             return invalid("internal: worker index out of range".into());
         }
-        let mine = share(c.connections, proc_count, proc_index);
+        let mine = share(connections, proc_count, proc_index);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = c.threads.unwrap_or(cores);
         if threads == 0 {
@@ -145,7 +164,7 @@ impl Plan {
         }
         let threads = threads.min(mine.max(1) as usize);
         let ns = |d: std::time::Duration| d.as_nanos().min(u128::from(u64::MAX / 4)) as u64;
-        let ramp_end = epoch + (c.connections as f64 * NS / connect_rate) as u64;
+        let ramp_end = epoch + (connections as f64 * NS / connect_rate) as u64;
         let traffic_start = ramp_end + ns(c.settle);
         let measure_start = traffic_start + ns(warmup);
         let measure_end = measure_start + ns(duration);
@@ -155,11 +174,14 @@ impl Plan {
             o.probe_start = traffic_start;
             o.start = measure_start;
         }
+        if let Kind::Channels(cp) = &mut kind {
+            cp.lay_out(traffic_start, measure_start);
+        }
         Ok(Plan {
             name: scenario.name(),
             kind,
             url,
-            connections: c.connections,
+            connections,
             threads,
             source_ips,
             connect_rate,

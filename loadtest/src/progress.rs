@@ -46,7 +46,7 @@ impl Progress {
 /// is a delivery in broadcast, an echo in echo, and only server-initiated messages in connect.
 pub fn rate_label(plan: &Plan) -> &'static str {
     match plan.kind {
-        Kind::Broadcast { .. } | Kind::Overload(_) => "deliveries/s",
+        Kind::Broadcast { .. } | Kind::Overload(_) | Kind::Channels(_) => "deliveries/s",
         Kind::Echo { .. } => "echoes/s",
         Kind::Connect => "msgs/s",
     }
@@ -60,6 +60,11 @@ pub fn phase(plan: &Plan, now: u64) -> String {
         }
         if let Some(i) = o.step_at(now) {
             return format!("step {}/{} ({}x)", i + 1, o.len(), o.multipliers[i]);
+        }
+    }
+    if let Kind::Channels(cp) = &plan.kind {
+        if cp.saturation() && now >= plan.measure_start && now < plan.measure_end {
+            return "searching".into();
         }
     }
     let name = if now < plan.epoch {

@@ -22,6 +22,8 @@ use crate::{multiproc, scenario, sys};
 /// File descriptors a process needs besides its connections (stdio, epoll and timer per thread,
 /// the probe, /proc reads).
 const FD_SLACK: u64 = 64;
+/// channels: how long before traffic starts the server's memory is read "once subscribed".
+const RSS_BEFORE_TRAFFIC_NS: u64 = 20_000_000;
 
 /// A finished run: the report and the raw merged results (for --hgrm and --plot).
 pub struct Finished {
@@ -64,6 +66,11 @@ pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
     };
     let step_ends: Vec<u64> = match &plan.kind {
         Kind::Overload(o) => (0..o.len()).map(|i| o.bounds(i).1).collect(),
+        // Once subscribed (just before traffic), then at the end of a fixed-rate step.
+        // (The search samples its steps itself: they start and end when it decides.)
+        Kind::Channels(cp) => std::iter::once(plan.traffic_start.saturating_sub(RSS_BEFORE_TRAFFIC_NS))
+            .chain(cp.steps.iter().filter(|_| !cp.saturation()).map(|s| s.end))
+            .collect(),
         _ => Vec::new(),
     };
     let steps = step_ends.len();

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::channels::stats::ChannelsPartial;
 use crate::hist::Hist;
 use crate::overload_stats::OverloadPartial;
 use crate::seq::SeqCounts;
@@ -71,6 +72,9 @@ pub struct Partial {
     /// The overload scenario's per-step and probe results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overload: Option<OverloadPartial>,
+    /// The channels scenario's results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<ChannelsPartial>,
 }
 
 impl Partial {
@@ -110,6 +114,9 @@ impl Partial {
         self.time_wait_seen = self.time_wait_seen.max(other.time_wait_seen);
         if let Some(theirs) = &other.overload {
             self.overload.get_or_insert_with(OverloadPartial::default).merge(theirs);
+        }
+        if let Some(theirs) = &other.channels {
+            self.channels.get_or_insert_with(ChannelsPartial::default).merge(theirs);
         }
     }
 

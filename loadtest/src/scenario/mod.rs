@@ -1,8 +1,10 @@
-//! The scenarios (`connect`, `broadcast`, `echo`, `overload`) and `run_local`, which runs this
-//! process's share of one on `plan.threads` event-loop threads and sums their results.
+//! The scenarios (`connect`, `broadcast`, `echo`, `overload`, `channels`) and `run_local`, which
+//! runs this process's share of one on `plan.threads` event-loop threads (plus, for `channels`,
+//! the HTTP API publisher and the saturation search) and sums their results.
 
 pub mod broadcast;
 pub mod capacity_board;
+pub mod channels;
 pub mod connect;
 pub mod echo;
 pub mod overload;
@@ -11,6 +13,9 @@ pub mod probe;
 use std::io;
 use std::sync::Arc;
 
+use crate::channels::board::ChannelsBoard;
+use crate::channels::plan::Via;
+use crate::channels::{api_publisher, search};
 use crate::client::{Cause, Conn, Handler};
 use crate::hist::Hist;
 use crate::live::Live;
@@ -24,9 +29,14 @@ use crate::{sys, worker};
 pub fn run_local(plan: Arc<Plan>, live: Arc<Live>, board: Arc<CapacityBoard>) -> io::Result<Partial> {
     let wall0 = sys::now_ns();
     let cpu0 = sys::cpu_time_ns(false);
-    let handles: Vec<_> = (0..plan.threads)
+    let channels = match &plan.kind {
+        Kind::Channels(cp) => Some(Arc::new(ChannelsBoard::new(cp))),
+        _ => None,
+    };
+    let mut handles: Vec<_> = (0..plan.threads)
         .map(|thread| {
             let (plan, live, board) = (Arc::clone(&plan), Arc::clone(&live), Arc::clone(&board));
+            let channels = channels.clone();
             std::thread::Builder::new().name(format!("loadtest-{thread}")).spawn(move || match plan.kind {
                 Kind::Connect => worker::run(&plan, thread, connect::Connect::default(), &live),
                 Kind::Broadcast { .. } => {
@@ -38,9 +48,32 @@ pub fn run_local(plan: Arc<Plan>, live: Arc<Live>, board: Arc<CapacityBoard>) ->
                     let driver = overload::Overload::new(Arc::clone(&plan), thread, board);
                     worker::run(&plan, thread, driver, &live)
                 }
+                Kind::Channels(_) => {
+                    let board = channels.expect("a channels run has a board");
+                    worker::run(&plan, thread, channels::Channels::new(Arc::clone(&plan), thread, board), &live)
+                }
             })
         })
         .collect::<io::Result<_>>()?;
+    if let (Kind::Channels(cp), Some(board)) = (&plan.kind, &channels) {
+        // The API publisher runs in the first process only; the search needs a single process.
+        if cp.via == Via::Api && plan.proc_index == 0 {
+            let (plan, board) = (Arc::clone(&plan), Arc::clone(board));
+            handles.push(
+                std::thread::Builder::new()
+                    .name("loadtest-api".into())
+                    .spawn(move || api_publisher::run(plan, board))?,
+            );
+        }
+        if cp.saturation() {
+            let (plan, board) = (Arc::clone(&plan), Arc::clone(board));
+            handles.push(std::thread::Builder::new().name("loadtest-search".into()).spawn(move || {
+                let decisions = search::run(plan, board);
+                let channels = crate::channels::stats::ChannelsPartial { decisions, ..Default::default() };
+                Ok(Partial { channels: Some(channels), ..Partial::default() })
+            })?);
+        }
+    }
     let mut total = Partial::default();
     for h in handles {
         let part = h.join().map_err(|_| io::Error::other("an event-loop thread panicked"))??;
