@@ -161,9 +161,19 @@ export function assert(cond, msg) {
   if (!cond) throw new Error(msg);
 }
 
+// JSON with object keys sorted: key order carries no meaning in JSON, and
+// servers re-serialize payloads.
+export function canonical(v) {
+  return JSON.stringify(v, (_, x) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]]))
+      : x,
+  );
+}
+
 export function assertEq(actual, expected, what) {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
+  const a = canonical(actual);
+  const e = canonical(expected);
   if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
 }
 
