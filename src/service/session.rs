@@ -113,7 +113,12 @@ impl Service {
             Err(e) => return refuse("InvalidChannel", &e.to_string(), 400),
         };
         if kind == ChannelKind::ServerToUser {
-            return refuse("AuthError", "server-to-user channels are joined by signing in", 403);
+            // A signed-in client (pusher-js) subscribes to its own channel,
+            // which sign-in joined already; anyone else's is refused.
+            if session.user.is_some() && names::server_to_user_id(&channel) == session.user.as_deref() {
+                return push(server, conn, protocol::subscription_succeeded(&channel, None));
+            }
+            return refuse("AuthError", "server-to-user channels are joined by signing in as that user", 403);
         }
         if session.subscribed(&channel).is_some() && kind != ChannelKind::Presence {
             return push(server, conn, protocol::subscription_succeeded(&channel, None));
