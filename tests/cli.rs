@@ -89,3 +89,40 @@ fn an_unwritable_pid_file_is_an_error_at_start() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("cannot write the pid file /nonexistent-dir/fanout.pid"), "{}", stderr(&output));
 }
+
+#[test]
+fn a_bad_apps_file_is_reported_with_its_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("fanout-apps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("apps.toml");
+    std::fs::write(&path, "[[app]]\nid = \"1\"\nkey = \"k\"\nsecrt = \"s\"\n").expect("write");
+    let output = run(&["--bind", "127.0.0.1:0", "--apps-file", path.to_str().expect("utf-8")], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("apps.toml") && text.contains("line 4") && text.contains("secrt"), "{text}");
+    let missing = run(&["--bind", "127.0.0.1:0", "--apps-file", "/nonexistent/apps.toml"], &[]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("/nonexistent/apps.toml"), "{}", stderr(&missing));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_apps_file_serves_its_apps() {
+    let dir = std::env::temp_dir().join(format!("fanout-apps-ok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("apps.toml");
+    let apps =
+        "[[app]]\nid = \"1\"\nkey = \"one\"\nsecret = \"s1\"\n\n[[app]]\nid = \"2\"\nkey = \"two\"\nsecret = \"s2\"\n";
+    std::fs::write(&path, apps).expect("write");
+    let server = Fanout::spawn(&["--bind", "127.0.0.1:0", "--apps-file", path.to_str().expect("utf-8")], None);
+    assert!(server.lines_so_far().iter().any(|l| l.contains("2 app(s)")), "{:?}", server.lines_so_far());
+    for key in ["one", "two"] {
+        let url = format!("ws://{}/app/{key}?protocol=7", server.addr);
+        let stream = std::net::TcpStream::connect(server.addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let (mut client, _) = tungstenite::client(url, stream).expect("upgrade");
+        let text = client.read().expect("a frame").into_text().expect("text").to_string();
+        assert!(text.contains("pusher:connection_established"), "{key}: {text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

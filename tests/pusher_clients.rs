@@ -26,7 +26,8 @@ fn clients_dir() -> PathBuf {
 /// packages are missing outside CI.
 fn ready(python: bool) -> Option<String> {
     let node_modules = clients_dir().join("node_modules/pusher-js");
-    let interpreter = if python { std::env::var("FANOUT_PYTHON").unwrap_or_else(|_| "python3".into()) } else { "node".into() };
+    let interpreter =
+        if python { std::env::var("FANOUT_PYTHON").unwrap_or_else(|_| "python3".into()) } else { "node".into() };
     let probe = if python {
         Command::new(&interpreter).args(["-c", "import pusher"]).output().map(|o| o.status.success()).unwrap_or(false)
     } else {
@@ -54,8 +55,19 @@ fn run(script: &str) {
     let webhook_port = free_port().to_string();
     let webhook = format!("http://127.0.0.1:{webhook_port}/hooks");
     let args = [
-        "--bind", "127.0.0.1:0", "--workers", "2", "--app-id", APP[0], "--app-key", APP[1], "--app-secret", APP[2],
-        "--app-client-events", "--app-webhook", &webhook,
+        "--bind",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+        "--app-id",
+        APP[0],
+        "--app-key",
+        APP[1],
+        "--app-secret",
+        APP[2],
+        "--app-client-events",
+        "--app-webhook",
+        &webhook,
     ];
     let server = Fanout::spawn(&args, None);
     let output = Command::new(interpreter)
