@@ -51,6 +51,16 @@ impl ChatTarget {
             }
         }
     }
+
+    /// The answer to an upgrade on `path` where [`ChatTarget::of_path`]
+    /// found no chat: 400 for a bad room name, else 404.
+    pub fn refusal(path: &str) -> Rejection {
+        if path.starts_with("/chat/") {
+            Rejection::bad_request().body("a room name is 1 to 164 characters of A-Z a-z 0-9 _ - = @ , . ;\n")
+        } else {
+            Rejection::not_found()
+        }
+    }
 }
 
 /// True for a valid room name (see [`ChatTarget::of_path`]).
@@ -81,10 +91,7 @@ impl Handler for ChatHandler {
             Some(ChatTarget::Everyone) => Ok(Accept::new(ChatTarget::Everyone)),
             // A room's members hear their room only, not the whole chat.
             Some(room) => Ok(Accept::new(room).without_broadcasts()),
-            None if request.path().starts_with("/chat/") => {
-                Err(Rejection::bad_request().body("a room name is 1 to 164 characters of A-Z a-z 0-9 _ - = @ , . ;\n"))
-            }
-            None => Err(Rejection::not_found()),
+            None => Err(ChatTarget::refusal(request.path())),
         }
     }
 

@@ -73,15 +73,7 @@ impl OverloadReport {
             let codes: Vec<String> = st.close_codes.iter().map(|(k, v)| format!("{v} x {k}")).collect();
             let _ = writeln!(s, "  step {} closes: {}", st.step, codes.join(", "));
         }
-        let cl = &self.client;
-        let _ = writeln!(
-            s,
-            "client        {} process(es), {} thread(s), CPU {:.0}% of capacity, busiest thread {:.0}%",
-            cl.processes, cl.threads, cl.cpu_percent, cl.busiest_thread_percent
-        );
-        for w in &self.warnings {
-            let _ = writeln!(s, "WARNING: {w}");
-        }
+        crate::table::client_and_warnings(&mut s, &self.client, &self.warnings);
         s
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{Percentiles, Report};
+use crate::report::{Client, Connections, Percentiles, Report};
 
 impl Report {
     /// The human-readable table.
@@ -16,12 +16,7 @@ impl Report {
             "connections   requested {}  opened {}  open at measure {}  open at end {}",
             c.requested, c.opened, c.open_at_measure, c.open_at_end
         );
-        for (cause, n) in &c.failures {
-            let _ = writeln!(s, "  failed      {n:>8}  {cause}");
-        }
-        for (cause, n) in &c.ended_early {
-            let _ = writeln!(s, "  ended early {n:>8}  {cause}");
-        }
+        connection_failures(&mut s, c);
         let _ = writeln!(
             s,
             "{:<24}{:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -86,15 +81,29 @@ impl Report {
                 m.rss_per_connection_bytes
             );
         }
-        let cl = &self.client;
-        let _ = writeln!(
-            s,
-            "client        {} process(es), {} thread(s), CPU {:.0}% of capacity, busiest thread {:.0}%",
-            cl.processes, cl.threads, cl.cpu_percent, cl.busiest_thread_percent
-        );
-        for w in &self.warnings {
-            let _ = writeln!(s, "WARNING: {w}");
-        }
+        client_and_warnings(&mut s, &self.client, &self.warnings);
         s
+    }
+}
+
+/// The lines for connections that failed or ended early, by cause.
+pub(crate) fn connection_failures(s: &mut String, c: &Connections) {
+    for (cause, n) in &c.failures {
+        let _ = writeln!(s, "  failed      {n:>8}  {cause}");
+    }
+    for (cause, n) in &c.ended_early {
+        let _ = writeln!(s, "  ended early {n:>8}  {cause}");
+    }
+}
+
+/// The client's own CPU line and the warnings that end every scenario's table.
+pub(crate) fn client_and_warnings(s: &mut String, cl: &Client, warnings: &[String]) {
+    let _ = writeln!(
+        s,
+        "client        {} process(es), {} thread(s), CPU {:.0}% of capacity, busiest thread {:.0}%",
+        cl.processes, cl.threads, cl.cpu_percent, cl.busiest_thread_percent
+    );
+    for w in warnings {
+        let _ = writeln!(s, "WARNING: {w}");
     }
 }

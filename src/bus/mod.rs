@@ -42,6 +42,8 @@ static NEXT_BUS_ID: AtomicU64 = AtomicU64::new(1);
 pub(crate) struct Bus {
     id: u64,
     inboxes: Box<[Inbox]>,
+    /// Every worker's index: a broadcast's destinations.
+    everyone: Box<[usize]>,
 }
 
 impl Bus {
@@ -58,7 +60,8 @@ impl Bus {
             })
             .collect();
         let id = NEXT_BUS_ID.fetch_add(1, Ordering::Relaxed);
-        (Bus { id, inboxes }, receivers)
+        let everyone = (0..receivers.len()).collect();
+        (Bus { id, inboxes, everyone }, receivers)
     }
 
     /// Number of workers.
@@ -133,8 +136,7 @@ impl Bus {
     /// worker has room, or not at all (`Full`).
     pub(crate) fn broadcast(&self, broadcast: Broadcast, wait: Wait) -> Result<(), SendError> {
         let cost = broadcast.frame.len() + COMMAND_OVERHEAD;
-        let all: Vec<usize> = (0..self.inboxes.len()).collect();
-        self.multicast(&all, cost, || Command::Broadcast(broadcast.clone()), wait)
+        self.multicast(&self.everyone, cost, || Command::Broadcast(broadcast.clone()), wait)
     }
 
     /// Sends the command `make` builds to each worker of `dests`, with the

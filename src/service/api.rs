@@ -35,7 +35,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         None => return None,
     };
     let parts: Vec<&str> = rest.split('/').collect();
-    let decode = |s: &str| percent_decode(s);
+    let decode = |s: &str| crate::http::decode_path_segment(s).into_owned();
     let (endpoint, method, channel, user) = match parts.as_slice() {
         ["events"] => ("events", "POST", None, None),
         ["batch_events"] => ("batch_events", "POST", None, None),
@@ -49,10 +49,6 @@ fn route(path: &str) -> Option<Route<'_>> {
         return None;
     }
     Some(Route { endpoint, method, app_id, channel, user })
-}
-
-fn percent_decode(segment: &str) -> String {
-    crate::http::decode_path_segment(segment).into_owned()
 }
 
 /// A JSON answer.

@@ -136,7 +136,7 @@ impl Handler for Service {
             Some(ChatTarget::Room(room)) => {
                 Ok(Accept::new(ConnState::Room(audience::audience(&self.room_app, &room))).without_broadcasts())
             }
-            None => ChatHandler::default().on_upgrade(_server, request).map(|_| Accept::new(ConnState::Everyone)),
+            None => Err(ChatTarget::refusal(request.path())),
         }
     }
 

@@ -67,11 +67,6 @@ impl Webhooks {
     /// Starts the scheduler and posting threads when some app has
     /// webhooks; otherwise every `emit` is a no-op.
     pub(crate) fn start(apps: &Apps) -> Webhooks {
-        Webhooks::start_with(apps, DELAY)
-    }
-
-    /// [`Webhooks::start`] with another hold for vacate and remove events.
-    pub(crate) fn start_with(apps: &Apps, delay: Duration) -> Webhooks {
         let stats = Arc::new(WebhookStats::default());
         let hooks: HashMap<String, AppHooks> = apps
             .iter()
@@ -87,8 +82,7 @@ impl Webhooks {
         }
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
         let posts = webhook_post::start(stats.clone());
-        let scheduler =
-            Scheduler { hooks, delay, held: Vec::new(), batches: HashMap::new(), posts, stats: stats.clone() };
+        let scheduler = Scheduler { hooks, held: Vec::new(), batches: HashMap::new(), posts, stats: stats.clone() };
         let spawned = std::thread::Builder::new().name("fanout-webhooks".into()).spawn(move || scheduler.run(&rx));
         match spawned {
             Ok(_) => Webhooks { events: Some(tx), stats },
@@ -141,7 +135,6 @@ impl Webhooks {
 
 struct Scheduler {
     hooks: HashMap<String, AppHooks>,
-    delay: Duration,
     /// Vacate and remove events waiting out the delay.
     held: Vec<(Instant, String, WebhookEvent)>,
     /// Per app: when its first waiting event arrived, and the events.
@@ -188,7 +181,7 @@ impl Scheduler {
         }
         match event {
             WebhookEvent::ChannelVacated { .. } | WebhookEvent::MemberRemoved { .. } => {
-                self.held.push((now + self.delay, app, event));
+                self.held.push((now + DELAY, app, event));
             }
             event => self.batch(app, event, now),
         }

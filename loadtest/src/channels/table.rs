@@ -29,12 +29,7 @@ impl ChannelsReport {
             "connections   requested {}  opened {}  subscribed {}  counted {} ({}..{} per channel)  open at end {}",
             c.requested, c.opened, sub.subscribed, sub.counted, sub.per_channel_min, sub.per_channel_max, c.open_at_end
         );
-        for (cause, n) in &c.failures {
-            let _ = writeln!(s, "  failed      {n:>8}  {cause}");
-        }
-        for (cause, n) in &c.ended_early {
-            let _ = writeln!(s, "  ended early {n:>8}  {cause}");
-        }
+        crate::table::connection_failures(&mut s, c);
         let _ = writeln!(
             s,
             "{:<24}{:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -135,15 +130,7 @@ impl ChannelsReport {
                 mib(m.rss_subscribed_bytes)
             );
         }
-        let cl = &self.client;
-        let _ = writeln!(
-            s,
-            "client        {} process(es), {} thread(s), CPU {:.0}% of capacity, busiest thread {:.0}%",
-            cl.processes, cl.threads, cl.cpu_percent, cl.busiest_thread_percent
-        );
-        for w in &self.warnings {
-            let _ = writeln!(s, "WARNING: {w}");
-        }
+        crate::table::client_and_warnings(&mut s, &self.client, &self.warnings);
         s
     }
 }

@@ -19,21 +19,22 @@ pub const PONG: &str = r#"{"event":"pusher:pong","data":{}}"#;
 /// A client event `event` on `channel` whose data is the string `data` (which must need no JSON
 /// escaping, as stamps do not), appended to `out`.
 pub fn client_event(out: &mut Vec<u8>, event: &str, channel: &str, data: &[u8]) {
-    out.clear();
-    out.extend_from_slice(br#"{"event":""#);
-    out.extend_from_slice(event.as_bytes());
-    out.extend_from_slice(br#"","channel":""#);
-    out.extend_from_slice(channel.as_bytes());
-    out.extend_from_slice(br#"","data":""#);
-    out.extend_from_slice(data);
-    out.extend_from_slice(br#""}"#);
+    event_json(out, "event", event, channel, data);
 }
 
 /// The body of an HTTP API `POST /apps/{id}/events` publishing `event` on one channel, written
 /// into `out`; `data` must need no JSON escaping.
 pub fn api_event(out: &mut Vec<u8>, event: &str, channel: &str, data: &[u8]) {
+    event_json(out, "name", event, channel, data);
+}
+
+/// `{"KEY":"event","channel":"channel","data":"data"}` into `out`: the two forms differ only in
+/// the key naming the event.
+fn event_json(out: &mut Vec<u8>, key: &str, event: &str, channel: &str, data: &[u8]) {
     out.clear();
-    out.extend_from_slice(br#"{"name":""#);
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":\"");
     out.extend_from_slice(event.as_bytes());
     out.extend_from_slice(br#"","channel":""#);
     out.extend_from_slice(channel.as_bytes());
