@@ -22,8 +22,8 @@ pub struct Pending {
     pub schedule: usize,
     /// The step it counts for, when measured.
     pub step: Option<usize>,
-    /// Its channel.
-    pub channel: u64,
+    /// Its stream (which names its channel).
+    pub stream: u64,
     /// Its sequence number.
     pub seq: u64,
     /// Intended send time.

@@ -1,11 +1,12 @@
 //! The HTTP API publisher: one thread with its own mio loop and `--publishers` keep-alive
 //! HTTP/1.1 connections to the server's API, each with up to `--pipeline` signed requests in
 //! flight (one, once the server is seen closing connections after an answer, as sockudo does:
-//! then every request costs a new connection). Channel `c` always goes through connection `c % P`, and a connection's answers come
-//! back in request order, so the server sees each channel's events in sequence: any reordering
-//! a subscriber observes is the server's. Events are sent on schedule, round-robin over the
-//! channels, stamped with their intended send time; a connection that is full or down makes
-//! its channels' events late (their latency shows it), not fewer.
+//! then every request costs a new connection). Stream `s` (see `ChannelsPlan::streams`) always
+//! goes through connection `s % P`, and a connection's answers come back in request order, so
+//! the server sees each stream's events in sequence: any reordering a subscriber observes is the
+//! server's. Events are sent on schedule, round-robin over the streams, stamped with their
+//! intended send time; a connection that is full or down makes its streams' events late (their
+//! latency shows it), not fewer.
 
 use std::io;
 use std::sync::Arc;
@@ -57,8 +58,8 @@ pub fn run(plan: Arc<Plan>, board: Arc<ChannelsBoard>) -> io::Result<Partial> {
     let poll = Poll::new()?;
     let mut timer = Timer::new()?;
     poll.registry().register(&mut SourceFd(&timer.raw_fd()), TIMER, Interest::READABLE)?;
-    let k = cp.publishers.min(cp.channels);
-    let links = (0..k).map(|j| Link::new((j..cp.channels).step_by(k as usize).map(Cursor::new).collect())).collect();
+    let k = cp.api_connections();
+    let links = (0..k).map(|j| Link::new((j..cp.streams()).step_by(k as usize).map(Cursor::new).collect())).collect();
     let mut p = ApiPublisher {
         plan: &plan,
         cp,
@@ -171,7 +172,7 @@ impl ApiPublisher<'_> {
                         continue;
                     }
                 };
-                let channel = cursor.stream;
+                let stream = cursor.stream;
                 cursor.advance();
                 link.turn = (link.turn + 1) % m;
                 let measured = (t >= self.cp.steps[step].measure_start).then_some(step);
@@ -180,11 +181,12 @@ impl ApiPublisher<'_> {
                     self.out.send_lag.record(now - t);
                 }
                 self.out.sent_total += 1;
-                Pending { schedule: step, step: measured, channel, seq, t, sent_at: now }
+                Pending { schedule: step, step: measured, stream, seq, t, sent_at: now }
             };
-            Stamp { step: p.schedule as u8, stream: p.channel as u32, seq: p.seq, sent_ns: p.t }
+            Stamp { step: p.schedule as u8, stream: p.stream as u32, seq: p.seq, sent_ns: p.t }
                 .write(&mut self.data, self.cp.size);
-            messages::api_event(&mut self.body, "bench", &self.cp.channel_name(p.channel), &self.data);
+            let channel = self.cp.channel_name(self.cp.channel_of_stream(p.stream));
+            messages::api_event(&mut self.body, "bench", &channel, &self.data);
             http::publish_request(&mut link.out, app, &self.host, &self.body, unix);
             link.in_flight.push_back(Pending { sent_at: now, ..p });
         }
@@ -239,8 +241,9 @@ impl ApiPublisher<'_> {
         self.st.api_latency.record(now.saturating_sub(p.sent_at));
         let Some(step) = p.step else { return };
         if (200..300).contains(&a.status) {
-            self.st.steps[step].accept(p.channel);
-            self.board.add_accepted(step, p.channel);
+            let channel = self.cp.channel_of_stream(p.stream);
+            self.st.steps[step].accept(channel);
+            self.board.add_accepted(step, channel);
         } else {
             self.st.steps[step].errors += 1;
             self.board.add_error(step);

@@ -36,7 +36,7 @@ pub struct ChannelsArgs {
     /// so the rate per publisher, R / P, must stay under that limit.
     #[arg(long, value_enum, default_value_t = Via::Api)]
     pub via: Via,
-    /// api: keep-alive HTTP connections (channel c uses connection c % P); client-events:
+    /// api: keep-alive HTTP connections (a channel's events spread over them); client-events:
     /// publishing WebSocket connections on top of -c (publisher k sends on channel k % C).
     /// Default: 4 (api), --channels (client-events).
     #[arg(long)]

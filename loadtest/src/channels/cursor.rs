@@ -79,7 +79,12 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channels::plan::{tests::plan, Pace, Via};
+    use crate::channels::plan::{tests, ChannelsPlan, Pace, Via};
+
+    /// The test plan with one stream per channel (4).
+    fn plan(via: Via, rate: Option<f64>) -> ChannelsPlan {
+        ChannelsPlan { publishers: 4, ..tests::plan(via, rate) }
+    }
 
     #[test]
     fn a_stream_walks_its_steps_and_waits_for_undecided_paces() {

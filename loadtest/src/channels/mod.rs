@@ -12,8 +12,9 @@
 //! Publishing:
 //! - `--via api` (default): one thread sends signed `POST /apps/{id}/events` requests on
 //!   `--publishers` keep-alive HTTP/1.1 connections, `--pipeline` requests in flight on each;
-//!   channel `c` always uses connection `c % P`, so each channel's events reach the server in
-//!   order. Answers are counted by status (`503 (Retry-After)` apart); only 2xx-accepted events
+//!   each channel's events form one or more numbered streams (enough for every connection to
+//!   carry one), stream `s` always on connection `s % P`, so each stream reaches the server in
+//!   order and a single busy channel still uses every connection. Answers are counted by status (`503 (Retry-After)` apart); only 2xx-accepted events
 //!   are owed to subscribers.
 //! - `--via client-events`: `--publishers` extra WebSocket connections subscribe to
 //!   `private-bench-{k % C}` (auth signed with the app secret, as an auth endpoint would) and

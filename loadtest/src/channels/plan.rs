@@ -165,12 +165,19 @@ impl ChannelsPlan {
         }
     }
 
-    /// Streams of numbered events: one per channel (api), one per publisher (client events).
+    /// Streams of numbered events. Client events: one per publisher. API: one per channel, or
+    /// as many per channel as it takes for every HTTP connection to carry one (stream `s` goes
+    /// through connection `s % P`), so that a few busy channels still use every connection.
     pub fn streams(&self) -> u64 {
         match self.via {
-            Via::Api => self.channels,
+            Via::Api => self.channels * self.publishers.div_ceil(self.channels).max(1),
             Via::ClientEvents => self.publishers,
         }
+    }
+
+    /// HTTP connections the API publisher opens: one per stream, at most `--publishers`.
+    pub fn api_connections(&self) -> u64 {
+        self.publishers.min(self.streams())
     }
 
     /// The channel stream `s` publishes on.
@@ -314,10 +321,17 @@ pub mod tests {
     fn streams_interleave_evenly_and_map_to_channels() {
         let p = plan(Via::Api, Some(1000.0));
         let pace = p.first_pace();
-        let times: Vec<u64> = (0..8).map(|n| p.intended(pace, n % 4, n / 4) - 1_000_000_000).collect();
-        assert_eq!(times, (0..8).map(|n| n * 1_000_000).collect::<Vec<_>>());
-        // 1000/s over 4 channels for the 1 s measured part: 250 each.
-        assert!((0..4).all(|s| p.scheduled(0, pace, s) == 250));
+        // 4 channels over 8 connections: two streams per channel, one per connection.
+        assert_eq!((p.streams(), p.api_connections()), (8, 8));
+        assert_eq!((p.channel_of_stream(5), p.rank_in_channel(5)), (1, 1));
+        let times: Vec<u64> = (0..16).map(|n| p.intended(pace, n % 8, n / 8) - 1_000_000_000).collect();
+        assert_eq!(times, (0..16).map(|n| n * 1_000_000).collect::<Vec<_>>());
+        // 1000/s over 8 streams for the 1 s measured part: 125 each.
+        assert!((0..8).all(|s| p.scheduled(0, pace, s) == 125));
+        let few = ChannelsPlan { publishers: 3, ..p.clone() };
+        assert_eq!((few.streams(), few.api_connections()), (4, 3));
+        let one = ChannelsPlan { channels: 1, ..p.clone() };
+        assert_eq!((one.streams(), one.channel_of_stream(7), one.rank_in_channel(7)), (8, 0, 7));
         let ce = plan(Via::ClientEvents, Some(80.0));
         assert_eq!((ce.streams(), ce.total_connections()), (8, 108));
         assert_eq!((ce.channel_of_stream(6), ce.rank_in_channel(6)), (2, 1));

@@ -21,11 +21,7 @@ pub fn collect(r: &ChannelsReport, cp: &ChannelsPlan, base: &Report, p: &Partial
                 "client send lag p99 is {:.3} ms: events waited for a free API connection (the server answered \
                  slower than the rate offered; {} requests in flight at most); their latency includes the wait",
                 r.client.send_lag_ms.p99,
-                if api.closed_by_server > 0 {
-                    cp.publishers.min(cp.channels)
-                } else {
-                    cp.publishers.min(cp.channels) * cp.pipeline as u64
-                }
+                if api.closed_by_server > 0 { cp.api_connections() } else { cp.api_connections() * cp.pipeline as u64 }
             );
         }
         if api.closed_by_server > 0 {
@@ -33,7 +29,7 @@ pub fn collect(r: &ChannelsReport, cp: &ChannelsPlan, base: &Report, p: &Partial
                 "the server closed the API connection after {} answers (no keep-alive, no pipelining): every event \
                  cost a new TCP connection, at most {} at a time (--publishers)",
                 api.closed_by_server,
-                cp.publishers.min(cp.channels)
+                cp.api_connections()
             ));
         }
     }

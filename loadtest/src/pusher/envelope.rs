@@ -25,6 +25,11 @@ impl<'a> RawStr<'a> {
         unescape(self.raw).map(Cow::Owned)
     }
 
+    /// The string's bytes as written, when it holds no escape (so they are its value).
+    pub fn plain(&self) -> Option<&'a [u8]> {
+        (!self.escaped).then_some(self.raw)
+    }
+
     /// True when the decoded string is `s` (no allocation unless the string holds escapes).
     pub fn is(&self, s: &str) -> bool {
         if self.escaped {
@@ -139,13 +144,14 @@ impl<'a> Scan<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
+            // Event data is most of every message: jump to the next quote or backslash.
+            self.i += memchr::memchr2(b'"', b'\\', &self.b[self.i..])?;
             match self.next()? {
                 b'"' => return Some(RawStr { raw: &self.b[start..self.i - 1], escaped }),
-                b'\\' => {
+                _ => {
                     escaped = true;
                     self.next()?;
                 }
-                _ => {}
             }
         }
     }

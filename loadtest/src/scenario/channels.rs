@@ -120,7 +120,10 @@ impl Channels {
 
     /// An event from a publisher reached connection `slot` at `now`.
     fn delivery(&mut self, slot: usize, env: &Envelope<'_>, now: u64) {
-        let stamp = env.data_str().and_then(|d| d.decode()).and_then(|d| Stamp::read(d.as_bytes()));
+        let stamp = env.data_str().and_then(|d| match d.plain() {
+            Some(bytes) => Stamp::read(bytes),
+            None => d.decode().and_then(|d| Stamp::read(d.as_bytes())),
+        });
         let Some(stamp) = stamp else {
             self.out.other += 1;
             return;
