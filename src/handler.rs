@@ -181,6 +181,15 @@ pub trait Handler: Send + Sync + 'static {
         let _ = (server, conn, state, close);
     }
 
+    /// The close code and reason sent to a connection closed for silence
+    /// (`Config::idle_timeout`): 1001 "idle timeout" unless the connection's
+    /// protocol names its own (Pusher clients expect 4201, which tells them
+    /// to reconnect at once).
+    fn idle_close(&self, state: &Self::State) -> (u16, &'static str) {
+        let _ = state;
+        (crate::ws::close::codes::GOING_AWAY, "idle timeout")
+    }
+
     /// Called when a channel's occupancy changes over the whole server: its
     /// first subscriber joined, or its last one left (unsubscribed or
     /// closed). Runs on the worker where the change happened, once per

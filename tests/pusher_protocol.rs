@@ -1,16 +1,22 @@
 //! Verifies the Pusher protocol on `/app/{key}` and the signed HTTP API
 //! through real sockets: the handshake, ping, public, private and presence
 //! subscriptions, client events, API publishes with `socket_id` exclusion,
-//! refusals with the protocol's codes, and that a raw room and the Pusher
-//! channel of its name are one audience.
+//! refusals with the protocol's codes (4201 for a silent client), the
+//! Pusher figures of `/metrics` as a real OpenMetrics parser reads them, and
+//! that a raw room and the Pusher channel of its name are one audience.
 
+mod http_client;
+mod openmetrics;
 mod util;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fanout::pusher::{auth, sign_api_request, App, Apps};
+use fanout::pusher::{auth, sign_api_request, App, Apps, WebhookTarget};
 use fanout::service::{Service, ServiceConfig};
 use fanout::RunningServer;
 use serde_json::{json, Value};
@@ -211,6 +217,21 @@ fn unknown_keys_and_versions_are_closed_with_the_protocol_codes() {
 }
 
 #[test]
+fn a_silent_pusher_client_is_closed_with_4201_and_a_silent_room_client_with_1001() {
+    let app = App::new("42", KEY, SECRET);
+    let service = Service::new(ServiceConfig { apps: Apps::single(app), echo_to_sender: false });
+    let config = util::with_config(util::config(1), |c| c.idle_timeout = Some(std::time::Duration::from_millis(300)));
+    let server = util::start(config, service);
+    // Neither client sends anything (pings are off, so reading sends no pong).
+    let (mut pusher, _) = connect(server.local_addr());
+    let mut room = util::connect(server.local_addr(), "/chat/lobby");
+    assert_eq!(util::expect_close(&mut pusher), 4201);
+    assert_eq!(util::expect_close(&mut room), 1001);
+    assert_eq!(server.handle().stats().idle_timeouts, 2);
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn a_raw_room_and_the_pusher_channel_of_its_name_are_one_audience() {
     let server = start(false);
     let addr = server.local_addr();
@@ -244,5 +265,103 @@ fn api_requests_with_bad_signatures_are_refused() {
     assert_eq!(status, 400);
     let (status, _) = trigger(addr, json!({"name": "x", "channel": "c", "data": "d".repeat(20_000)}));
     assert_eq!(status, 413);
+    server.shutdown().unwrap();
+}
+
+/// Answers 200 to every HTTP request on a fresh port, counting them: a
+/// webhook receiver that always succeeds.
+fn webhook_receiver() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
+    let url = format!("http://{}/hooks", listener.local_addr().expect("address"));
+    let posts = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&posts);
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            stream.set_read_timeout(Some(util::PATIENCE)).expect("timeout");
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The head, then as much body as Content-Length says.
+            while let Ok(n @ 1..) = stream.read(&mut buf) {
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request);
+                let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+                let length = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    break;
+                }
+            }
+        }
+    });
+    (url, posts)
+}
+
+#[test]
+fn metrics_count_apps_channels_members_api_requests_client_events_and_webhooks() {
+    let (url, posts) = webhook_receiver();
+    let mut app = App::new("42", KEY, SECRET);
+    app.client_events = true;
+    app.webhooks = vec![WebhookTarget { url, events: Vec::new() }];
+    let service = Service::new(ServiceConfig { apps: Apps::single(app), echo_to_sender: false });
+    let server = util::start(util::config(2), service);
+    let addr = server.local_addr();
+    let (mut a, a_id) = connect(addr);
+    let (mut b, b_id) = connect(addr);
+    for (client, id, user) in [(&mut a, &a_id, "1"), (&mut b, &b_id, "2")] {
+        let channel_data = json!({"user_id": user}).to_string();
+        let signed = auth::channel_auth_string(KEY, SECRET, id, "presence-room", Some(&channel_data));
+        let joined = subscribe(client, "presence-room", Some(signed), Some(&channel_data));
+        assert_eq!(joined["event"], "pusher_internal:subscription_succeeded");
+    }
+    assert_eq!(event(&mut a)["event"], "pusher_internal:member_added");
+    assert_eq!(subscribe(&mut a, "news", None, None)["event"], "pusher_internal:subscription_succeeded");
+    send(&mut a, json!({"event": "client-wave", "channel": "presence-room", "data": {}}));
+    assert_eq!(event(&mut b)["event"], "client-wave");
+    assert_eq!(trigger(addr, json!({"name": "headline", "channel": "news", "data": "x"})).0, 200);
+    assert_eq!(event(&mut a)["event"], "headline");
+    assert_eq!(trigger(addr, json!({"name": "headline"})).0, 400);
+    // Two channels occupied, a member added twice, a client event: webhooks.
+    util::wait_until("a webhook post", || posts.load(Ordering::SeqCst) > 0);
+
+    let scrape = || {
+        let request = http_client::request("GET", "/metrics", "Connection: close\r\n");
+        http_client::exchange_and_close(addr, request.as_bytes()).text().to_owned()
+    };
+    // The post is counted once its answer is read, just after the receiver saw it.
+    util::wait_until("the post to be counted", || !scrape().contains("fanout_webhook_posts_total 0\n"));
+    let Some(python) = openmetrics::python() else { return };
+    let parsed = openmetrics::parse(&python, &scrape());
+    for (family, kind) in [
+        ("fanout_app_connections", "gauge"),
+        ("fanout_app_channels", "gauge"),
+        ("fanout_app_subscriptions", "gauge"),
+        ("fanout_app_presence_members", "gauge"),
+        ("fanout_client_events", "counter"),
+        ("fanout_api_requests", "counter"),
+        ("fanout_webhook_events", "counter"),
+        ("fanout_webhook_posts", "counter"),
+        ("fanout_webhook_events_dropped", "counter"),
+        ("fanout_webhook_posts_failed", "counter"),
+    ] {
+        assert_eq!(parsed.types.get(family).map(String::as_str), Some(kind), "the type of {family}");
+    }
+    let app = |name: &str| parsed.value(name, "app=42");
+    assert_eq!(app("fanout_app_connections"), 2.0);
+    assert_eq!(app("fanout_app_channels"), 2.0);
+    assert_eq!(app("fanout_app_subscriptions"), 3.0);
+    assert_eq!(app("fanout_app_presence_members"), 2.0);
+    assert_eq!(parsed.value("fanout_client_events_total", ""), 1.0);
+    assert_eq!(parsed.value("fanout_api_requests_total", "endpoint=events,status=200"), 1.0);
+    assert_eq!(parsed.value("fanout_api_requests_total", "endpoint=events,status=400"), 1.0);
+    // channel_occupied twice, member_added twice, client_event once.
+    assert_eq!(parsed.value("fanout_webhook_events_total", ""), 5.0);
+    assert!(parsed.value("fanout_webhook_posts_total", "") >= 1.0);
+    assert_eq!(parsed.value("fanout_webhook_events_dropped_total", ""), 0.0);
+    assert_eq!(parsed.value("fanout_webhook_posts_failed_total", ""), 0.0);
     server.shutdown().unwrap();
 }

@@ -186,6 +186,15 @@ impl Handler for Service {
         }
     }
 
+    fn idle_close(&self, state: &ConnState) -> (u16, &'static str) {
+        match state {
+            // The server's pings went unanswered: Pusher's own code, on which
+            // its clients reconnect at once.
+            ConnState::Pusher(_) => (codes::PONG_NOT_RECEIVED, "Pong reply not received"),
+            _ => (crate::ws::close::codes::GOING_AWAY, "idle timeout"),
+        }
+    }
+
     fn on_channel(&self, _server: &ServerHandle, channel: &str, change: ChannelChange) {
         let Some((app, channel)) = audience::split(channel) else { return };
         let Some(app) = self.apps.by_id(app) else { return };

@@ -92,7 +92,11 @@ impl<H: Handler> Worker<H> {
                 Expiry::KeepAlive => self.drop_connection(key, "keep-alive timeout"),
                 Expiry::Idle => {
                     WorkerCounters::bump(&self.counters().idle_timeouts);
-                    self.begin_close(key, Ending::server(codes::GOING_AWAY, "idle timeout"));
+                    let (code, reason) = match self.states.get(key).and_then(Option::as_ref) {
+                        Some(state) => self.handler.idle_close(state),
+                        None => (codes::GOING_AWAY, "idle timeout"),
+                    };
+                    self.begin_close(key, Ending::server(code, reason));
                 }
                 Expiry::Linger => self.drop_connection(key, "close handshake timed out"),
             }
