@@ -130,8 +130,9 @@ pub struct Common {
     /// hold at most its open-file limit of sockets).
     #[arg(long, default_value_t = 1)]
     pub processes: u32,
-    /// Read this server process's VmRSS: before connecting, while the connections are held, and
-    /// (overload) at the end of each step.
+    /// Read this server process's VmRSS (before connecting, while the connections are held, and
+    /// at the end of each step) and, for a fixed-rate window (broadcast, echo, channels with
+    /// --rate), its CPU time over the window: the share of a core and the ns per delivery.
     #[arg(long)]
     pub server_pid: Option<u32>,
     /// Print the results as JSON instead of a table.

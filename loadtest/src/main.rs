@@ -9,7 +9,7 @@
 //! - `header`, `seq`, `hist`, `stats`, `overload_stats`, `live`: message stamps, loss detection,
 //!   histograms, totals
 //! - `report`, `table`, `warnings`, `hgrm`, `plot`, `progress`: output; `overload_report`,
-//!   `overload_table`, `overload_plot`: the overload scenario's output; `rss_sampler`: server memory
+//!   `overload_table`, `overload_plot`: the overload scenario's output; `proc_sampler`: server memory and CPU
 //! - `pusher/`: the Pusher protocol's client side without sockets (signatures, envelopes,
 //!   stamps); `channels/`: the channels scenario's plan, API publisher, search and report
 //! - `multiproc`, `run`: spreading over processes, running a scenario end to end
@@ -32,10 +32,10 @@ mod overload_stats;
 mod overload_table;
 mod plan;
 mod plot;
+mod proc_sampler;
 mod progress;
 mod pusher;
 mod report;
-mod rss_sampler;
 mod run;
 mod scenario;
 mod seq;

@@ -144,7 +144,7 @@ pub struct Client {
     pub read_delay_ms: Percentiles,
 }
 
-/// Server memory, from `/proc/PID/status`.
+/// Server memory and CPU, from `/proc/PID/status` and `/proc/PID/stat`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Server {
     /// The server's pid.
@@ -155,6 +155,11 @@ pub struct Server {
     pub rss_after_bytes: u64,
     /// (after − before) / connections open.
     pub rss_per_connection_bytes: f64,
+    /// CPU time over the measurement window, in percent of one core (broadcast, echo).
+    pub cpu_percent_while_measuring: Option<f64>,
+    /// broadcast: CPU time in the window over the deliveries counted, in nanoseconds (what one
+    /// delivery costs the server, less sensitive to other load than a rate).
+    pub cpu_ns_per_delivery: Option<f64>,
 }
 
 /// Everything reported at the end of a run.

@@ -12,9 +12,9 @@ use crossbeam_channel::RecvTimeoutError;
 use crate::cli::Cli;
 use crate::live::{Live, Snapshot};
 use crate::plan::{Kind, Plan};
+use crate::proc_sampler::ProcSampler;
 use crate::progress::Progress;
 use crate::report::{Report, Server};
-use crate::rss_sampler::RssSampler;
 use crate::scenario::capacity_board::CapacityBoard;
 use crate::stats::Partial;
 use crate::{multiproc, scenario, sys};
@@ -37,6 +37,9 @@ pub struct Finished {
     pub rss_before: Option<u64>,
     /// Overload: the server's VmRSS at the end of each step (with --server-pid).
     pub step_rss: Vec<Option<u64>>,
+    /// The server's CPU time over the measurement window (with --server-pid; not for scenarios
+    /// whose windows move: connect, overload, a saturation search).
+    pub server_cpu_ns: Option<u64>,
 }
 
 /// Runs the scenario; `Ok(None)` for a `--processes` worker, which reports through stdout.
@@ -74,7 +77,14 @@ pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
         _ => Vec::new(),
     };
     let steps = step_ends.len();
-    let step_sampler = RssSampler::start(common.server_pid.filter(|_| steps > 0), step_ends);
+    let step_sampler = ProcSampler::start(common.server_pid.filter(|_| steps > 0), step_ends, sys::vm_rss_bytes);
+    let fixed_window = match &plan.kind {
+        Kind::Broadcast { .. } | Kind::Echo { .. } => true,
+        Kind::Channels(cp) => !cp.saturation(),
+        _ => false,
+    };
+    let window = vec![plan.measure_start, plan.measure_end];
+    let cpu_sampler = ProcSampler::start(common.server_pid.filter(|_| fixed_window), window, sys::process_cpu_ns);
     let sample_at = plan.measure_start + (plan.measure_end - plan.measure_start) / 2;
     let mut rss_after = None;
     let mut progress = Progress::new(sys::now_ns());
@@ -94,12 +104,21 @@ pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
     } else {
         run_here(&plan, Arc::new(CapacityBoard::new(plan.threads)), |snap, now| on_tick(snap, now))?
     };
+    let server_cpu_ns = match cpu_sampler.finish(2)[..] {
+        [Some(start), Some(end)] => Some(end.saturating_sub(start)),
+        _ => None,
+    };
+    let secs = (plan.measure_end - plan.measure_start) as f64 / 1e9;
     let server = match (common.server_pid, rss_before, rss_after) {
         (Some(pid), Some(before), Some(after)) => Some(Server {
             pid,
             rss_before_bytes: before,
             rss_after_bytes: after,
             rss_per_connection_bytes: after.saturating_sub(before) as f64 / partial.open_at_measure.max(1) as f64,
+            cpu_percent_while_measuring: server_cpu_ns.map(|ns| ns as f64 / 1e7 / secs),
+            cpu_ns_per_delivery: server_cpu_ns
+                .filter(|_| matches!(plan.kind, Kind::Broadcast { .. }) && partial.received > 0)
+                .map(|ns| ns as f64 / partial.received as f64),
         }),
         (Some(pid), _, _) => {
             eprintln!("warning: could not read the memory of --server-pid {pid} while connections were held");
@@ -109,7 +128,7 @@ pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
     };
     let report = Report::new(&plan, &partial, server);
     let step_rss = step_sampler.finish(steps);
-    Ok(Some(Finished { report, partial, plan, rss_before, step_rss }))
+    Ok(Some(Finished { report, partial, plan, rss_before, step_rss, server_cpu_ns }))
 }
 
 /// Runs this process's share on its threads, calling `tick` once a second with live counters.

@@ -59,6 +59,27 @@ pub fn cpu_time_ns(thread: bool) -> u64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// User plus system CPU time of process `pid`, in nanoseconds, from `/proc/PID/stat` (clock-tick
+/// resolution: 10 ms at the usual 100 Hz; threads that ended still count).
+pub fn process_cpu_ns(pid: u32) -> io::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let ticks = parse_stat_cpu_ticks(&text).ok_or_else(|| io::Error::other(format!("bad /proc/{pid}/stat")))?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = u64::try_from(hz).ok().filter(|&hz| hz > 0).unwrap_or(100);
+    Ok(ticks * 1_000_000_000 / hz)
+}
+
+/// utime + stime, in clock ticks, from a `/proc/PID/stat` line (fields 14 and 15, counted after
+/// the command name, which may hold spaces and parentheses).
+pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// `VmRSS` of process `pid` in bytes, read from `/proc/PID/status`.
 pub fn vm_rss_bytes(pid: u32) -> io::Result<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -189,6 +210,13 @@ pub fn local_port_count() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_cpu_ticks_skip_a_command_name_with_spaces_and_parentheses() {
+        let stat = "4242 (fan (out) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 1 2 3";
+        assert_eq!(parse_stat_cpu_ticks(stat), Some(325));
+        assert_eq!(parse_stat_cpu_ticks("4242 (x) S 1 2"), None);
+    }
 
     #[test]
     fn vm_rss_is_parsed_in_bytes() {

@@ -80,6 +80,10 @@ impl Report {
                 m.rss_after_bytes as f64 / 1048576.0,
                 m.rss_per_connection_bytes
             );
+            if let Some(cpu) = m.cpu_percent_while_measuring {
+                let per = m.cpu_ns_per_delivery.map_or_else(String::new, |ns| format!("  {ns:.0} ns per delivery"));
+                let _ = writeln!(s, "server CPU    {cpu:.0}% of a core while measuring{per}");
+            }
         }
         client_and_warnings(&mut s, &self.client, &self.warnings);
         s

@@ -13,7 +13,12 @@ use crate::run::Finished;
 /// delivered; exits with 2 when connections failed or ended early.
 pub fn print(args: &ChannelsArgs, finished: &Finished) -> ExitCode {
     let Kind::Channels(cp) = &finished.plan.kind else { return ExitCode::FAILURE };
-    let rss = Rss { pid: args.common.server_pid, before: finished.rss_before, samples: &finished.step_rss };
+    let rss = Rss {
+        pid: args.common.server_pid,
+        before: finished.rss_before,
+        samples: &finished.step_rss,
+        cpu_ns: finished.server_cpu_ns,
+    };
     let report = ChannelsReport::new(cp, &finished.partial, &finished.report, &rss);
     if args.common.json {
         println!("{}", report.to_json());

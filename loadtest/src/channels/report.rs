@@ -13,7 +13,8 @@ use crate::channels::stats::ChannelsPartial;
 use crate::report::{Client, Connections, Percentiles, Report};
 use crate::stats::Partial;
 
-/// The server's VmRSS samples: before connecting, once subscribed, then at the end of each step.
+/// The server's VmRSS samples (before connecting, once subscribed, then at the end of each step)
+/// and its CPU time over a fixed-rate step's window.
 pub struct Rss<'a> {
     /// --server-pid.
     pub pid: Option<u32>,
@@ -21,6 +22,8 @@ pub struct Rss<'a> {
     pub before: Option<u64>,
     /// Once subscribed, then one per step.
     pub samples: &'a [Option<u64>],
+    /// CPU time over the measured window (fixed rate only).
+    pub cpu_ns: Option<u64>,
 }
 
 /// Subscription counts.
@@ -118,7 +121,7 @@ pub struct Saturation {
     pub decisions: Vec<Decision>,
 }
 
-/// Server memory, from `/proc/PID/status`.
+/// Server memory and CPU, from `/proc/PID/status` and `/proc/PID/stat`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Memory {
     /// The server's pid.
@@ -129,6 +132,10 @@ pub struct Memory {
     pub rss_subscribed_bytes: Option<u64>,
     /// (subscribed − before) / subscribed connections.
     pub rss_per_subscribed_connection_bytes: Option<f64>,
+    /// Fixed rate: CPU time over the measured window, in percent of one core.
+    pub cpu_percent_while_measuring: Option<f64>,
+    /// Fixed rate: CPU time in the window over the deliveries received in it, in nanoseconds.
+    pub cpu_ns_per_delivery: Option<f64>,
 }
 
 /// Everything reported at the end of a `channels` run.
@@ -265,6 +272,11 @@ impl ChannelsReport {
                 rss_per_subscribed_connection_bytes: subscribed
                     .filter(|_| p.subscribed > 0)
                     .map(|s| s.saturating_sub(before) as f64 / p.subscribed as f64),
+                cpu_percent_while_measuring: rss.cpu_ns.map(|ns| ns as f64 / 1e7 / secs),
+                cpu_ns_per_delivery: rss
+                    .cpu_ns
+                    .zip(p.steps.first().map(|st| st.in_window).filter(|&n| n > 0))
+                    .map(|(ns, n)| ns as f64 / n as f64),
             }
         });
         let mut report = ChannelsReport {

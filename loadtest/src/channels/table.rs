@@ -129,6 +129,10 @@ impl ChannelsReport {
                 mib(Some(m.rss_before_bytes)),
                 mib(m.rss_subscribed_bytes)
             );
+            if let Some(cpu) = m.cpu_percent_while_measuring {
+                let per = m.cpu_ns_per_delivery.map_or_else(String::new, |ns| format!("  {ns:.0} ns per delivery"));
+                let _ = writeln!(s, "server CPU    {cpu:.0}% of a core while measuring{per}");
+            }
         }
         crate::table::client_and_warnings(&mut s, &self.client, &self.warnings);
         s

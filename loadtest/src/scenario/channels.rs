@@ -19,6 +19,7 @@ use crate::client::{Cause, Conn, Handler, Sender, State};
 use crate::hist::Hist;
 use crate::plan::{Kind, Plan};
 use crate::pusher::envelope::Envelope;
+use crate::pusher::shape::EventShape;
 use crate::pusher::{messages, sign, stamp::Stamp};
 use crate::scenario::Driver;
 use crate::seq::{Seen, SeqTracker};
@@ -61,6 +62,8 @@ pub struct Channels {
     pubs: Vec<WsPublisher>,
     data: Vec<u8>,
     frame: Vec<u8>,
+    /// Per channel: how the server wraps its events, once one was parsed.
+    shapes: Vec<Option<EventShape>>,
     interval: Hist,
     seen: u64,
     st: ChannelsPartial,
@@ -103,6 +106,7 @@ impl Channels {
         Channels {
             st: ChannelsPartial { subscribers: vec![0; cp.channels as usize], ..ChannelsPartial::new(steps) },
             flushed: vec![(0, 0); steps],
+            shapes: vec![None; cp.channels as usize],
             ends: vec![0; steps],
             plan,
             cp,
@@ -118,12 +122,9 @@ impl Channels {
         }
     }
 
-    /// An event from a publisher reached connection `slot` at `now`.
-    fn delivery(&mut self, slot: usize, env: &Envelope<'_>, now: u64) {
-        let stamp = env.data_str().and_then(|d| match d.plain() {
-            Some(bytes) => Stamp::read(bytes),
-            None => d.decode().and_then(|d| Stamp::read(d.as_bytes())),
-        });
+    /// An event from a publisher, carrying `stamp` if it had one, reached connection `slot` at
+    /// `now`.
+    fn delivery(&mut self, slot: usize, stamp: Option<Stamp>, now: u64) {
         let Some(stamp) = stamp else {
             self.out.other += 1;
             return;
@@ -173,9 +174,6 @@ impl Channels {
         let latency = now.saturating_sub(stamp.sent_ns);
         st.latency.record(latency);
         self.interval.record(latency);
-        if step == cp.reference_step() {
-            self.out.latency.record(latency);
-        }
     }
 
     /// A Pusher protocol event on connection `slot`.
@@ -236,12 +234,27 @@ impl Handler for Channels {
 
     fn on_message(&mut self, slot: usize, _op: u8, payload: &[u8], tx: &mut Sender, now: u64) {
         self.seen += 1;
+        let channel = self.members.get(slot).map_or(usize::MAX, |m| m.channel as usize);
+        let shape = self.shapes.get(channel).and_then(Option::as_ref);
+        if let Some(data) = shape.and_then(|shape| shape.data_of(payload)) {
+            self.delivery(slot, Stamp::read(data), now);
+            return;
+        }
         let Some(env) = Envelope::parse(payload) else {
             self.out.other += 1;
             return;
         };
         if env.event.is(self.cp.event_name()) {
-            self.delivery(slot, &env, now);
+            let stamp = env.data_str().and_then(|d| match d.plain() {
+                Some(data) => {
+                    if let Some(unlearned @ None) = self.shapes.get_mut(channel) {
+                        *unlearned = EventShape::learn(payload, data);
+                    }
+                    Stamp::read(data)
+                }
+                None => d.decode().and_then(|d| Stamp::read(d.as_bytes())),
+            });
+            self.delivery(slot, stamp, now);
         } else {
             self.control(slot, &env, tx, now);
         }
@@ -337,6 +350,10 @@ impl Driver for Channels {
                     st.scheduled += self.cp.scheduled(step, pace, p.cursor.stream);
                 }
             }
+        }
+        // The run's latency is the reference step's (the fixed step, or the search's half load).
+        if let Some(reference) = self.st.steps.get(self.cp.reference_step()) {
+            self.out.latency.merge(&reference.latency);
         }
         self.out.channels = Some(std::mem::take(&mut self.st));
         std::mem::take(&mut self.out)
