@@ -19,6 +19,8 @@
 //! - `guard`, `log_limit`: hooks that panic cost one connection; storms
 //!   of events log a few lines.
 //! - [`pusher`]: Pusher protocol 7 without sockets: frames, auth, API, apps.
+//! - [`history`]: channel history in memory: offsets, epochs, recovery,
+//!   bounded by messages, age and bytes (issue 9 wires it to channels).
 //! - [`sys`]: every OS-specific call (listener, rlimit, CPU pinning).
 //! - [`Server`], [`ServerHandle`], [`Handler`]: the embedding API.
 //! - [`chat`]: the chat and echo applications the binary runs.
@@ -60,6 +62,7 @@ pub mod error;
 mod guard;
 mod handle;
 mod handler;
+pub mod history;
 pub mod http;
 mod log_limit;
 mod message;
