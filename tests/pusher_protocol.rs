@@ -7,87 +7,29 @@
 
 mod http_client;
 mod openmetrics;
+mod pusher_client;
 mod util;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use fanout::pusher::{auth, sign_api_request, App, Apps, WebhookTarget};
+use fanout::pusher::{auth, App, Apps, WebhookTarget};
 use fanout::service::{Service, ServiceConfig};
 use fanout::RunningServer;
-use serde_json::{json, Value};
+use serde_json::json;
 use tungstenite::Message as WsMessage;
 
-const KEY: &str = "app-key";
-const SECRET: &str = "app-secret";
+use pusher_client::{api, connect, data, event, send, subscribe, trigger, KEY, SECRET};
 
 fn start(client_events: bool) -> RunningServer {
     let mut app = App::new("42", KEY, SECRET);
     app.client_events = client_events;
     app.limits.max_presence_members = 2;
-    let service = Service::new(ServiceConfig { apps: Apps::single(app), echo_to_sender: false });
+    let service = Service::new(ServiceConfig { apps: Apps::single(app), echo_to_sender: false, history: None });
     util::start(util::config(2), service)
-}
-
-fn event(client: &mut util::Client) -> Value {
-    let text = util::next_message(client).into_text().expect("text");
-    serde_json::from_str(&text).expect("JSON")
-}
-
-/// The `data` of an event, parsed when Pusher sent it as a JSON string.
-fn data(event: &Value) -> Value {
-    match &event["data"] {
-        Value::String(text) => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone())),
-        other => other.clone(),
-    }
-}
-
-/// A connected Pusher client and its socket id.
-fn connect(addr: SocketAddr) -> (util::Client, String) {
-    let mut client = util::connect(addr, &format!("/app/{KEY}?protocol=7&client=js&version=8.4.0"));
-    let established = event(&mut client);
-    assert_eq!(established["event"], "pusher:connection_established");
-    let socket_id = data(&established)["socket_id"].as_str().expect("socket id").to_owned();
-    assert!(data(&established)["activity_timeout"].is_number());
-    (client, socket_id)
-}
-
-fn send(client: &mut util::Client, value: Value) {
-    client.send(WsMessage::text(value.to_string())).expect("send");
-}
-
-fn subscribe(client: &mut util::Client, channel: &str, auth: Option<String>, channel_data: Option<&str>) -> Value {
-    send(
-        client,
-        json!({"event": "pusher:subscribe", "data": {"channel": channel, "auth": auth, "channel_data": channel_data}}),
-    );
-    event(client)
-}
-
-/// A signed API request; returns the status and the JSON body.
-fn api(addr: SocketAddr, method: &str, path: &str, params: &[(&str, &str)], body: &str) -> (u16, Value) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
-    let query = sign_api_request(method, path, params, body.as_bytes(), KEY, SECRET, now);
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(util::PATIENCE)).expect("timeout");
-    let request = format!(
-        "{method} {path}?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).expect("write");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    let status = answer[9..12].parse().expect("status");
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
-fn trigger(addr: SocketAddr, body: Value) -> (u16, Value) {
-    api(addr, "POST", "/apps/42/events", &[], &body.to_string())
 }
 
 #[test]
@@ -219,7 +161,7 @@ fn unknown_keys_and_versions_are_closed_with_the_protocol_codes() {
 #[test]
 fn a_silent_pusher_client_is_closed_with_4201_and_a_silent_room_client_with_1001() {
     let app = App::new("42", KEY, SECRET);
-    let service = Service::new(ServiceConfig { apps: Apps::single(app), echo_to_sender: false });
+    let service = Service::new(ServiceConfig { apps: Apps::single(app), echo_to_sender: false, history: None });
     let config = util::with_config(util::config(1), |c| c.idle_timeout = Some(std::time::Duration::from_millis(300)));
     let server = util::start(config, service);
     // Neither client sends anything (pings are off, so reading sends no pong).
@@ -307,7 +249,7 @@ fn metrics_count_apps_channels_members_api_requests_client_events_and_webhooks()
     let mut app = App::new("42", KEY, SECRET);
     app.client_events = true;
     app.webhooks = vec![WebhookTarget { url, events: Vec::new() }];
-    let service = Service::new(ServiceConfig { apps: Apps::single(app), echo_to_sender: false });
+    let service = Service::new(ServiceConfig { apps: Apps::single(app), echo_to_sender: false, history: None });
     let server = util::start(util::config(2), service);
     let addr = server.local_addr();
     let (mut a, a_id) = connect(addr);

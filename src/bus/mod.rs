@@ -85,6 +85,11 @@ impl Bus {
         local::with(self.id, |local| local.worker)
     }
 
+    /// Every worker's index.
+    pub(crate) fn every_worker(&self) -> &[usize] {
+        &self.everyone
+    }
+
     /// Sends a control command to worker `dest` from any thread; false
     /// when that worker is gone.
     pub(crate) fn send_control(&self, dest: usize, command: Command) -> bool {

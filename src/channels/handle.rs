@@ -72,6 +72,38 @@ impl ServerHandle {
         self.publish_with(channel, publication, except, wait)
     }
 
+    /// Sends `publication` to every member of `channel` but `except`, through
+    /// every worker rather than only those with members now, waiting for
+    /// room as long as it takes (`Closed` once the server stopped).
+    ///
+    /// Meant for one thread that orders a channel's traffic (the history
+    /// sequencer): from a thread that is not a worker, its calls to this,
+    /// [`ServerHandle::subscribe_as`] and [`ServerHandle::push`] take effect
+    /// on each worker in the order it made them, so a connection it
+    /// subscribes receives exactly the publishes it makes afterwards, after
+    /// the pushes it made in between. From a worker thread that order is
+    /// not kept. A worker without members drops the publish on arrival.
+    pub fn publish_in_order(
+        &self,
+        channel: &str,
+        publication: &Publication,
+        except: Option<ConnId>,
+    ) -> Result<(), SendError> {
+        let publish = Publish {
+            channel: Arc::from(channel),
+            publication: publication.clone(),
+            except,
+            sent_at: Some(Instant::now()),
+        };
+        let cost = publication.bytes() + channel.len() + COMMAND_OVERHEAD;
+        self.shared.bus.multicast(
+            self.shared.bus.every_worker(),
+            cost,
+            || Command::Publish(publish.clone()),
+            Wait::Forever,
+        )
+    }
+
     fn publish_with(
         &self,
         channel: &str,

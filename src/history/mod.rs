@@ -22,13 +22,12 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use parking_lot::Mutex;
 
 pub use epoch::EpochSource;
 
-/// Bytes counted for each stored message on top of its payload: its entry in
-/// the channel's log and in the store's eviction order.
+/// Bytes counted for each stored message on top of its payload's size: its
+/// entry in the channel's log and in the store's eviction order.
 pub const ENTRY_OVERHEAD: usize = 64;
 /// Bytes counted for each channel that holds history, on top of its name.
 pub const CHANNEL_OVERHEAD: usize = 128;
@@ -57,22 +56,24 @@ pub struct Position {
 
 /// One stored message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct Entry<T> {
     /// Its offset in the channel's stream.
     pub offset: u64,
     /// When it was appended (the caller's clock, milliseconds).
     pub at_ms: u64,
+    /// The payload's size as the caller counted it.
+    pub size: usize,
     /// What the caller stored.
-    pub payload: Bytes,
+    pub payload: T,
 }
 
 /// The answer to a recovery request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recovery {
+pub enum Recovery<T> {
     /// Every message after the client's offset is here.
     Recovered {
         /// The messages after the client's offset, in order (possibly none).
-        missed: Vec<Entry>,
+        missed: Vec<Entry<T>>,
         /// Where the stream stands.
         top: Position,
     },
@@ -99,17 +100,18 @@ pub struct HistoryStats {
     pub trimmed: u64,
 }
 
-/// The history of every channel, shared by all workers.
+/// The history of every channel, shared by all workers; `T` is what a
+/// message keeps (the caller counts its size).
 #[derive(Debug)]
-pub struct History {
+pub struct History<T> {
     config: HistoryConfig,
-    inner: Mutex<Inner>,
+    inner: Mutex<Inner<T>>,
 }
 
 #[derive(Debug)]
-struct Inner {
+struct Inner<T> {
     epochs: EpochSource,
-    channels: HashMap<Arc<str>, ChannelLog>,
+    channels: HashMap<Arc<str>, ChannelLog<T>>,
     /// Every message appended, oldest first, as (channel, stream, offset):
     /// what the byte bound evicts. Holds stale records of messages already
     /// trimmed, skipped when met and compacted when they outnumber the live
@@ -124,7 +126,7 @@ struct Inner {
 }
 
 #[derive(Debug)]
-struct ChannelLog {
+struct ChannelLog<T> {
     name: Arc<str>,
     /// Tells this stream's eviction records from those of an earlier stream
     /// of the same channel.
@@ -132,12 +134,12 @@ struct ChannelLog {
     epoch: Arc<str>,
     /// The offset of the last message appended.
     top: u64,
-    entries: VecDeque<Entry>,
+    entries: VecDeque<Entry<T>>,
 }
 
-impl History {
+impl<T: Clone> History<T> {
     /// An empty store whose epochs come from `epochs`.
-    pub fn new(config: HistoryConfig, epochs: EpochSource) -> History {
+    pub fn new(config: HistoryConfig, epochs: EpochSource) -> History<T> {
         let inner = Inner {
             epochs,
             channels: HashMap::new(),
@@ -156,11 +158,12 @@ impl History {
         self.config
     }
 
-    /// Appends `payload` to `channel` at `now_ms` and returns its position.
+    /// Appends `payload`, counted as `size` bytes, to `channel` at `now_ms`
+    /// and returns its position.
     /// The message may leave at once (a `size` of 0, a store too small for
     /// it); if that empties the channel, its stream ends with it and the next
     /// message opens a new one, under a new epoch.
-    pub fn append(&self, channel: &str, payload: Bytes, now_ms: u64) -> Position {
+    pub fn append(&self, channel: &str, payload: T, size: usize, now_ms: u64) -> Position {
         let mut inner = self.inner.lock();
         let inner = &mut *inner;
         if !inner.channels.contains_key(channel) {
@@ -180,9 +183,9 @@ impl History {
         let Some(log) = inner.channels.get_mut(channel) else { unreachable!("inserted above") };
         log.top += 1;
         let position = Position { offset: log.top, epoch: Arc::clone(&log.epoch) };
-        log.entries.push_back(Entry { offset: log.top, at_ms: now_ms, payload: payload.clone() });
+        log.entries.push_back(Entry { offset: log.top, at_ms: now_ms, size, payload });
         inner.order.push_back((Arc::clone(&log.name), log.stream, position.offset));
-        inner.bytes += payload.len() + ENTRY_OVERHEAD;
+        inner.bytes += size + ENTRY_OVERHEAD;
         inner.messages += 1;
         inner.trim(channel, &self.config, now_ms);
         inner.evict(self.config.max_bytes);
@@ -192,7 +195,7 @@ impl History {
 
     /// What a client that last saw `since` on `channel` missed, if all of it
     /// is still here.
-    pub fn recover(&self, channel: &str, since: &Position, now_ms: u64) -> Recovery {
+    pub fn recover(&self, channel: &str, since: &Position, now_ms: u64) -> Recovery<T> {
         let mut inner = self.inner.lock();
         inner.trim(channel, &self.config, now_ms);
         let Some(log) = inner.channels.get(channel) else { return Recovery::Lost { top: None } };
@@ -216,13 +219,13 @@ impl History {
         limit: usize,
         before: Option<u64>,
         now_ms: u64,
-    ) -> (Option<Position>, Vec<Entry>) {
+    ) -> (Option<Position>, Vec<Entry<T>>) {
         let mut inner = self.inner.lock();
         inner.trim(channel, &self.config, now_ms);
         let Some(log) = inner.channels.get(channel) else { return (None, Vec::new()) };
         let top = Position { offset: log.top, epoch: Arc::clone(&log.epoch) };
         let before = before.unwrap_or(u64::MAX);
-        let mut newest: Vec<Entry> =
+        let mut newest: Vec<Entry<T>> =
             log.entries.iter().rev().filter(|e| e.offset < before).take(limit).cloned().collect();
         newest.reverse();
         (Some(top), newest)
@@ -241,7 +244,7 @@ impl History {
     }
 }
 
-impl Inner {
+impl<T> Inner<T> {
     /// Drops `channel`'s messages beyond its size or older than the ttl, and
     /// the channel itself once it holds none.
     fn trim(&mut self, channel: &str, config: &HistoryConfig, now_ms: u64) {
@@ -255,7 +258,7 @@ impl Inner {
                 break;
             }
             if let Some(gone) = log.entries.pop_front() {
-                self.bytes -= gone.payload.len() + ENTRY_OVERHEAD;
+                self.bytes -= gone.size + ENTRY_OVERHEAD;
                 self.messages -= 1;
                 self.trimmed += 1;
             }
@@ -274,7 +277,7 @@ impl Inner {
                 continue; // trimmed already
             }
             if let Some(gone) = log.entries.pop_front() {
-                self.bytes -= gone.payload.len() + ENTRY_OVERHEAD;
+                self.bytes -= gone.size + ENTRY_OVERHEAD;
                 self.messages -= 1;
                 self.evicted += 1;
             }

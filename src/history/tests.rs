@@ -1,24 +1,32 @@
+use bytes::Bytes;
+
 use super::*;
 
-fn store(size: Option<usize>, ttl_ms: Option<u64>, max_bytes: usize) -> History {
+fn store(size: Option<usize>, ttl_ms: Option<u64>, max_bytes: usize) -> History<Bytes> {
     let config = HistoryConfig { size, ttl: ttl_ms.map(Duration::from_millis), max_bytes };
     History::new(config, EpochSource::seeded(7))
+}
+
+/// Appends `payload` counted at its length.
+fn put(history: &History<Bytes>, channel: &str, payload: Bytes, now_ms: u64) -> Position {
+    let size = payload.len();
+    history.append(channel, payload, size, now_ms)
 }
 
 fn msg(text: &str) -> Bytes {
     Bytes::copy_from_slice(text.as_bytes())
 }
 
-fn offsets(entries: &[Entry]) -> Vec<u64> {
+fn offsets(entries: &[Entry<Bytes>]) -> Vec<u64> {
     entries.iter().map(|e| e.offset).collect()
 }
 
 #[test]
 fn offsets_are_gapless_per_channel_under_one_epoch() {
     let history = store(Some(10), None, 1 << 20);
-    let a1 = history.append("a", msg("1"), 0);
-    let b1 = history.append("b", msg("1"), 0);
-    let a2 = history.append("a", msg("2"), 0);
+    let a1 = put(&history, "a", msg("1"), 0);
+    let b1 = put(&history, "b", msg("1"), 0);
+    let a2 = put(&history, "a", msg("2"), 0);
     assert_eq!((a1.offset, a2.offset, b1.offset), (1, 2, 1));
     assert_eq!(a1.epoch, a2.epoch);
     assert_ne!(a1.epoch, b1.epoch, "each channel's stream has its own epoch");
@@ -27,9 +35,9 @@ fn offsets_are_gapless_per_channel_under_one_epoch() {
 #[test]
 fn a_client_recovers_exactly_what_came_after_its_offset() {
     let history = store(Some(10), None, 1 << 20);
-    let seen = history.append("room", msg("one"), 0);
-    history.append("room", msg("two"), 1);
-    let top = history.append("room", msg("three"), 2);
+    let seen = put(&history, "room", msg("one"), 0);
+    put(&history, "room", msg("two"), 1);
+    let top = put(&history, "room", msg("three"), 2);
     let Recovery::Recovered { missed, top: now } = history.recover("room", &seen, 3) else {
         panic!("the gap is in history")
     };
@@ -43,9 +51,9 @@ fn a_client_recovers_exactly_what_came_after_its_offset() {
 #[test]
 fn a_gap_beyond_the_size_a_different_epoch_or_a_future_offset_is_lost() {
     let history = store(Some(2), None, 1 << 20);
-    let first = history.append("room", msg("1"), 0);
+    let first = put(&history, "room", msg("1"), 0);
     for n in 2..=4 {
-        history.append("room", msg(&n.to_string()), 0);
+        put(&history, "room", msg(&n.to_string()), 0);
     }
     let top = Position { offset: 4, epoch: first.epoch.clone() };
     assert_eq!(history.recover("room", &first, 0), Recovery::Lost { top: Some(top.clone()) }, "2 was trimmed");
@@ -62,8 +70,8 @@ fn a_gap_beyond_the_size_a_different_epoch_or_a_future_offset_is_lost() {
 #[test]
 fn messages_expire_after_the_ttl_and_an_emptied_channel_starts_a_new_epoch() {
     let history = store(None, Some(1000), 1 << 20);
-    let old = history.append("room", msg("old"), 0);
-    let newer = history.append("room", msg("newer"), 600);
+    let old = put(&history, "room", msg("old"), 0);
+    let newer = put(&history, "room", msg("newer"), 600);
     assert_eq!(history.latest("room", 10, None, 999).1.len(), 2);
     let (_, left) = history.latest("room", 10, None, 1000);
     assert_eq!(offsets(&left), [2], "the first expired at 1000 ms");
@@ -72,7 +80,7 @@ fn messages_expire_after_the_ttl_and_an_emptied_channel_starts_a_new_epoch() {
     assert_eq!(offsets(&missed), [2]);
     // Both gone: the stream ends, and the next message starts another.
     assert_eq!(history.recover("room", &newer, 1600), Recovery::Lost { top: None });
-    let next = history.append("room", msg("again"), 1700);
+    let next = put(&history, "room", msg("again"), 1700);
     assert_eq!(next.offset, 1);
     assert_ne!(next.epoch, old.epoch);
     assert_eq!(history.stats().trimmed, 2);
@@ -84,12 +92,12 @@ fn the_byte_bound_evicts_the_oldest_message_of_any_channel() {
     let per_channel = CHANNEL_OVERHEAD + 1;
     // Room for two channels and four messages.
     let history = store(Some(100), None, 2 * per_channel + 4 * per_message);
-    let a1 = history.append("a", msg("aaaaaaaaa1"), 0);
-    history.append("b", msg("bbbbbbbbb1"), 1);
-    history.append("a", msg("aaaaaaaaa2"), 2);
-    history.append("b", msg("bbbbbbbbb2"), 3);
+    let a1 = put(&history, "a", msg("aaaaaaaaa1"), 0);
+    put(&history, "b", msg("bbbbbbbbb1"), 1);
+    put(&history, "a", msg("aaaaaaaaa2"), 2);
+    put(&history, "b", msg("bbbbbbbbb2"), 3);
     assert_eq!(history.stats().evicted, 0);
-    history.append("b", msg("bbbbbbbbb3"), 4);
+    put(&history, "b", msg("bbbbbbbbb3"), 4);
     let stats = history.stats();
     assert_eq!((stats.messages, stats.evicted), (4, 1));
     assert!(stats.bytes <= 2 * per_channel + 4 * per_message);
@@ -106,7 +114,7 @@ fn memory_stays_bounded_over_many_channels_and_stale_records_are_compacted() {
     // First a few busy channels (trimmed to their size), then many (evicted for bytes).
     for i in 0..20_000u64 {
         let channel = if i < 5_000 { i % 20 } else { i % 2_000 };
-        history.append(&format!("channel-{channel}"), Bytes::from(vec![b'x'; 100]), i);
+        put(&history, &format!("channel-{channel}"), Bytes::from(vec![b'x'; 100]), i);
         let stats = history.stats();
         assert!(stats.bytes <= max_bytes, "{} bytes after {i} appends", stats.bytes);
     }
@@ -137,7 +145,7 @@ fn memory_stays_bounded_over_many_channels_and_stale_records_are_compacted() {
 fn latest_pages_backwards_from_an_offset() {
     let history = store(Some(10), None, 1 << 20);
     for n in 1..=6 {
-        history.append("room", msg(&n.to_string()), 0);
+        put(&history, "room", msg(&n.to_string()), 0);
     }
     let (top, page) = history.latest("room", 2, None, 0);
     assert_eq!((top.map(|t| t.offset), offsets(&page)), (Some(6), vec![5, 6]));
@@ -149,8 +157,8 @@ fn latest_pages_backwards_from_an_offset() {
 #[test]
 fn a_size_of_zero_keeps_nothing_and_each_message_opens_a_new_stream() {
     let history = store(Some(0), None, 1 << 20);
-    let first = history.append("room", msg("1"), 0);
-    let second = history.append("room", msg("2"), 0);
+    let first = put(&history, "room", msg("1"), 0);
+    let second = put(&history, "room", msg("2"), 0);
     assert_eq!((first.offset, second.offset), (1, 1));
     assert_ne!(first.epoch, second.epoch);
     assert_eq!(history.stats(), HistoryStats { trimmed: 2, ..HistoryStats::default() });

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use super::audience;
+use super::sequencer::StoredEvent;
 use super::Service;
 use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
@@ -42,6 +43,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         ["channels"] => ("channels", "GET", None, None),
         ["channels", name] => ("channel", "GET", Some(decode(name)), None),
         ["channels", name, "users"] => ("users", "GET", Some(decode(name)), None),
+        ["channels", name, "history"] => ("history", "GET", Some(decode(name)), None),
         ["users", user, "terminate_connections"] => ("terminate_connections", "POST", None, Some(decode(user))),
         _ => ("unknown", "", None, None),
     };
@@ -112,6 +114,7 @@ impl Service {
             "channels" => self.list_channels(server, app, request),
             "channel" => self.channel_info(server, app, route.channel.as_deref().unwrap_or_default(), request),
             "users" => self.channel_users(app, route.channel.as_deref().unwrap_or_default()),
+            "history" => self.channel_history(app, route.channel.as_deref().unwrap_or_default(), request),
             _ => self.terminate(server, app, route.user.as_deref().unwrap_or_default()),
         }
     }
@@ -123,9 +126,18 @@ impl Service {
         for event in events {
             let except = event.socket_id.as_deref().and_then(SocketId::parse).map(ConnId::from_u64);
             for channel in &event.channels {
-                let publication = audience::event(channel, &event.name, &EventData::Str(&event.data), None);
                 let key = audience::audience(&app.id, channel);
-                if server.try_publish(&key, &publication, except, None).is_err() {
+                let sent = match self.sequencer_for(&key) {
+                    Some(sequencer) => {
+                        let stored = StoredEvent::new(&event.name, &EventData::Str(&event.data), None);
+                        sequencer.publish(server, &key, stored, except).is_ok()
+                    }
+                    None => {
+                        let publication = audience::event(channel, &event.name, &EventData::Str(&event.data), None);
+                        server.try_publish(&key, &publication, except, None).is_ok()
+                    }
+                };
+                if !sent {
                     return error(503, "the server is congested: retry shortly").header("Retry-After", "1");
                 }
             }
@@ -214,6 +226,34 @@ impl Service {
             .map(|id| json!({ "id": id }))
             .collect();
         answer(200, &json!({ "users": users }))
+    }
+
+    /// The newest messages of a channel's history, oldest first:
+    /// `{"epoch":..,"offset":..,"messages":[{"offset":..,"event":..,"data":..}]}`
+    /// (`user_id` on client events of presence channels), `limit` of them
+    /// (default 100, at most 1,000), older than offset `before` if given.
+    fn channel_history(&self, app: &App, channel: &str, request: &Request) -> Response {
+        if let Err(e) = names::classify(channel, app.limits.max_channel_name_length) {
+            return error(400, &e.to_string());
+        }
+        let key = audience::audience(&app.id, channel);
+        let Some(sequencer) = self.sequencer_for(&key) else {
+            return error(404, "this channel keeps no history (start fanout with --history-size or --history-ttl)");
+        };
+        let number = |name: &str| request.query_param(name).map(|v| v.parse::<u64>().map_err(|_| name.to_owned()));
+        let (limit, before) = match (number("limit").transpose(), number("before").transpose()) {
+            (Ok(limit), Ok(before)) => (limit.unwrap_or(100).clamp(1, 1_000), before),
+            (Err(name), _) | (_, Err(name)) => return error(400, &format!("{name} must be a non-negative integer")),
+        };
+        let (top, entries) = sequencer.history().latest(&key, limit as usize, before, sequencer.now_ms());
+        let messages: Vec<Value> = entries.iter().map(|entry| entry.payload.to_json(entry.offset)).collect();
+        let mut body = Map::new();
+        if let Some(top) = top {
+            body.insert("epoch".into(), top.epoch.as_ref().into());
+            body.insert("offset".into(), top.offset.into());
+        }
+        body.insert("messages".into(), messages.into());
+        answer(200, &Value::Object(body))
     }
 
     fn terminate(&self, server: &ServerHandle, app: &App, user: &str) -> Response {

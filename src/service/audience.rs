@@ -41,13 +41,17 @@ pub(crate) fn split(audience: &str) -> Option<(&str, &str)> {
 /// any other JSON as written).
 pub(crate) fn event(channel: &str, event: &str, data: &EventData<'_>, user_id: Option<&str>) -> Publication {
     let envelope = protocol::channel_event(event, channel, data, user_id);
-    let raw = match *data {
+    Publication::new()
+        .with(RAW, &Prepared::new(&Message::text(raw_text(data))))
+        .with(PUSHER, &Prepared::new(&Message::text(envelope)))
+}
+
+/// What raw room members receive of an event's data.
+pub(crate) fn raw_text(data: &EventData<'_>) -> String {
+    match *data {
         EventData::Str(text) => text.to_owned(),
         EventData::Raw(json) => serde_json::from_str::<String>(json).unwrap_or_else(|_| json.to_owned()),
-    };
-    Publication::new()
-        .with(RAW, &Prepared::new(&Message::text(raw)))
-        .with(PUSHER, &Prepared::new(&Message::text(envelope)))
+    }
 }
 
 /// A message a raw room client sent: as it is for the room's raw members,

@@ -10,11 +10,14 @@
 //! - `api`: the signed HTTP API. `webhooks`: batched, delayed, retried
 //!   posts on threads of their own.
 //! - `counters`: per-app figures for `/metrics`.
+//! - `sequencer`: channel history, and the one thread that orders every
+//!   publish, join and leave of the channels that keep it.
 
 mod api;
 mod audience;
 mod counters;
 mod presence;
+mod sequencer;
 mod session;
 mod users;
 mod webhook_post;
@@ -29,12 +32,13 @@ use crate::http::{Request, Response};
 use crate::message::Message;
 use crate::metrics::MetricsOut;
 use crate::pusher::webhook::WebhookEvent;
-use crate::pusher::{codes, protocol, App, Apps, SocketId};
+use crate::pusher::{codes, protocol, App, Apps, EventData, SocketId};
 
 pub use session::Session;
 
 use counters::ServiceCounters;
 use presence::PresenceRegistry;
+use sequencer::{Greeting, Sequencer, StoredEvent};
 use users::UserRegistry;
 use webhooks::Webhooks;
 
@@ -60,6 +64,8 @@ pub struct ServiceConfig {
     pub apps: Apps,
     /// Chat: send each message back to its sender as well.
     pub echo_to_sender: bool,
+    /// Channel history for every channel and raw room (none: no history).
+    pub history: Option<crate::history::HistoryConfig>,
 }
 
 /// Chat, rooms, Pusher connections, the HTTP API and webhooks.
@@ -72,6 +78,7 @@ pub struct Service {
     users: UserRegistry,
     webhooks: Webhooks,
     counters: ServiceCounters,
+    sequencer: Option<Sequencer>,
 }
 
 impl Service {
@@ -89,7 +96,15 @@ impl Service {
             users: UserRegistry::default(),
             webhooks,
             counters,
+            sequencer: config.history.map(Sequencer::new),
         }
+    }
+
+    /// The sequencer, when core channel `key` keeps history (every channel
+    /// with history on, but a user's own `#server-to-user-` channel).
+    fn sequencer_for(&self, key: &str) -> Option<&Sequencer> {
+        let channel = audience::split(key).map_or(key, |(_, channel)| channel);
+        self.sequencer.as_ref().filter(|_| !channel.starts_with(crate::pusher::names::SERVER_TO_USER_PREFIX))
     }
 
     /// Queues a webhook event for `app` (never blocks).
@@ -147,7 +162,16 @@ impl Handler for Service {
             }
             ConnState::Room(room) => {
                 server.push(conn, &Message::text(ChatHandler::welcome(conn, server)));
-                server.subscribe(conn, room);
+                match self.sequencer_for(room) {
+                    Some(sequencer) => {
+                        if sequencer.join(server, conn, room, Greeting::Raw, None).is_err() {
+                            server.disconnect(conn, crate::ws::close::codes::TRY_AGAIN_LATER, "server busy");
+                        }
+                    }
+                    None => {
+                        server.subscribe(conn, room);
+                    }
+                }
             }
             ConnState::Pusher(session) => {
                 if let Some((code, why)) = session.refuse {
@@ -169,7 +193,16 @@ impl Handler for Service {
             ConnState::Room(room) => {
                 let channel = audience::split(room).map_or("", |(_, channel)| channel);
                 let except = (!self.echo_to_sender).then_some(conn);
-                let _ = server.try_publish(room, &audience::room_message(channel, &message), except, None);
+                match (self.sequencer_for(room), message.as_text()) {
+                    (Some(sequencer), Some(text)) => {
+                        let event = StoredEvent::new(audience::ROOM_MESSAGE_EVENT, &EventData::Str(text), None);
+                        // A full queue drops the message, counted in /metrics.
+                        let _ = sequencer.publish(server, room, event, except);
+                    }
+                    _ => {
+                        let _ = server.try_publish(room, &audience::room_message(channel, &message), except, None);
+                    }
+                }
             }
             ConnState::Pusher(session) => match message.as_text() {
                 Some(text) => self.pusher_frame(server, conn, session, text),
@@ -216,5 +249,8 @@ impl Handler for Service {
     fn metrics(&self, server: &ServerHandle, out: &mut MetricsOut) {
         self.counters.report(server, &self.presence, out);
         self.webhooks.report(out);
+        if let Some(sequencer) = &self.sequencer {
+            sequencer.report(out);
+        }
     }
 }

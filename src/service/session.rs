@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use super::audience::{self, PUSHER};
 use super::presence::JoinError;
+use super::sequencer::{Greeting, StoredEvent};
 use super::Service;
 use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
 use crate::message::Message;
-use crate::pusher::protocol::{self, WatchlistEvent};
+use crate::pusher::protocol::{self, Since, WatchlistEvent};
 use crate::pusher::webhook::WebhookEvent;
 use crate::pusher::{auth, codes, names, App, ChannelKind, EventData, Incoming};
 
@@ -78,8 +79,8 @@ impl Service {
         match incoming {
             Incoming::Ping => push(server, conn, protocol::pong()),
             Incoming::Pong | Incoming::Other { .. } => {}
-            Incoming::Subscribe { channel, auth, channel_data } => {
-                self.subscribe(server, conn, session, app, channel, auth, channel_data);
+            Incoming::Subscribe { channel, auth, channel_data, since } => {
+                self.subscribe(server, conn, session, app, channel, auth, channel_data, since);
             }
             Incoming::Unsubscribe { channel } => {
                 if let Some(at) = session.channels.iter().position(|s| s.name == channel) {
@@ -104,6 +105,7 @@ impl Service {
         channel: String,
         auth: Option<String>,
         channel_data: Option<String>,
+        since: Option<Since>,
     ) {
         let refuse = |kind: &str, error: &str, status: u16| {
             push(server, conn, protocol::subscription_error(&channel, kind, error, status));
@@ -166,16 +168,32 @@ impl Service {
             snapshot = Some(joined.snapshot);
             user_id = Some(id);
         }
-        server.subscribe_as(conn, &key, PUSHER);
-        push(server, conn, protocol::subscription_succeeded(&channel, snapshot.as_ref()));
-        session.channels.push(Subscribed { name: channel, kind, user_id });
+        let subscribed = Subscribed { name: channel.clone(), kind, user_id };
+        match self.sequencer_for(&key) {
+            Some(sequencer) => {
+                let greeting = Greeting::Pusher { presence: snapshot };
+                if sequencer.join(server, conn, &key, greeting, since).is_err() {
+                    self.leave(server, conn, app, &subscribed);
+                    return refuse("ServerBusy", "the server is congested: retry shortly", 503);
+                }
+            }
+            None => {
+                server.subscribe_as(conn, &key, PUSHER);
+                push(server, conn, protocol::subscription_succeeded(&subscribed.name, snapshot.as_ref()));
+            }
+        }
+        session.channels.push(subscribed);
     }
 
     /// Ends a subscription: the core membership, and on a presence channel
     /// the member (told to the others once the user's last tab left).
     pub(crate) fn leave(&self, server: &ServerHandle, conn: ConnId, app: &App, subscribed: &Subscribed) {
         let key = audience::audience(&app.id, &subscribed.name);
-        server.unsubscribe(conn, &key);
+        // A channel with history was joined through the sequencer: leaving
+        // goes the same way, or it could overtake the join.
+        if self.sequencer_for(&key).is_none_or(|sequencer| sequencer.leave(server, conn, &key).is_err()) {
+            server.unsubscribe(conn, &key);
+        }
         if subscribed.kind == ChannelKind::Presence {
             if let Some(user_id) = self.presence.leave(&key, conn) {
                 let removed = protocol::member_removed(&subscribed.name, &user_id);
@@ -245,8 +263,19 @@ impl Service {
             self.counters.bump_client_events_rejected();
             return refuse(Some(codes::CLIENT_EVENT_RATE_LIMIT), "client event rejected: rate limit");
         }
-        let publication = audience::event(channel, event, &EventData::Raw(data), user_id.as_deref());
-        let _ = server.try_publish(&audience::audience(&app.id, channel), &publication, Some(conn), None);
+        let key = audience::audience(&app.id, channel);
+        match self.sequencer_for(&key) {
+            Some(sequencer) => {
+                let stored = StoredEvent::new(event, &EventData::Raw(data), user_id.as_deref());
+                if sequencer.publish(server, &key, stored, Some(conn)).is_err() {
+                    return refuse(None, "client event rejected: the server is congested");
+                }
+            }
+            None => {
+                let publication = audience::event(channel, event, &EventData::Raw(data), user_id.as_deref());
+                let _ = server.try_publish(&key, &publication, Some(conn), None);
+            }
+        }
         self.counters.bump_client_events();
         self.webhook(
             app,

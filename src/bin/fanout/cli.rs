@@ -117,6 +117,18 @@ pub struct Cli {
     /// Pusher apps (chat mode).
     #[command(flatten)]
     pub apps: crate::apps::AppFlags,
+    /// Keep the last N messages of every channel and room, with offsets a
+    /// resubscribing client recovers from [default: no history].
+    #[arg(long)]
+    pub history_size: Option<usize>,
+    /// Keep messages of every channel and room this long (with or without
+    /// --history-size) [default: no limit by age].
+    #[arg(long, value_parser = parse_duration)]
+    pub history_ttl: Option<Duration>,
+    /// Memory all history may take, in bytes; the oldest messages of any
+    /// channel go first.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub history_max_bytes: usize,
 }
 
 /// A duration that may be switched off.
@@ -188,6 +200,15 @@ pub fn check_log_filter(filter: &str) -> Result<(), String> {
 }
 
 impl Cli {
+    /// History as the flags ask: on when --history-size or --history-ttl is given.
+    pub fn history(&self) -> Option<fanout::history::HistoryConfig> {
+        (self.history_size.is_some() || self.history_ttl.is_some()).then_some(fanout::history::HistoryConfig {
+            size: self.history_size,
+            ttl: self.history_ttl,
+            max_bytes: self.history_max_bytes,
+        })
+    }
+
     /// The server settings these flags ask for (validated by `Config::validate`).
     pub fn config(&self) -> Config {
         let mut config = Config::default();

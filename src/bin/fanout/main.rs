@@ -34,7 +34,8 @@ fn main() -> ExitCode {
                 0 => "chat on /chat and /chat/ROOM; no Pusher app".to_owned(),
                 n => format!("chat on /chat and /chat/ROOM, Pusher on /app/KEY for {n} app(s)"),
             };
-            let service = Service::new(ServiceConfig { apps, echo_to_sender: cli.echo_to_sender });
+            let service =
+                Service::new(ServiceConfig { apps, echo_to_sender: cli.echo_to_sender, history: cli.history() });
             serve(&cli, config, service, &what)
         }
         Mode::Echo => serve(&cli, config, EchoHandler, "echo on every path"),

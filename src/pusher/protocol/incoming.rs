@@ -20,6 +20,9 @@ pub enum Incoming {
         auth: Option<String>,
         /// The presence member's JSON, exactly as signed.
         channel_data: Option<String>,
+        /// fanout's history extension (PROTOCOL.md): the last event the
+        /// client saw on this channel, to receive what it missed.
+        since: Option<Since>,
     },
     /// `pusher:unsubscribe`.
     Unsubscribe {
@@ -100,6 +103,19 @@ struct SubscribeData {
     auth: Option<String>,
     #[serde(default)]
     channel_data: Option<String>,
+    #[serde(default)]
+    since: Option<Since>,
+}
+
+/// A position a resubscribing client asks to recover from: the epoch and
+/// offset of the last event it saw (`pusher:subscribe`'s `data.since`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Since {
+    /// The stream's epoch.
+    pub epoch: String,
+    /// The offset of the last event seen.
+    pub offset: u64,
 }
 
 #[derive(Deserialize)]
@@ -130,7 +146,7 @@ pub fn parse_incoming(text: &str) -> Result<Incoming, ProtocolError> {
         "pusher:subscribe" => {
             let data: SubscribeData = data_object(&event, frame.data)?;
             let channel = data.channel.ok_or_else(|| missing(&event, "channel"))?;
-            Incoming::Subscribe { channel, auth: data.auth, channel_data: data.channel_data }
+            Incoming::Subscribe { channel, auth: data.auth, channel_data: data.channel_data, since: data.since }
         }
         "pusher:unsubscribe" => {
             let data: SubscribeData = data_object(&event, frame.data)?;

@@ -18,17 +18,32 @@ fn ping_and_pong_need_no_data() {
 fn subscribe_takes_channel_auth_and_channel_data() {
     let text =
         r#"{"event":"pusher:subscribe","data":{"auth":"k:s","channel_data":"{\"user_id\":1}","channel":"presence-a"}}"#;
-    let Incoming::Subscribe { channel, auth, channel_data } = parse(text) else { panic!() };
+    let Incoming::Subscribe { channel, auth, channel_data, .. } = parse(text) else { panic!() };
     assert_eq!(channel, "presence-a");
     assert_eq!(auth.as_deref(), Some("k:s"));
     assert_eq!(channel_data.as_deref(), Some(r#"{"user_id":1}"#));
 
-    let Incoming::Subscribe { channel, auth, channel_data } =
+    let Incoming::Subscribe { channel, auth, channel_data, since } =
         parse(r#"{"event":"pusher:subscribe","data":{"channel":"news"}}"#)
     else {
         panic!()
     };
-    assert_eq!((channel.as_str(), auth, channel_data), ("news", None, None));
+    assert_eq!((channel.as_str(), auth, channel_data, since), ("news", None, None, None));
+}
+
+#[test]
+fn subscribe_may_ask_to_recover_since_a_position() {
+    let text = r#"{"event":"pusher:subscribe","data":{"channel":"news","since":{"epoch":"ab12","offset":42}}}"#;
+    let Incoming::Subscribe { since, .. } = parse(text) else { panic!() };
+    assert_eq!(since, Some(Since { epoch: "ab12".into(), offset: 42 }));
+    for bad in [
+        r#"{"event":"pusher:subscribe","data":{"channel":"news","since":{"epoch":"ab12"}}}"#,
+        r#"{"event":"pusher:subscribe","data":{"channel":"news","since":{"epoch":"ab12","offset":-1}}}"#,
+        r#"{"event":"pusher:subscribe","data":{"channel":"news","since":{"epoch":1,"offset":1}}}"#,
+        r#"{"event":"pusher:subscribe","data":{"channel":"news","since":"12"}}"#,
+    ] {
+        assert!(parse_incoming(bad).is_err(), "{bad}");
+    }
 }
 
 #[test]

@@ -13,8 +13,9 @@ mod outgoing;
 
 pub use super::codes;
 pub(crate) use incoming::is_object;
-pub use incoming::{parse_incoming, Incoming, ProtocolError};
+pub use incoming::{parse_incoming, Incoming, ProtocolError, Since};
 pub use outgoing::{
-    cache_miss, channel_event, connection_established, error, member_added, member_removed, ping, pong, signin_success,
-    subscription_error, subscription_succeeded, watchlist_events, EventData, WatchlistEvent,
+    cache_miss, channel_event, channel_event_at, connection_established, error, member_added, member_removed, ping,
+    pong, recovery, signin_success, subscription_error, subscription_succeeded, subscription_succeeded_at,
+    watchlist_events, EventData, StreamPosition, WatchlistEvent,
 };

@@ -46,10 +46,15 @@ struct Frame<'a, D: Serialize> {
     data: Option<D>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_id: Option<&'a str>,
+    /// fanout's history extension (PROTOCOL.md): a position in the channel's stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epoch: Option<&'a str>,
 }
 
 fn frame<D: Serialize>(event: &str, channel: Option<&str>, data: Option<D>, user_id: Option<&str>) -> String {
-    to_json(&Frame { event, channel, data, user_id })
+    to_json(&Frame { event, channel, data, user_id, offset: None, epoch: None })
 }
 
 /// A frame whose `data` is `inner` serialized, then sent as a JSON string.
@@ -155,6 +160,84 @@ pub fn channel_event(event: &str, channel: &str, data: &EventData, user_id: Opti
             Err(_) => frame(event, Some(channel), Some(json), user_id),
         },
     }
+}
+
+/// Where a channel's history stream stands (fanout's extension, see
+/// PROTOCOL.md): the offset of its last event and the epoch that gives
+/// offsets their meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPosition<'a> {
+    /// The stream's epoch.
+    pub epoch: &'a str,
+    /// An event's offset, or the stream's last one.
+    pub offset: u64,
+}
+
+/// A channel event of a channel with history: [`channel_event`] plus its
+/// `"offset"`, and on a stream's first event (offset 1) its `"epoch"`, so a
+/// client that joined before the stream began learns it.
+pub fn channel_event_at(
+    event: &str,
+    channel: &str,
+    data: &EventData,
+    user_id: Option<&str>,
+    at: StreamPosition<'_>,
+) -> String {
+    let epoch = (at.offset == 1).then_some(at.epoch);
+    let offset = Some(at.offset);
+    let channel = Some(channel);
+    match *data {
+        EventData::Str(text) => to_json(&Frame { event, channel, data: Some(text), user_id, offset, epoch }),
+        EventData::Raw(json) => match serde_json::from_str::<&RawValue>(json) {
+            Ok(raw) => to_json(&Frame { event, channel, data: Some(raw), user_id, offset, epoch }),
+            Err(_) => to_json(&Frame { event, channel, data: Some(json), user_id, offset, epoch }),
+        },
+    }
+}
+
+/// `pusher_internal:subscription_succeeded` on a channel with history: as
+/// [`subscription_succeeded`], with the stream's `"epoch"` and last
+/// `"offset"` (none before its first event), from which a client recovers
+/// what it misses later.
+pub fn subscription_succeeded_at(
+    channel: &str,
+    presence: Option<&PresenceSnapshot>,
+    top: Option<StreamPosition<'_>>,
+) -> String {
+    #[derive(Serialize)]
+    struct Data<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        presence: Option<&'a PresenceSnapshot>,
+    }
+    to_json(&Frame {
+        event: "pusher_internal:subscription_succeeded",
+        channel: Some(channel),
+        data: Some(to_json(&Data { presence })),
+        user_id: None,
+        offset: top.map(|t| t.offset),
+        epoch: top.map(|t| t.epoch),
+    })
+}
+
+/// `fanout:recovery` on a channel, after the events a resubscribing client
+/// missed: `data` is the string `{"recovered":..,"epoch":..,"offset":..}`,
+/// `recovered` false when some of them were no longer in history (none were
+/// then sent), and the position where the stream stands (none if it has no
+/// event).
+pub fn recovery(channel: &str, recovered: bool, top: Option<StreamPosition<'_>>) -> String {
+    #[derive(Serialize)]
+    struct Data<'a> {
+        recovered: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        epoch: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
+    }
+    double_encoded(
+        "fanout:recovery",
+        Some(channel),
+        &Data { recovered, epoch: top.map(|t| t.epoch), offset: top.map(|t| t.offset) },
+    )
 }
 
 /// `pusher:cache_miss` on a cache channel that has no event to replay yet.

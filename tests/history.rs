@@ -1,0 +1,229 @@
+//! Verifies channel history through real sockets: offsets on live events,
+//! recovery after a reconnect (with a gap, with a gap no longer in history,
+//! with another epoch), no duplicate and no loss at the seam between the
+//! replay and live events while a publisher keeps publishing, the history
+//! API, and raw room messages entering the same history.
+
+mod pusher_client;
+mod util;
+
+use std::net::SocketAddr;
+use std::thread;
+
+use fanout::history::HistoryConfig;
+use fanout::pusher::{App, Apps};
+use fanout::service::{Service, ServiceConfig};
+use fanout::RunningServer;
+use pusher_client::{api, connect, data, event, send, subscribe, trigger, KEY, SECRET};
+use serde_json::{json, Value};
+use tungstenite::Message as WsMessage;
+
+fn start(size: usize) -> RunningServer {
+    let history = HistoryConfig { size: Some(size), ttl: None, max_bytes: 16 << 20 };
+    let service = Service::new(ServiceConfig {
+        apps: Apps::single(App::new("42", KEY, SECRET)),
+        echo_to_sender: false,
+        history: Some(history),
+    });
+    util::start(util::config(2), service)
+}
+
+fn publish(addr: SocketAddr, channel: &str, n: u64) {
+    let (status, body) = trigger(addr, json!({"name": "news", "channel": channel, "data": format!("item {n}")}));
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Reads the next channel event and returns its data and offset.
+fn next_item(client: &mut util::Client) -> (String, u64) {
+    let got = event(client);
+    assert_eq!(got["event"], "news", "{got}");
+    let offset = got["offset"].as_u64().unwrap_or_else(|| panic!("no offset in {got}"));
+    (got["data"].as_str().expect("string data").to_owned(), offset)
+}
+
+fn resubscribe(client: &mut util::Client, channel: &str, epoch: &str, offset: u64) -> Value {
+    send(
+        client,
+        json!({"event": "pusher:subscribe", "data": {"channel": channel, "since": {"epoch": epoch, "offset": offset}}}),
+    );
+    event(client)
+}
+
+#[test]
+fn live_events_carry_offsets_and_a_reconnecting_client_recovers_what_it_missed() {
+    let server = start(100);
+    let addr = server.local_addr();
+    let (mut first, _) = connect(addr);
+    let joined = subscribe(&mut first, "room", None, None);
+    assert_eq!(joined["event"], "pusher_internal:subscription_succeeded");
+    assert!(joined.get("offset").is_none(), "no stream before the first event: {joined}");
+    publish(addr, "room", 1);
+    let got = event(&mut first);
+    assert_eq!((got["offset"].as_u64(), got["data"].as_str()), (Some(1), Some("item 1")));
+    let epoch = got["epoch"].as_str().expect("the first event names the epoch").to_owned();
+    publish(addr, "room", 2);
+    let got = event(&mut first);
+    assert_eq!(got["offset"], 2);
+    assert!(got.get("epoch").is_none(), "only the first event carries the epoch: {got}");
+    drop(first);
+
+    // Three events while away, then back with the last offset seen.
+    for n in 3..=5 {
+        publish(addr, "room", n);
+    }
+    let (mut back, _) = connect(addr);
+    let joined = resubscribe(&mut back, "room", &epoch, 2);
+    assert_eq!(joined["event"], "pusher_internal:subscription_succeeded");
+    assert_eq!((joined["epoch"].as_str(), joined["offset"].as_u64()), (Some(epoch.as_str()), Some(5)));
+    for n in 3..=5 {
+        assert_eq!(next_item(&mut back), (format!("item {n}"), n));
+    }
+    let marker = event(&mut back);
+    assert_eq!((marker["event"].as_str(), marker["channel"].as_str()), (Some("fanout:recovery"), Some("room")));
+    assert_eq!(data(&marker), json!({"recovered": true, "epoch": epoch, "offset": 5}));
+    publish(addr, "room", 6);
+    assert_eq!(next_item(&mut back), ("item 6".to_owned(), 6));
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_gap_no_longer_in_history_or_another_epoch_is_not_recovered_and_nothing_partial_is_sent() {
+    let server = start(3);
+    let addr = server.local_addr();
+    let (mut watcher, _) = connect(addr);
+    subscribe(&mut watcher, "room", None, None);
+    for n in 1..=6 {
+        publish(addr, "room", n);
+    }
+    let epoch = event(&mut watcher)["epoch"].as_str().expect("epoch").to_owned();
+    for (round, cause) in ["trimmed", "other epoch", "ahead of the stream"].into_iter().enumerate() {
+        let (mut back, _) = connect(addr);
+        let (asked_epoch, asked) = match cause {
+            "trimmed" => (epoch.as_str(), 1),
+            "other epoch" => ("0123456789ab", 5),
+            _ => (epoch.as_str(), 99),
+        };
+        let joined = resubscribe(&mut back, "room", asked_epoch, asked);
+        assert_eq!(joined["event"], "pusher_internal:subscription_succeeded", "{cause}");
+        let marker = event(&mut back);
+        assert_eq!(marker["event"], "fanout:recovery", "{cause}: no event before the marker, got {marker}");
+        let top = 6 + round as u64; // each round publishes one more
+        assert_eq!(data(&marker), json!({"recovered": false, "epoch": epoch, "offset": top}), "{cause}");
+        publish(addr, "room", 7);
+        assert_eq!(next_item(&mut back).1, top + 1, "{cause}: live events follow");
+    }
+    // History keeps 7 to 9 after the three publishes above: since 6 is a full recovery.
+    let (mut back, _) = connect(addr);
+    resubscribe(&mut back, "room", &epoch, 6);
+    assert_eq!((next_item(&mut back).1, next_item(&mut back).1, next_item(&mut back).1), (7, 8, 9));
+    assert_eq!(data(&event(&mut back))["recovered"], true);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn the_seam_between_replay_and_live_events_has_no_duplicate_and_no_gap() {
+    const TOTAL: u64 = 1_500;
+    let server = start(1_000);
+    let addr = server.local_addr();
+    let (mut watcher, _) = connect(addr);
+    subscribe(&mut watcher, "busy", None, None);
+    publish(addr, "busy", 1);
+    let epoch = event(&mut watcher)["epoch"].as_str().expect("epoch").to_owned();
+    let publisher = thread::spawn(move || {
+        for n in 2..=TOTAL {
+            publish(addr, "busy", n);
+        }
+    });
+    // Recover from offset 1 while the publisher runs (it has published 20
+    // at least): what it has published by then comes as replay, the rest
+    // live, each exactly once.
+    while event(&mut watcher)["offset"].as_u64() < Some(20) {}
+    let (mut back, _) = connect(addr);
+    let joined = resubscribe(&mut back, "busy", &epoch, 1);
+    let top = joined["offset"].as_u64().expect("the stream's offset");
+    let mut expected = 2;
+    while expected <= TOTAL {
+        let got = event(&mut back);
+        if got["event"] == "fanout:recovery" {
+            assert_eq!(data(&got)["recovered"], true);
+            assert_eq!(expected, top + 1, "the marker comes right after the replay");
+            continue;
+        }
+        assert_eq!(got["offset"].as_u64(), Some(expected), "{got}");
+        expected += 1;
+    }
+    publisher.join().unwrap();
+    assert!((20..TOTAL).contains(&top), "the recovery landed mid-stream (top {top}); the test needs it to");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn the_history_api_lists_the_newest_messages_and_pages_backwards() {
+    let server = start(100);
+    let addr = server.local_addr();
+    for n in 1..=5 {
+        publish(addr, "room", n);
+    }
+    let (status, page) = api(addr, "GET", "/apps/42/channels/room/history", &[("limit", "2")], "");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["offset"], 5);
+    let listed: Vec<(u64, String)> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| (m["offset"].as_u64().expect("offset"), m["data"].as_str().expect("data").to_owned()))
+        .collect();
+    assert_eq!(listed, [(4, "item 4".to_owned()), (5, "item 5".to_owned())]);
+    let (_, older) = api(addr, "GET", "/apps/42/channels/room/history", &[("limit", "10"), ("before", "3")], "");
+    let offsets: Vec<u64> =
+        older["messages"].as_array().expect("messages").iter().filter_map(|m| m["offset"].as_u64()).collect();
+    assert_eq!(offsets, [1, 2]);
+    let (status, _) = api(addr, "GET", "/apps/42/channels/room/history", &[("limit", "many")], "");
+    assert_eq!(status, 400);
+    let (status, empty) = api(addr, "GET", "/apps/42/channels/quiet/history", &[], "");
+    assert_eq!((status, empty["messages"].as_array().map(Vec::len)), (200, Some(0)));
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn raw_room_messages_enter_the_history_of_the_pusher_channel_of_their_name() {
+    let server = start(100);
+    let addr = server.local_addr();
+    let (mut pusher, _) = connect(addr);
+    subscribe(&mut pusher, "lobby", None, None);
+    let mut raw = util::connect(addr, "/chat/lobby");
+    util::next_message(&mut raw); // the welcome
+    let mut other = util::connect(addr, "/chat/lobby");
+    util::next_message(&mut other);
+    raw.send(WsMessage::text("hello lobby")).unwrap();
+    assert_eq!(util::next_message(&mut other), WsMessage::text("hello lobby"));
+    let got = event(&mut pusher);
+    assert_eq!(
+        (got["event"].as_str(), got["data"].as_str(), got["offset"].as_u64()),
+        (Some("message"), Some("hello lobby"), Some(1))
+    );
+    publish(addr, "lobby", 2);
+    assert_eq!(util::next_message(&mut raw), WsMessage::text("item 2"));
+    let (_, page) = api(addr, "GET", "/apps/42/channels/lobby/history", &[], "");
+    assert_eq!(page["messages"][0]["data"], "hello lobby");
+    assert_eq!(page["messages"][1]["offset"], 2);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn without_history_events_carry_no_offset_and_the_history_api_says_so() {
+    let service = Service::new(ServiceConfig {
+        apps: Apps::single(App::new("42", KEY, SECRET)),
+        echo_to_sender: false,
+        history: None,
+    });
+    let server = util::start(util::config(1), service);
+    let addr = server.local_addr();
+    let (mut client, _) = connect(addr);
+    subscribe(&mut client, "room", None, None);
+    publish(addr, "room", 1);
+    assert!(event(&mut client).get("offset").is_none());
+    let (status, body) = api(addr, "GET", "/apps/42/channels/room/history", &[], "");
+    assert_eq!(status, 404, "{body}");
+    server.shutdown().unwrap();
+}
