@@ -35,6 +35,8 @@ fn bad_values_and_unknown_flags_fail_with_the_expected_form() {
         (&["--handshake-timeout", "soon"][..], "e.g. 10s, 500ms, 2m"),
         (&["--log-level", "fanout=loud"][..], "is not a log level"),
         (&["--bogus"][..], "unexpected argument '--bogus'"),
+        (&["--history-size", "0"][..], "0 is not in 1.."),
+        (&["--history-ttl", "0"][..], "must be a positive duration"),
     ] {
         // A port of its own in case a bad value were taken for a good one.
         let output = run(&[args, &["--bind", "127.0.0.1:0"][..]].concat(), &[]);
@@ -125,4 +127,24 @@ fn an_apps_file_serves_its_apps() {
         assert!(text.contains("pusher:connection_established"), "{key}: {text}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_history_flags_give_rooms_offsets_a_new_client_is_told() {
+    let server = Fanout::spawn(&["--bind", "127.0.0.1:0", "--history-size", "10", "--history-ttl", "1m"], None);
+    let connect = || {
+        let stream = std::net::TcpStream::connect(server.addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let (mut client, _) = tungstenite::client(format!("ws://{}/chat/lobby", server.addr), stream).expect("upgrade");
+        let welcome = client.read().expect("the welcome").into_text().expect("text").to_string();
+        (client, welcome)
+    };
+    let (mut speaker, _) = connect();
+    let (mut listener, _) = connect();
+    speaker.send(tungstenite::Message::text("first words")).expect("send");
+    assert_eq!(listener.read().expect("relayed").into_text().expect("text").as_str(), "first words");
+    let (_, welcome) = connect();
+    let welcome: serde_json::Value = serde_json::from_str(&welcome).expect("JSON welcome");
+    assert_eq!(welcome["offset"], 1, "{welcome}");
+    assert!(welcome["epoch"].is_string(), "{welcome}");
 }

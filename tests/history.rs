@@ -4,6 +4,8 @@
 //! replay and live events while a publisher keeps publishing, the history
 //! API, and raw room messages entering the same history.
 
+mod http_client;
+mod openmetrics;
 mod pusher_client;
 mod util;
 
@@ -210,6 +212,54 @@ fn raw_room_messages_enter_the_history_of_the_pusher_channel_of_their_name() {
     server.shutdown().unwrap();
 }
 
+/// The next text message of a raw client, parsed as JSON.
+fn raw_json(client: &mut util::Client) -> Value {
+    serde_json::from_str(util::next_message(client).to_text().expect("text")).expect("JSON")
+}
+
+#[test]
+fn a_raw_room_client_recovers_with_since_and_epoch_in_its_url() {
+    let server = start(100);
+    let addr = server.local_addr();
+    let mut first = util::connect(addr, "/chat/lobby");
+    let welcome = raw_json(&mut first);
+    assert_eq!(welcome["type"], "welcome");
+    assert!(welcome.get("offset").is_none(), "no stream yet: {welcome}");
+    for n in 1..=3 {
+        publish(addr, "lobby", n);
+    }
+    for n in 1..=3 {
+        assert_eq!(util::next_message(&mut first), WsMessage::text(format!("item {n}")));
+    }
+    drop(first);
+    for n in 4..=5 {
+        publish(addr, "lobby", n);
+    }
+    let (_, page) = api(addr, "GET", "/apps/42/channels/lobby/history", &[("limit", "1")], "");
+    let epoch = page["epoch"].as_str().expect("epoch").to_owned();
+
+    let mut back = util::connect(addr, &format!("/chat/lobby?since=3&epoch={epoch}"));
+    let welcome = raw_json(&mut back);
+    assert_eq!((welcome["type"].as_str(), welcome["offset"].as_u64()), (Some("welcome"), Some(5)));
+    assert_eq!(welcome["epoch"], epoch.as_str());
+    assert_eq!(util::next_message(&mut back), WsMessage::text("item 4"));
+    assert_eq!(util::next_message(&mut back), WsMessage::text("item 5"));
+    assert_eq!(raw_json(&mut back), json!({"type": "recovery", "recovered": true, "epoch": epoch, "offset": 5}));
+    publish(addr, "lobby", 6);
+    assert_eq!(util::next_message(&mut back), WsMessage::text("item 6"));
+
+    let mut lost = util::connect(addr, "/chat/lobby?since=3&epoch=elsewhere");
+    raw_json(&mut lost);
+    assert_eq!(raw_json(&mut lost)["recovered"], false, "nothing replayed, the marker at once");
+    for bad in
+        ["/chat/lobby?since=3", "/chat/lobby?epoch=x", "/chat/lobby?since=-1&epoch=x", "/chat/lobby?since=1&epoch="]
+    {
+        let answer = util::raw_exchange(addr, util::upgrade_request(bad).as_bytes());
+        assert!(answer.starts_with(b"HTTP/1.1 400"), "{bad}: {}", String::from_utf8_lossy(&answer));
+    }
+    server.shutdown().unwrap();
+}
+
 #[test]
 fn without_history_events_carry_no_offset_and_the_history_api_says_so() {
     let service = Service::new(ServiceConfig {
@@ -225,5 +275,29 @@ fn without_history_events_carry_no_offset_and_the_history_api_says_so() {
     assert!(event(&mut client).get("offset").is_none());
     let (status, body) = api(addr, "GET", "/apps/42/channels/room/history", &[], "");
     assert_eq!(status, 404, "{body}");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn metrics_count_what_history_holds_and_dropped() {
+    let server = start(3);
+    let addr = server.local_addr();
+    for n in 1..=5 {
+        publish(addr, "room", n);
+    }
+    publish(addr, "other", 1);
+    let request = http_client::request("GET", "/metrics", "Connection: close\r\n");
+    let scrape = http_client::exchange_and_close(addr, request.as_bytes());
+    let Some(python) = openmetrics::python() else { return };
+    let parsed = openmetrics::parse(&python, scrape.text());
+    let value = |name: &str| parsed.value(name, "");
+    assert_eq!(value("fanout_history_channels"), 2.0);
+    assert_eq!(value("fanout_history_messages"), 4.0);
+    assert_eq!(value("fanout_history_trimmed_total"), 2.0);
+    assert_eq!(value("fanout_history_evicted_total"), 0.0);
+    assert_eq!(value("fanout_history_refused_total"), 0.0);
+    // Four events of 10 bytes (name and data) plus 64 each, and two channels
+    // ("42:room", "42:other") of 128 plus their names.
+    assert_eq!(value("fanout_history_bytes"), (4 * (10 + 64) + (128 + 7) + (128 + 8)) as f64);
     server.shutdown().unwrap();
 }

@@ -31,6 +31,7 @@ use crate::handler::{Accept, CloseInfo, Handler, Rejection};
 use crate::http::{Request, Response};
 use crate::message::Message;
 use crate::metrics::MetricsOut;
+use crate::pusher::protocol::Since;
 use crate::pusher::webhook::WebhookEvent;
 use crate::pusher::{codes, protocol, App, Apps, EventData, SocketId};
 
@@ -51,8 +52,14 @@ pub const ACTIVITY_TIMEOUT_SECS: u32 = 120;
 pub enum ConnState {
     /// A `/chat` client: the whole-server broadcast.
     Everyone,
-    /// A raw room client, with its room's core channel.
-    Room(String),
+    /// A raw room client: its room's core channel, and (until it joins)
+    /// the position it asked to recover from (`?since=OFFSET&epoch=EPOCH`).
+    Room {
+        /// The room's core channel.
+        channel: String,
+        /// Taken at open.
+        since: Option<Box<Since>>,
+    },
     /// A Pusher client.
     Pusher(Box<Session>),
 }
@@ -149,7 +156,9 @@ impl Handler for Service {
         match ChatTarget::of_path(request.path()) {
             Some(ChatTarget::Everyone) => Ok(Accept::new(ConnState::Everyone)),
             Some(ChatTarget::Room(room)) => {
-                Ok(Accept::new(ConnState::Room(audience::audience(&self.room_app, &room))).without_broadcasts())
+                let since = room_since(request)?.map(Box::new);
+                let channel = audience::audience(&self.room_app, &room);
+                Ok(Accept::new(ConnState::Room { channel, since }).without_broadcasts())
             }
             None => Err(ChatTarget::refusal(request.path())),
         }
@@ -160,16 +169,20 @@ impl Handler for Service {
             ConnState::Everyone => {
                 server.push(conn, &Message::text(ChatHandler::welcome(conn, server)));
             }
-            ConnState::Room(room) => {
-                server.push(conn, &Message::text(ChatHandler::welcome(conn, server)));
-                match self.sequencer_for(room) {
+            ConnState::Room { channel, since } => {
+                let welcome = ChatHandler::welcome(conn, server);
+                match self.sequencer_for(channel) {
                     Some(sequencer) => {
-                        if sequencer.join(server, conn, room, Greeting::Raw, None).is_err() {
+                        // The sequencer greets: the welcome then carries the
+                        // room's position, and comes before what was missed.
+                        let since = since.take().map(|since| *since);
+                        if sequencer.join(server, conn, channel, Greeting::Raw { welcome }, since).is_err() {
                             server.disconnect(conn, crate::ws::close::codes::TRY_AGAIN_LATER, "server busy");
                         }
                     }
                     None => {
-                        server.subscribe(conn, room);
+                        server.push(conn, &Message::text(welcome));
+                        server.subscribe(conn, channel);
                     }
                 }
             }
@@ -190,7 +203,7 @@ impl Handler for Service {
         match state {
             ConnState::Everyone if self.echo_to_sender => server.broadcast(&message),
             ConnState::Everyone => server.broadcast_except(&message, conn),
-            ConnState::Room(room) => {
+            ConnState::Room { channel: room, .. } => {
                 let channel = audience::split(room).map_or("", |(_, channel)| channel);
                 let except = (!self.echo_to_sender).then_some(conn);
                 match (self.sequencer_for(room), message.as_text()) {
@@ -252,5 +265,21 @@ impl Handler for Service {
         if let Some(sequencer) = &self.sequencer {
             sequencer.report(out);
         }
+    }
+}
+
+/// The recovery a raw room client asks for with `?since=OFFSET&epoch=EPOCH`
+/// (both or neither); a malformed one is refused with 400.
+fn room_since(request: &Request) -> Result<Option<Since>, Rejection> {
+    match (request.query_param("since"), request.query_param("epoch")) {
+        (None, None) => Ok(None),
+        (Some(offset), Some(epoch)) => {
+            match offset.parse::<u64>() {
+                Ok(offset) if !epoch.is_empty() => Ok(Some(Since { epoch: epoch.into_owned(), offset })),
+                _ => Err(Rejection::bad_request()
+                    .body("since must be an offset (a non-negative integer) and epoch non-empty\n")),
+            }
+        }
+        _ => Err(Rejection::bad_request().body("since and epoch go together: ?since=OFFSET&epoch=EPOCH\n")),
     }
 }

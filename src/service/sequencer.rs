@@ -109,8 +109,10 @@ pub(crate) enum Greeting {
     /// (and the member list on a presence channel); after a recovery, the
     /// `fanout:recovery` marker.
     Pusher { presence: Option<PresenceSnapshot> },
-    /// A raw room client: nothing (its welcome went out at open).
-    Raw,
+    /// A raw room client: its welcome (a JSON object) with the room's
+    /// `epoch` and `offset` added; after a recovery the object
+    /// `{"type":"recovery","recovered":..,"epoch":..,"offset":..}`.
+    Raw { welcome: String },
 }
 
 /// One request to the sequencer, queued in the order of the offsets it
@@ -309,7 +311,7 @@ impl Run {
         let channel = audience::split(key).map_or(key, |(_, channel)| channel);
         let dialect = match greeting {
             Greeting::Pusher { .. } => PUSHER,
-            Greeting::Raw => RAW,
+            Greeting::Raw { .. } => RAW,
         };
         // What the client missed up to `top`; later events come live.
         let recovery = since.map(|since| {
@@ -327,10 +329,13 @@ impl Run {
         if !self.server.subscribe_as(conn, key, dialect) {
             return true; // closed meanwhile
         }
-        if let Greeting::Pusher { presence, .. } = &greeting {
-            let succeeded = protocol::subscription_succeeded_at(channel, presence.as_ref(), top.as_ref().map(position));
-            self.server.push(conn, &Message::text(succeeded));
-        }
+        let greeting_text = match &greeting {
+            Greeting::Pusher { presence } => {
+                protocol::subscription_succeeded_at(channel, presence.as_ref(), top.as_ref().map(position))
+            }
+            Greeting::Raw { welcome } => with_position(welcome, top.as_ref()),
+        };
+        self.server.push(conn, &Message::text(greeting_text));
         let Some(recovery) = recovery else { return true };
         let recovered = match recovery {
             Recovery::Recovered { missed, top } => {
@@ -346,11 +351,29 @@ impl Run {
             }
             Recovery::Lost { .. } => false,
         };
-        if matches!(greeting, Greeting::Pusher { .. }) {
-            let marker = protocol::recovery(channel, recovered, top.as_ref().map(position));
-            self.server.push(conn, &Message::text(marker));
-        }
+        let marker = match greeting {
+            Greeting::Pusher { .. } => protocol::recovery(channel, recovered, top.as_ref().map(position)),
+            Greeting::Raw { .. } => with_position(
+                &serde_json::json!({"type": "recovery", "recovered": recovered}).to_string(),
+                top.as_ref(),
+            ),
+        };
+        self.server.push(conn, &Message::text(marker));
         true
+    }
+}
+
+/// `object` (JSON object text) with `"epoch"` and `"offset"` added when the
+/// stream exists.
+fn with_position(object: &str, top: Option<&Position>) -> String {
+    let Some(top) = top else { return object.to_owned() };
+    match serde_json::from_str::<serde_json::Value>(object) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            fields.insert("epoch".into(), top.epoch.as_ref().into());
+            fields.insert("offset".into(), top.offset.into());
+            serde_json::Value::Object(fields).to_string()
+        }
+        _ => object.to_owned(),
     }
 }
 

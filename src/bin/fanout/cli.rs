@@ -119,8 +119,8 @@ pub struct Cli {
     pub apps: crate::apps::AppFlags,
     /// Keep the last N messages of every channel and room, with offsets a
     /// resubscribing client recovers from [default: no history].
-    #[arg(long)]
-    pub history_size: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub history_size: Option<u64>,
     /// Keep messages of every channel and room this long (with or without
     /// --history-size) [default: no limit by age].
     #[arg(long, value_parser = parse_duration)]
@@ -203,7 +203,7 @@ impl Cli {
     /// History as the flags ask: on when --history-size or --history-ttl is given.
     pub fn history(&self) -> Option<fanout::history::HistoryConfig> {
         (self.history_size.is_some() || self.history_ttl.is_some()).then_some(fanout::history::HistoryConfig {
-            size: self.history_size,
+            size: self.history_size.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             ttl: self.history_ttl,
             max_bytes: self.history_max_bytes,
         })
