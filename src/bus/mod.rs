@@ -90,6 +90,49 @@ impl Bus {
         &self.everyone
     }
 
+    /// Sends `sends` (worker, command) straight into the workers' inboxes,
+    /// all or none, never waiting and never through a worker's own queue or
+    /// its overflow, from any thread: `Full` when one inbox lacks room,
+    /// `Closed` when a worker is gone. Several threads calling this one
+    /// after another (under a lock of theirs) have their commands applied
+    /// by each worker in the order of the calls, whichever thread made
+    /// them: the order a channel's history needs.
+    pub(crate) fn send_through_inboxes(&self, sends: Vec<(usize, Command)>) -> Result<(), SendError> {
+        let mut reserved: Vec<(usize, usize)> = Vec::with_capacity(sends.len());
+        let mut failure = None;
+        for (dest, command) in &sends {
+            match self.inboxes.get(*dest) {
+                Some(inbox) if !inbox.is_gone() => {
+                    let cost = command.cost();
+                    if inbox.reserve(cost) {
+                        reserved.push((*dest, cost));
+                        continue;
+                    }
+                    failure = Some(SendError::Full);
+                }
+                _ => failure = Some(SendError::Closed),
+            }
+            break;
+        }
+        if let Some(failure) = failure {
+            for (dest, cost) in reserved {
+                self.inboxes[dest].unreserve(cost);
+            }
+            return Err(failure);
+        }
+        let mut woken = Vec::new();
+        for ((dest, command), (_, cost)) in sends.into_iter().zip(reserved) {
+            let inbox = &self.inboxes[dest];
+            if inbox.send_reserved(command, cost) && !woken.contains(&dest) {
+                woken.push(dest);
+            }
+        }
+        for dest in woken {
+            self.wake_if_parked(&self.inboxes[dest]);
+        }
+        Ok(())
+    }
+
     /// Sends a control command to worker `dest` from any thread; false
     /// when that worker is gone.
     pub(crate) fn send_control(&self, dest: usize, command: Command) -> bool {

@@ -72,18 +72,12 @@ impl ServerHandle {
         self.publish_with(channel, publication, except, wait)
     }
 
-    /// Sends `publication` to every member of `channel` but `except`, through
-    /// every worker rather than only those with members now, waiting for
-    /// room as long as it takes (`Closed` once the server stopped).
-    ///
-    /// Meant for one thread that orders a channel's traffic (the history
-    /// sequencer): from a thread that is not a worker, its calls to this,
-    /// [`ServerHandle::subscribe_as`] and [`ServerHandle::push`] take effect
-    /// on each worker in the order it made them, so a connection it
-    /// subscribes receives exactly the publishes it makes afterwards, after
-    /// the pushes it made in between. From a worker thread that order is
-    /// not kept. A worker without members drops the publish on arrival.
-    pub fn publish_in_order(
+    /// Sends `publication` to every member of `channel` but `except`
+    /// through every worker's inbox, never waiting (`Full` when one lacks
+    /// room): in order with every other call of the `*_in_order` methods
+    /// (see [`crate::bus::Bus::send_through_inboxes`]). A worker without
+    /// members drops it on arrival.
+    pub(crate) fn publish_in_order(
         &self,
         channel: &str,
         publication: &Publication,
@@ -95,13 +89,31 @@ impl ServerHandle {
             except,
             sent_at: Some(Instant::now()),
         };
-        let cost = publication.bytes() + channel.len() + COMMAND_OVERHEAD;
-        self.shared.bus.multicast(
-            self.shared.bus.every_worker(),
-            cost,
-            || Command::Publish(publish.clone()),
-            Wait::Forever,
-        )
+        let bus = &self.shared.bus;
+        bus.send_through_inboxes(bus.every_worker().iter().map(|&w| (w, Command::Publish(publish.clone()))).collect())
+    }
+
+    /// Subscribes `conn` to `channel` as `dialect`, then sends it `pushes`,
+    /// through its worker's inbox, all or none, in order with every other
+    /// call of the `*_in_order` methods.
+    pub(crate) fn join_in_order(
+        &self,
+        conn: ConnId,
+        channel: &str,
+        dialect: Dialect,
+        pushes: &[Prepared],
+    ) -> Result<(), SendError> {
+        let worker = conn.worker();
+        let mut sends = vec![(worker, Command::Subscribe { conn, channel: channel.into(), dialect })];
+        sends.extend(pushes.iter().map(|p| (worker, Command::Push { conn, frame: p.frame.clone() })));
+        self.shared.bus.send_through_inboxes(sends)
+    }
+
+    /// Unsubscribes `conn` from `channel` in order with every other call of
+    /// the `*_in_order` methods.
+    pub(crate) fn leave_in_order(&self, conn: ConnId, channel: &str) -> Result<(), SendError> {
+        let command = Command::Unsubscribe { conn, channel: channel.into() };
+        self.shared.bus.send_through_inboxes(vec![(conn.worker(), command)])
     }
 
     fn publish_with(

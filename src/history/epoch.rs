@@ -31,9 +31,15 @@ impl EpochSource {
 
     /// The next epoch: 12 lowercase hex digits.
     pub fn next_epoch(&mut self) -> Arc<str> {
+        let epoch = self.peek();
+        self.count += 1;
+        epoch
+    }
+
+    /// The epoch [`EpochSource::next_epoch`] will give next.
+    pub fn peek(&self) -> Arc<str> {
         let digest =
             Sha256::new().chain_update(self.seed.to_le_bytes()).chain_update(self.count.to_le_bytes()).finalize();
-        self.count += 1;
         Arc::from(hex::encode(&digest[..6]))
     }
 }
@@ -48,7 +54,10 @@ mod tests {
         let first = a.next_epoch();
         assert_eq!(first.len(), 12);
         assert!(first.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-        assert_ne!(first, a.next_epoch());
+        assert_eq!(a.peek(), a.peek(), "peeking takes nothing");
+        let peeked = a.peek();
+        assert_eq!(a.next_epoch(), peeked);
+        assert_ne!(peeked, first);
         assert_eq!(EpochSource::seeded(1).next_epoch(), first, "a seed gives the same epochs");
         assert_ne!(EpochSource::seeded(2).next_epoch(), first);
     }

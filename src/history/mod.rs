@@ -193,6 +193,18 @@ impl<T: Clone> History<T> {
         position
     }
 
+    /// The position the next message appended to `channel` at `now_ms` will
+    /// have, provided nothing else is appended in between (callers that
+    /// frame a message before appending it serialize their appends).
+    pub fn next_position(&self, channel: &str, now_ms: u64) -> Position {
+        let mut inner = self.inner.lock();
+        inner.trim(channel, &self.config, now_ms);
+        match inner.channels.get(channel) {
+            Some(log) => Position { offset: log.top + 1, epoch: Arc::clone(&log.epoch) },
+            None => Position { offset: 1, epoch: inner.epochs.peek() },
+        }
+    }
+
     /// What a client that last saw `since` on `channel` missed, if all of it
     /// is still here.
     pub fn recover(&self, channel: &str, since: &Position, now_ms: u64) -> Recovery<T> {

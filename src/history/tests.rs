@@ -163,3 +163,16 @@ fn a_size_of_zero_keeps_nothing_and_each_message_opens_a_new_stream() {
     assert_ne!(first.epoch, second.epoch);
     assert_eq!(history.stats(), HistoryStats { trimmed: 2, ..HistoryStats::default() });
 }
+
+#[test]
+fn the_next_position_is_the_one_the_next_append_gets() {
+    let history = store(Some(10), Some(1000), 1 << 20);
+    let predicted = history.next_position("room", 0);
+    assert_eq!(put(&history, "room", msg("1"), 0), predicted);
+    let predicted = history.next_position("room", 10);
+    assert_eq!((predicted.offset, put(&history, "room", msg("2"), 10)), (2, predicted.clone()));
+    // Everything expired: the next message opens a new stream, as predicted.
+    let predicted = history.next_position("room", 5000);
+    assert_eq!(predicted.offset, 1);
+    assert_eq!(put(&history, "room", msg("3"), 5000), predicted);
+}

@@ -1,29 +1,26 @@
 //! Channel history for the service: what a stored event keeps, and the
-//! sequencer, one thread that orders all traffic of the channels that keep
+//! sequencer, the lock that orders all traffic of the channels that keep
 //! history.
 //!
-//! Why one thread: offsets only mean something if every subscriber sees a
-//! channel's events in offset order, and a resubscribing client must get
-//! what it missed and then the live events with nothing twice and nothing
-//! lost at the seam. Workers publish through per-thread queues that keep
-//! each sender's order, not a channel's. The sequencer appends each event
-//! to history and hands it to the workers itself, and subscribes (and
-//! unsubscribes) connections to those channels itself, through
-//! [`ServerHandle::publish_in_order`]: each worker then sees one channel's
-//! publishes, joins and replays in the order they were made, so a joining
-//! connection gets exactly the events after the history it was given.
-//! Channels without history never pass through here.
+//! Why: offsets only mean something if every subscriber sees a channel's
+//! events in offset order, and a resubscribing client must get what it
+//! missed and then the live events, nothing twice and nothing lost at the
+//! seam. Workers normally publish through per-thread queues that keep each
+//! sender's order, not a channel's. Under the sequencer's lock a publish
+//! takes its offset and goes straight into every worker's inbox, and a join
+//! reads history and puts the subscription and the replay into its
+//! worker's inbox (likewise a leave): each worker applies them in lock
+//! order, so a joining connection gets exactly the events after the history
+//! it was given. No thread of its own: a publish is delivered in the turn
+//! that made it, as any other. Channels without history never take the lock.
 //!
-//! The thread never runs hooks and never touches a socket; it waits only
-//! for room in a worker's inbox, and its own queue is bounded: a full queue
-//! turns an API publish into 503, a subscription into an error, a chat
-//! message into a counted drop.
+//! Inboxes are bounded and nothing here waits: a full one turns an API
+//! publish into 503, a subscription into an error, a chat message into a
+//! counted drop, and leaves history untouched.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-use crossbeam_channel::{Receiver, Sender};
 
 use super::audience::{self, PUSHER, RAW};
 use crate::channels::Publication;
@@ -34,9 +31,6 @@ use crate::message::Message;
 use crate::metrics::MetricsOut;
 use crate::pusher::protocol::{self, Since, StreamPosition};
 use crate::pusher::{EventData, PresenceSnapshot};
-
-/// Jobs waiting for the sequencer at most.
-const QUEUE: usize = 65_536;
 
 /// An event as history keeps it: enough to frame it again, with its offset,
 /// in every wire form.
@@ -115,66 +109,35 @@ pub(crate) enum Greeting {
     Raw { welcome: String },
 }
 
-/// One request to the sequencer, queued in the order of the offsets it
-/// concerns.
-#[derive(Debug)]
-enum Job {
-    /// Deliver an event already in history at `at`.
-    Publish {
-        key: String,
-        event: StoredEvent,
-        at: Position,
-        except: Option<ConnId>,
-    },
-    /// Subscribe a connection; the stream stood at `top` when queued, so
-    /// every event up to it is history for this connection and every later
-    /// one comes live.
-    Join {
-        conn: ConnId,
-        key: String,
-        greeting: Greeting,
-        since: Option<Since>,
-        top: Option<Position>,
-    },
-    Leave {
-        conn: ConnId,
-        key: String,
-    },
-}
-
-/// Why the sequencer did not take a job.
+/// Why a publish, join or leave was not taken: a worker's inbox lacked room
+/// (or the server is stopping).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Busy;
 
-/// History and its sequencer thread (started with the first job, when the
-/// server's handle is known).
+/// Channel history and the lock that orders every publish, join and leave
+/// of the channels that keep it.
 pub(crate) struct Sequencer {
-    history: Arc<History<StoredEvent>>,
-    /// Held from reading or appending history to queueing the job, so the
-    /// queue is in offset order and a full queue is seen before appending.
+    history: History<StoredEvent>,
+    /// Held from reading or appending history to handing the commands to
+    /// the workers' inboxes: each worker then applies them in this order.
     order: parking_lot::Mutex<()>,
-    jobs: Sender<Job>,
-    receiver: parking_lot::Mutex<Option<Receiver<Job>>>,
     started: Instant,
-    /// Jobs refused because the queue was full.
-    pub(crate) refused: AtomicU64,
+    /// Publishes and joins refused because an inbox was full.
+    refused: AtomicU64,
 }
 
 impl Sequencer {
     /// A sequencer keeping history as `config` says.
     pub(crate) fn new(config: HistoryConfig) -> Self {
-        let (jobs, receiver) = crossbeam_channel::bounded(QUEUE);
         Sequencer {
-            history: Arc::new(History::new(config, EpochSource::from_clock())),
+            history: History::new(config, EpochSource::from_clock()),
             order: parking_lot::Mutex::new(()),
-            jobs,
-            receiver: parking_lot::Mutex::new(Some(receiver)),
             started: Instant::now(),
             refused: AtomicU64::new(0),
         }
     }
 
-    /// The store, for the API and `/metrics`.
+    /// The store, for the API.
     pub(crate) fn history(&self) -> &History<StoredEvent> {
         &self.history
     }
@@ -189,12 +152,8 @@ impl Sequencer {
         let stats = self.history.stats();
         out.gauge("fanout_history_channels", "Channels holding history", &[], stats.channels as u64);
         out.gauge("fanout_history_messages", "Messages held in history", &[], stats.messages as u64);
-        out.gauge(
-            "fanout_history_bytes",
-            "Bytes of history, counted against --history-max-bytes",
-            &[],
-            stats.bytes as u64,
-        );
+        let bytes = stats.bytes as u64;
+        out.gauge("fanout_history_bytes", "Bytes of history, counted against --history-max-bytes", &[], bytes);
         out.counter("fanout_history_evicted", "Messages evicted for --history-max-bytes", &[], stats.evicted);
         out.counter(
             "fanout_history_trimmed",
@@ -203,11 +162,12 @@ impl Sequencer {
             stats.trimmed,
         );
         let refused = self.refused.load(Ordering::Relaxed);
-        out.counter("fanout_history_refused", "Publishes and joins refused: the history queue was full", &[], refused);
+        out.counter("fanout_history_refused", "Publishes and joins refused: a worker's inbox was full", &[], refused);
     }
 
-    /// Appends `event` to channel `key`'s history and queues its delivery
-    /// to all members but `except`. Once this returns, history has it.
+    /// Appends `event` to channel `key`'s history and hands it to every
+    /// worker for all members but `except`. When this returns Ok, history
+    /// has it; on `Busy` neither history nor any member does.
     pub(crate) fn publish(
         &self,
         server: &ServerHandle,
@@ -215,14 +175,23 @@ impl Sequencer {
         event: StoredEvent,
         except: Option<ConnId>,
     ) -> Result<(), Busy> {
-        self.submit(server, |sequencer| {
-            let size = event.size();
-            let at = sequencer.history.append(key, event.clone(), size, sequencer.now_ms());
-            Job::Publish { key: key.to_owned(), event, at, except }
-        })
+        let channel = audience::split(key).map_or(key, |(_, channel)| channel);
+        let _order = self.order.lock();
+        // Framed at the offset the event will have, then appended only once
+        // every inbox took it: a refused publish leaves no trace.
+        let now_ms = self.now_ms();
+        let at = self.history.next_position(key, now_ms);
+        let publication = event.publication(channel, position(&at));
+        self.refuse_if(server.publish_in_order(key, &publication, except).is_err())?;
+        let size = event.size();
+        let appended = self.history.append(key, event, size, now_ms);
+        debug_assert_eq!(appended, at, "appends are serialized by the order lock");
+        Ok(())
     }
 
-    /// Queues `conn`'s joining of channel `key`, recovering from `since`.
+    /// Subscribes `conn` to channel `key` and greets it; with `since`,
+    /// sends what it missed since then (or says it cannot) before any live
+    /// event.
     pub(crate) fn join(
         &self,
         server: &ServerHandle,
@@ -231,135 +200,65 @@ impl Sequencer {
         greeting: Greeting,
         since: Option<Since>,
     ) -> Result<(), Busy> {
-        self.submit(server, |sequencer| {
-            let top = sequencer.history.latest(key, 0, None, sequencer.now_ms()).0;
-            Job::Join { conn, key: key.to_owned(), greeting, since, top }
-        })
-    }
-
-    /// Queues `conn`'s leaving of channel `key` (in order with its join).
-    pub(crate) fn leave(&self, server: &ServerHandle, conn: ConnId, key: &str) -> Result<(), Busy> {
-        self.submit(server, |_| Job::Leave { conn, key: key.to_owned() })
-    }
-
-    /// Makes and queues a job under the order lock, if the queue has room
-    /// (only the sequencer takes from it, so room seen here stays).
-    fn submit(&self, server: &ServerHandle, make: impl FnOnce(&Self) -> Job) -> Result<(), Busy> {
-        self.start(server);
-        let _order = self.order.lock();
-        if self.jobs.is_full() {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(Busy);
-        }
-        self.jobs.try_send(make(self)).map_err(|_| {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            Busy
-        })
-    }
-
-    fn start(&self, server: &ServerHandle) {
-        let Some(receiver) = self.receiver.lock().take() else { return };
-        let run = Run { server: server.clone(), history: Arc::clone(&self.history), started: self.started };
-        let spawned = std::thread::Builder::new().name("fanout-history".into()).spawn(move || run.serve(receiver));
-        if let Err(e) = spawned {
-            // Jobs then wait in the queue until it is full and are refused.
-            log::error!("cannot start the history thread: {e}; channels with history will refuse traffic");
-        }
-    }
-}
-
-/// The sequencer thread's state.
-struct Run {
-    server: ServerHandle,
-    history: Arc<History<StoredEvent>>,
-    started: Instant,
-}
-
-impl Run {
-    fn serve(self, jobs: Receiver<Job>) {
-        for job in jobs {
-            let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let open = match job {
-                Job::Publish { key, event, at, except } => self.publish(&key, &event, &at, except),
-                Job::Join { conn, key, greeting, since, top } => self.join(conn, &key, greeting, since, top, now_ms),
-                Job::Leave { conn, key } => {
-                    self.server.unsubscribe(conn, &key);
-                    true
-                }
-            };
-            if !open {
-                return; // the server stopped
-            }
-        }
-    }
-
-    fn publish(&self, key: &str, event: &StoredEvent, at: &Position, except: Option<ConnId>) -> bool {
-        let channel = audience::split(key).map_or(key, |(_, channel)| channel);
-        let publication = event.publication(channel, position(at));
-        self.server.publish_in_order(key, &publication, except).is_ok()
-    }
-
-    fn join(
-        &self,
-        conn: ConnId,
-        key: &str,
-        greeting: Greeting,
-        since: Option<Since>,
-        top: Option<Position>,
-        now_ms: u64,
-    ) -> bool {
         let channel = audience::split(key).map_or(key, |(_, channel)| channel);
         let dialect = match greeting {
             Greeting::Pusher { .. } => PUSHER,
             Greeting::Raw { .. } => RAW,
         };
-        // What the client missed up to `top`; later events come live.
-        let recovery = since.map(|since| {
-            let since = Position { offset: since.offset, epoch: Arc::from(since.epoch) };
-            match (&top, self.history.recover(key, &since, now_ms)) {
-                (Some(top), Recovery::Recovered { mut missed, top: now })
-                    if now.epoch == top.epoch && since.offset <= top.offset =>
-                {
-                    missed.retain(|entry| entry.offset <= top.offset);
-                    Recovery::Recovered { missed, top: top.clone() }
+        let _order = self.order.lock();
+        let now_ms = self.now_ms();
+        let (top, recovery) = match since {
+            None => (self.history.latest(key, 0, None, now_ms).0, None),
+            Some(since) => {
+                let since = Position { offset: since.offset, epoch: Arc::from(since.epoch) };
+                match self.history.recover(key, &since, now_ms) {
+                    Recovery::Recovered { missed, top } => (Some(top), Some(Some(missed))),
+                    Recovery::Lost { top } => (top, Some(None)),
                 }
-                (top, _) => Recovery::Lost { top: top.clone() },
             }
-        });
-        if !self.server.subscribe_as(conn, key, dialect) {
-            return true; // closed meanwhile
-        }
+        };
         let greeting_text = match &greeting {
             Greeting::Pusher { presence } => {
                 protocol::subscription_succeeded_at(channel, presence.as_ref(), top.as_ref().map(position))
             }
             Greeting::Raw { welcome } => with_position(welcome, top.as_ref()),
         };
-        self.server.push(conn, &Message::text(greeting_text));
-        let Some(recovery) = recovery else { return true };
-        let recovered = match recovery {
-            Recovery::Recovered { missed, top } => {
-                for entry in missed {
-                    let at = StreamPosition { epoch: &top.epoch, offset: entry.offset };
-                    let text = match dialect {
-                        PUSHER => entry.payload.pusher_frame(channel, at),
-                        _ => audience::raw_text(&entry.payload.data()),
-                    };
-                    self.server.push(conn, &Message::text(text));
-                }
-                true
+        let mut pushes = vec![Prepared::new(&Message::text(greeting_text))];
+        if let Some(missed) = recovery {
+            let recovered = missed.is_some();
+            for entry in missed.into_iter().flatten() {
+                let epoch = top.as_ref().map_or("", |t| &t.epoch);
+                let at = StreamPosition { epoch, offset: entry.offset };
+                let text = match dialect {
+                    PUSHER => entry.payload.pusher_frame(channel, at),
+                    _ => audience::raw_text(&entry.payload.data()),
+                };
+                pushes.push(Prepared::new(&Message::text(text)));
             }
-            Recovery::Lost { .. } => false,
-        };
-        let marker = match greeting {
-            Greeting::Pusher { .. } => protocol::recovery(channel, recovered, top.as_ref().map(position)),
-            Greeting::Raw { .. } => with_position(
-                &serde_json::json!({"type": "recovery", "recovered": recovered}).to_string(),
-                top.as_ref(),
-            ),
-        };
-        self.server.push(conn, &Message::text(marker));
-        true
+            let marker = match greeting {
+                Greeting::Pusher { .. } => protocol::recovery(channel, recovered, top.as_ref().map(position)),
+                Greeting::Raw { .. } => {
+                    let marker = serde_json::json!({"type": "recovery", "recovered": recovered}).to_string();
+                    with_position(&marker, top.as_ref())
+                }
+            };
+            pushes.push(Prepared::new(&Message::text(marker)));
+        }
+        self.refuse_if(server.join_in_order(conn, key, dialect, &pushes).is_err())
+    }
+
+    /// Unsubscribes `conn` from channel `key`, in order with its join.
+    pub(crate) fn leave(&self, server: &ServerHandle, conn: ConnId, key: &str) -> Result<(), Busy> {
+        let _order = self.order.lock();
+        self.refuse_if(server.leave_in_order(conn, key).is_err())
+    }
+
+    fn refuse_if(&self, refused: bool) -> Result<(), Busy> {
+        if refused {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(Busy);
+        }
+        Ok(())
     }
 }
 

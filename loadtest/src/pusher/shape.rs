@@ -1,16 +1,23 @@
 //! The bytes a server wraps around an event's data, learned from one event that was fully
 //! parsed and matched against later ones: a server encodes every event of a channel the same
 //! way, so for most deliveries the JSON scan of [`Envelope::parse`](super::envelope::Envelope)
-//! becomes two comparisons and a search for quotes. Whatever a server sends, a message that does
-//! not match byte for byte is left to the full parse, so the answer is always the parser's.
+//! becomes two comparisons and a search for quotes. One number after the data may change from
+//! event to event (fanout's `"offset"` on channels with history). Whatever a server sends, a
+//! message that does not match is left to the full parse, so the answer is always the parser's.
 
 /// What surrounds the data string of one channel's events: everything before its first byte and
 /// everything after its last, quotes included.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventShape {
     prefix: Vec<u8>,
+    /// After the data: `suffix`, or `suffix`, a run of digits and `tail` when the learned event
+    /// had a number there (the last one).
     suffix: Vec<u8>,
+    tail: Option<Vec<u8>>,
 }
+
+/// Longest number taken as the variable one (u64::MAX has 20 digits).
+const MAX_DIGITS: usize = 20;
 
 impl EventShape {
     /// The shape of `payload`, whose data string (without escapes) is `data`, a slice of it.
@@ -18,17 +25,31 @@ impl EventShape {
     pub fn learn(payload: &[u8], data: &[u8]) -> Option<EventShape> {
         let start = (data.as_ptr() as usize).checked_sub(payload.as_ptr() as usize)?;
         let end = start.checked_add(data.len()).filter(|&end| end <= payload.len())?;
-        Some(EventShape { prefix: payload[..start].to_vec(), suffix: payload[end..].to_vec() })
+        let after = &payload[end..];
+        let last_digit = after.iter().rposition(u8::is_ascii_digit);
+        let (suffix, tail) = match last_digit {
+            Some(last) => {
+                let first = after[..=last].iter().rposition(|b| !b.is_ascii_digit()).map_or(0, |i| i + 1);
+                (after[..first].to_vec(), Some(after[last + 1..].to_vec()))
+            }
+            None => (after.to_vec(), None),
+        };
+        Some(EventShape { prefix: payload[..start].to_vec(), suffix, tail })
     }
 
     /// The data string of `payload` when it is this shape around data with no quote or
     /// backslash (so the full parse would find the same event, channel and data).
     pub fn data_of<'p>(&self, payload: &'p [u8]) -> Option<&'p [u8]> {
-        let end = payload.len().checked_sub(self.suffix.len())?;
-        if end < self.prefix.len() || !payload.starts_with(&self.prefix) || !payload.ends_with(&self.suffix) {
-            return None;
+        let mut rest = payload.strip_prefix(self.prefix.as_slice())?;
+        if let Some(tail) = &self.tail {
+            rest = rest.strip_suffix(tail.as_slice())?;
+            let digits = rest.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+            if digits == 0 || digits > MAX_DIGITS {
+                return None;
+            }
+            rest = &rest[..rest.len() - digits];
         }
-        let data = &payload[self.prefix.len()..end];
+        let data = rest.strip_suffix(self.suffix.as_slice())?;
         memchr::memchr2(b'"', b'\\', data).is_none().then_some(data)
     }
 }
@@ -55,6 +76,18 @@ mod tests {
         // Data first, as another server may write it.
         let shape = shape_of(br#"{"data":"x","channel":"c","event":"bench"}"#);
         assert_eq!(shape.data_of(br#"{"data":"yz","channel":"c","event":"bench"}"#), Some(&b"yz"[..]));
+    }
+
+    #[test]
+    fn a_number_after_the_data_may_change() {
+        let shape = shape_of(br#"{"event":"bench","channel":"c","data":"lt1:a","offset":7}"#);
+        assert_eq!(
+            shape.data_of(br#"{"event":"bench","channel":"c","data":"lt1:b","offset":12345}"#),
+            Some(&b"lt1:b"[..])
+        );
+        assert_eq!(shape.data_of(br#"{"event":"bench","channel":"c","data":"lt1:b","offset":}"#), None);
+        assert_eq!(shape.data_of(br#"{"event":"bench","channel":"c","data":"lt1:b","offset":1,"epoch":"e"}"#), None);
+        assert_eq!(shape.data_of(br#"{"event":"bench","channel":"c","data":"lt1:b","offset":"1"}"#), None);
     }
 
     #[test]

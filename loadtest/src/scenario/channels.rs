@@ -247,8 +247,10 @@ impl Handler for Channels {
         if env.event.is(self.cp.event_name()) {
             let stamp = env.data_str().and_then(|d| match d.plain() {
                 Some(data) => {
-                    if let Some(unlearned @ None) = self.shapes.get_mut(channel) {
-                        *unlearned = EventShape::learn(payload, data);
+                    // Learned again whenever the fast path missed: the first event of a stream
+                    // may differ from the rest (fanout adds its epoch to it).
+                    if let Some(shape) = self.shapes.get_mut(channel) {
+                        *shape = EventShape::learn(payload, data);
                     }
                     Stamp::read(data)
                 }
