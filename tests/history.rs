@@ -301,3 +301,32 @@ fn metrics_count_what_history_holds_and_dropped() {
     assert_eq!(value("fanout_history_bytes"), (4 * (10 + 64) + (128 + 7) + (128 + 8)) as f64);
     server.shutdown().unwrap();
 }
+
+#[test]
+fn cache_channels_replay_their_last_event_on_subscribe_or_say_cache_miss_without_history_flags() {
+    let service = Service::new(ServiceConfig {
+        apps: Apps::single(App::new("42", KEY, SECRET)),
+        echo_to_sender: false,
+        history: None,
+    });
+    let server = util::start(util::config(2), service);
+    let addr = server.local_addr();
+    let (mut first, _) = connect(addr);
+    assert_eq!(subscribe(&mut first, "cache-prices", None, None)["event"], "pusher_internal:subscription_succeeded");
+    let miss = event(&mut first);
+    assert_eq!((miss["event"].as_str(), miss["channel"].as_str()), (Some("pusher:cache_miss"), Some("cache-prices")));
+    for n in 1..=2 {
+        publish(addr, "cache-prices", n);
+        assert_eq!(next_item(&mut first), (format!("item {n}"), n));
+    }
+    let (mut late, _) = connect(addr);
+    assert_eq!(subscribe(&mut late, "cache-prices", None, None)["offset"], 2);
+    assert_eq!(next_item(&mut late), ("item 2".to_owned(), 2), "the last event, at once");
+    publish(addr, "cache-prices", 3);
+    assert_eq!(next_item(&mut late).1, 3);
+    // Other channels keep nothing without the history flags.
+    subscribe(&mut late, "plain", None, None);
+    publish(addr, "plain", 1);
+    assert!(event(&mut late).get("offset").is_none());
+    server.shutdown().unwrap();
+}

@@ -113,6 +113,11 @@ fn pusher_js_sign_in_server_to_user_and_watchlist() {
 }
 
 #[test]
+fn pusher_js_cache_channels_replay_the_last_event_or_say_cache_miss() {
+    run("cache.mjs");
+}
+
+#[test]
 fn pusher_error_codes_reach_the_client() {
     run("errors.mjs");
 }

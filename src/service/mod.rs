@@ -43,6 +43,11 @@ use sequencer::{Greeting, Sequencer, StoredEvent};
 use users::UserRegistry;
 use webhooks::Webhooks;
 
+/// What cache channels keep without `--history-*`: their last event, in at
+/// most 64 MiB over all of them.
+const CACHE_HISTORY: crate::history::HistoryConfig =
+    crate::history::HistoryConfig { size: Some(1), ttl: None, max_bytes: 64 << 20 };
+
 /// How often a Pusher client should ping when idle, as told in
 /// `connection_established` (Pusher's own value).
 pub const ACTIVITY_TIMEOUT_SECS: u32 = 120;
@@ -86,6 +91,8 @@ pub struct Service {
     webhooks: Webhooks,
     counters: ServiceCounters,
     sequencer: Option<Sequencer>,
+    /// The last event of each cache channel, when there is no history.
+    cache: Sequencer,
 }
 
 impl Service {
@@ -104,14 +111,22 @@ impl Service {
             webhooks,
             counters,
             sequencer: config.history.map(Sequencer::new),
+            cache: Sequencer::new(CACHE_HISTORY),
         }
     }
 
-    /// The sequencer, when core channel `key` keeps history (every channel
-    /// with history on, but a user's own `#server-to-user-` channel).
+    /// The sequencer, when core channel `key` keeps history: every channel
+    /// with history on (but a user's own `#server-to-user-` channel), and
+    /// cache channels always (their last event).
     fn sequencer_for(&self, key: &str) -> Option<&Sequencer> {
         let channel = audience::split(key).map_or(key, |(_, channel)| channel);
-        self.sequencer.as_ref().filter(|_| !channel.starts_with(crate::pusher::names::SERVER_TO_USER_PREFIX))
+        if channel.starts_with(crate::pusher::names::SERVER_TO_USER_PREFIX) {
+            return None;
+        }
+        match &self.sequencer {
+            Some(sequencer) => Some(sequencer),
+            None => crate::pusher::names::is_cache(channel).then_some(&self.cache),
+        }
     }
 
     /// Queues a webhook event for `app` (never blocks).
@@ -262,9 +277,8 @@ impl Handler for Service {
     fn metrics(&self, server: &ServerHandle, out: &mut MetricsOut) {
         self.counters.report(server, &self.presence, out);
         self.webhooks.report(out);
-        if let Some(sequencer) = &self.sequencer {
-            sequencer.report(out);
-        }
+        // Without --history-* the cache channels' last events are history.
+        self.sequencer.as_ref().unwrap_or(&self.cache).report(out);
     }
 }
 

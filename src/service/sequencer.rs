@@ -101,12 +101,20 @@ impl StoredEvent {
 pub(crate) enum Greeting {
     /// A Pusher client: `subscription_succeeded` with the stream's position
     /// (and the member list on a presence channel); after a recovery, the
-    /// `fanout:recovery` marker.
-    Pusher { presence: Option<PresenceSnapshot> },
+    /// `fanout:recovery` marker. On a cache channel (`cache`) joined without
+    /// `since`: its last event, or `pusher:cache_miss`.
+    Pusher { presence: Option<PresenceSnapshot>, cache: bool },
     /// A raw room client: its welcome (a JSON object) with the room's
     /// `epoch` and `offset` added; after a recovery the object
     /// `{"type":"recovery","recovered":..,"epoch":..,"offset":..}`.
     Raw { welcome: String },
+}
+
+/// What a join found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Joined {
+    /// A cache channel had no event to replay (`pusher:cache_miss` sent).
+    pub(crate) cache_miss: bool,
 }
 
 /// Why a publish, join or leave was not taken: a worker's inbox lacked room
@@ -191,7 +199,7 @@ impl Sequencer {
 
     /// Subscribes `conn` to channel `key` and greets it; with `since`,
     /// sends what it missed since then (or says it cannot) before any live
-    /// event.
+    /// event. Tells whether a cache channel had no event to replay.
     pub(crate) fn join(
         &self,
         server: &ServerHandle,
@@ -199,7 +207,7 @@ impl Sequencer {
         key: &str,
         greeting: Greeting,
         since: Option<Since>,
-    ) -> Result<(), Busy> {
+    ) -> Result<Joined, Busy> {
         let channel = audience::split(key).map_or(key, |(_, channel)| channel);
         let dialect = match greeting {
             Greeting::Pusher { .. } => PUSHER,
@@ -218,12 +226,25 @@ impl Sequencer {
             }
         };
         let greeting_text = match &greeting {
-            Greeting::Pusher { presence } => {
+            Greeting::Pusher { presence, .. } => {
                 protocol::subscription_succeeded_at(channel, presence.as_ref(), top.as_ref().map(position))
             }
             Greeting::Raw { welcome } => with_position(welcome, top.as_ref()),
         };
         let mut pushes = vec![Prepared::new(&Message::text(greeting_text))];
+        let mut cache_miss = false;
+        if let (Greeting::Pusher { cache: true, .. }, None) = (&greeting, &recovery) {
+            match self.history.latest(key, 1, None, now_ms).1.pop().zip(top.as_ref()) {
+                Some((last, top)) => {
+                    let at = StreamPosition { epoch: &top.epoch, offset: last.offset };
+                    pushes.push(Prepared::new(&Message::text(last.payload.pusher_frame(channel, at))));
+                }
+                None => {
+                    cache_miss = true;
+                    pushes.push(Prepared::new(&Message::text(protocol::cache_miss(channel))));
+                }
+            }
+        }
         if let Some(missed) = recovery {
             let recovered = missed.is_some();
             for entry in missed.into_iter().flatten() {
@@ -244,7 +265,8 @@ impl Sequencer {
             };
             pushes.push(Prepared::new(&Message::text(marker)));
         }
-        self.refuse_if(server.join_in_order(conn, key, dialect, &pushes).is_err())
+        self.refuse_if(server.join_in_order(conn, key, dialect, &pushes).is_err())?;
+        Ok(Joined { cache_miss })
     }
 
     /// Unsubscribes `conn` from channel `key`, in order with its join.

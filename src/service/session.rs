@@ -171,10 +171,17 @@ impl Service {
         let subscribed = Subscribed { name: channel.clone(), kind, user_id };
         match self.sequencer_for(&key) {
             Some(sequencer) => {
-                let greeting = Greeting::Pusher { presence: snapshot };
-                if sequencer.join(server, conn, &key, greeting, since).is_err() {
-                    self.leave(server, conn, app, &subscribed);
-                    return refuse("ServerBusy", "the server is congested: retry shortly", 503);
+                let greeting = Greeting::Pusher { presence: snapshot, cache: names::is_cache(&channel) };
+                match sequencer.join(server, conn, &key, greeting, since) {
+                    Ok(joined) => {
+                        if joined.cache_miss {
+                            self.webhook(app, WebhookEvent::CacheMiss { channel: channel.clone() });
+                        }
+                    }
+                    Err(_) => {
+                        self.leave(server, conn, app, &subscribed);
+                        return refuse("ServerBusy", "the server is congested: retry shortly", 503);
+                    }
                 }
             }
             None => {

@@ -1,15 +1,15 @@
 // Webhooks: an HTTP receiver on 127.0.0.1:$WEBHOOK_PORT checks every POST
 // with the SDK's webhook helper (signature, key, JSON) and records its events.
-// Drives channel_occupied / channel_vacated, member_added / member_removed
-// and client_event, then checks that vacated / member_removed come after the
+// Drives channel_occupied / channel_vacated, member_added / member_removed,
+// client_event and cache_miss, then checks that vacated / member_removed come after the
 // server's debounce delay, and not at all when the client comes back within
 // it (Pusher: "If a user disconnects and then reconnects within 3 seconds,
 // neither event will be delivered via webhook").
 //
 // Server settings needed: the app posts webhooks to
 // http://127.0.0.1:$WEBHOOK_PORT/ (any path) for channel_occupied,
-// channel_vacated, member_added, member_removed and client_event; client
-// events enabled.
+// channel_vacated, member_added, member_removed, client_event and
+// cache_miss; client events enabled.
 // PUSHER_WEBHOOK_MIN_DELAY_MS (default 1000) / PUSHER_WEBHOOK_MAX_DELAY_MS
 // (default 6000): the window in which channel_vacated / member_removed must
 // arrive after the leave. The "come back" test returns after 200 ms.
@@ -139,6 +139,12 @@ await check('client_event webhook for a presence client event, with event, data,
   assertEq(data, { from: 'w1' }, 'client_event data');
   assertEq(e.socket_id, p1.connection.socket_id, 'client_event socket_id');
   assertEq(e.user_id, 'w1', 'client_event user_id');
+});
+
+await check('cache_miss webhook when a cache channel with no event yet is subscribed', async () => {
+  const cache = `cache-${RUN}-hooked`;
+  await subscribed(a, cache);
+  await waitEvent(is('cache_miss', cache), `cache_miss ${cache}`);
 });
 
 // Leave and flap at the same time, then watch for MAX_DELAY + 1 s.
