@@ -296,9 +296,9 @@ fn metrics_count_what_history_holds_and_dropped() {
     assert_eq!(value("fanout_history_trimmed_total"), 2.0);
     assert_eq!(value("fanout_history_evicted_total"), 0.0);
     assert_eq!(value("fanout_history_refused_total"), 0.0);
-    // Four events of 10 bytes (name and data) plus 64 each, and two channels
-    // ("42:room", "42:other") of 128 plus their names.
-    assert_eq!(value("fanout_history_bytes"), (4 * (10 + 64) + (128 + 7) + (128 + 8)) as f64);
+    // Four events of 15 bytes (a 5-byte header, name and data) plus 128
+    // each, and two channels ("42:room", "42:other") of 128 plus their names.
+    assert_eq!(value("fanout_history_bytes"), (4 * (15 + 128) + (128 + 7) + (128 + 8)) as f64);
     server.shutdown().unwrap();
 }
 

@@ -19,6 +19,7 @@ mod counters;
 mod presence;
 mod sequencer;
 mod session;
+mod stored_event;
 mod users;
 mod webhook_post;
 mod webhooks;

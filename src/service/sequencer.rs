@@ -23,77 +23,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::audience::{self, PUSHER, RAW};
-use crate::channels::Publication;
 use crate::conn_id::ConnId;
 use crate::handle::{Prepared, ServerHandle};
 use crate::history::{EpochSource, History, HistoryConfig, Position, Recovery};
 use crate::message::Message;
 use crate::metrics::MetricsOut;
 use crate::pusher::protocol::{self, Since, StreamPosition};
-use crate::pusher::{EventData, PresenceSnapshot};
+use crate::pusher::PresenceSnapshot;
 
-/// An event as history keeps it: enough to frame it again, with its offset,
-/// in every wire form.
-#[derive(Debug, Clone)]
-pub(crate) struct StoredEvent {
-    event: Box<str>,
-    /// The data as sent: a string's text, or JSON (`raw`).
-    data: Box<str>,
-    raw: bool,
-    user_id: Option<Box<str>>,
-}
-
-impl StoredEvent {
-    /// An event named `event` with `data`, from `user_id` if any.
-    pub(crate) fn new(event: &str, data: &EventData<'_>, user_id: Option<&str>) -> Self {
-        let (data, raw) = match *data {
-            EventData::Str(text) => (text, false),
-            EventData::Raw(json) => (json, true),
-        };
-        StoredEvent { event: event.into(), data: data.into(), raw, user_id: user_id.map(Into::into) }
-    }
-
-    /// The event as the history API lists it, at `offset`.
-    pub(crate) fn to_json(&self, offset: u64) -> serde_json::Value {
-        let data = if self.raw {
-            serde_json::from_str::<serde_json::Value>(&self.data)
-                .unwrap_or_else(|_| serde_json::Value::String(self.data.to_string()))
-        } else {
-            serde_json::Value::String(self.data.to_string())
-        };
-        let mut message = serde_json::json!({ "offset": offset, "event": &*self.event, "data": data });
-        if let (Some(user_id), Some(fields)) = (&self.user_id, message.as_object_mut()) {
-            fields.insert("user_id".into(), user_id.as_ref().into());
-        }
-        message
-    }
-
-    /// Bytes it holds.
-    fn size(&self) -> usize {
-        self.event.len() + self.data.len() + self.user_id.as_ref().map_or(0, |u| u.len())
-    }
-
-    fn data(&self) -> EventData<'_> {
-        if self.raw {
-            EventData::Raw(&self.data)
-        } else {
-            EventData::Str(&self.data)
-        }
-    }
-
-    /// The Pusher frame of this event on `channel` at `at`.
-    fn pusher_frame(&self, channel: &str, at: StreamPosition<'_>) -> String {
-        protocol::channel_event_at(&self.event, channel, &self.data(), self.user_id.as_deref(), at)
-    }
-
-    /// Both wire forms at `at`: the Pusher envelope with its offset, and
-    /// the data as text for raw room members.
-    fn publication(&self, channel: &str, at: StreamPosition<'_>) -> Publication {
-        Publication::new()
-            .with(RAW, &Prepared::new(&Message::text(audience::raw_text(&self.data()))))
-            .with(PUSHER, &Prepared::new(&Message::text(self.pusher_frame(channel, at))))
-    }
-}
+pub(crate) use super::stored_event::StoredEvent;
 
 /// How a connection joining a channel with history is greeted before what
 /// it missed.
