@@ -1,7 +1,8 @@
 // Cache channels: a subscriber to a cache channel with no event yet gets
 // pusher:cache_miss; once an event was triggered, a new subscriber receives
-// that last event right after subscribing, without any new trigger. Public
-// and private cache channels.
+// that last event right after subscribing, without any new trigger, and the
+// npm SDK's generic `get` reads it from fanout's history endpoint. Public and
+// private cache channels.
 import {
   target, startScenario, check, finish, client, connected, serverSdk, sdkCall, okJson, once, assertEq, RUN,
 } from './lib.mjs';
@@ -44,6 +45,13 @@ for (const name of [`cache-${RUN}`, `private-cache-${RUN}`]) {
     const { got, succeeded } = subscribeWatching(b, name, 'price');
     await succeeded;
     assertEq((await got).data, { v: 1 }, 'cached data');
+  });
+
+  await check(`${name}: the SDK's generic get reads it from the history endpoint`, async () => {
+    const res = await sdkCall(sdk.get({ path: `/channels/${name}/history`, params: { limit: 5 } }), 'get history');
+    const body = await okJson(res, 'get history');
+    assertEq(body.offset, 1, 'stream offset');
+    assertEq(body.messages.map((m) => [m.offset, m.event, JSON.parse(m.data)]), [[1, 'price', { v: 1 }]], 'messages');
   });
 }
 
