@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     pub(crate) local_addr: SocketAddr,
     pub(crate) shutting_down: AtomicBool,
     pub(crate) on_shutdown: Box<dyn Fn() + Send + Sync>,
+    /// HTTP responses given later (`ServerHandle::defer_response`).
+    pub(crate) deferrals: crate::deferred::Deferrals,
 }
 
 /// A cheap, cloneable reference to a running server, usable from any thread.

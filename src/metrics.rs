@@ -123,6 +123,7 @@ struct Snapshot {
     /// Occupied channels and subscriptions over every worker.
     channels: u64,
     subscriptions: u64,
+    deferred_responses: u64,
 }
 
 impl Snapshot {
@@ -195,6 +196,7 @@ impl Snapshot {
             latency_count,
             channels: shared.channels.len() as u64,
             subscriptions: shared.channels.total_subscriptions() as u64,
+            deferred_responses: shared.deferrals.in_flight() as u64,
         }
     }
 
@@ -275,6 +277,7 @@ impl Collector for Snapshot {
         for (name, help, value) in [
             ("fanout_channels", "Occupied channels", self.channels),
             ("fanout_subscriptions", "Channel subscriptions over every channel", self.subscriptions),
+            ("fanout_deferred_responses", "Deferred HTTP responses not yet answered", self.deferred_responses),
         ] {
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             metric.encode_gauge(&(i64::try_from(value).unwrap_or(i64::MAX)))?;

@@ -77,6 +77,7 @@ impl<H: Handler> Server<H> {
                 }
             }),
             config,
+            deferrals: Default::default(),
         };
         let handle = ServerHandle { shared: Arc::new(shared) };
         Ok(Server { handler: Arc::new(handler), handle, listener, polls, receivers, acceptor_stop })

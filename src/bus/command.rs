@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::channels::{Dialect, Publication};
 use crate::conn_id::ConnId;
+use crate::http::Response;
 
 /// Bytes charged per queued command on top of its frame: the command
 /// itself and the channel slot it occupies.
@@ -49,6 +50,8 @@ pub(crate) enum Command {
     Subscribe { conn: ConnId, channel: Box<str>, dialect: Dialect },
     /// End a connection's membership of a channel.
     Unsubscribe { conn: ConnId, channel: Box<str> },
+    /// The response to a deferred HTTP request.
+    Respond { id: u64, response: Response },
     /// Close one connection with a close frame (control).
     Disconnect { conn: ConnId, code: u16, reason: String },
     /// Take ownership of a freshly accepted socket (control).
@@ -69,6 +72,7 @@ impl Command {
         match self {
             Command::Broadcast(b) => b.frame.len() + COMMAND_OVERHEAD,
             Command::Push { frame, .. } => frame.len() + COMMAND_OVERHEAD,
+            Command::Respond { response, .. } => response.body_bytes().len() + COMMAND_OVERHEAD,
             Command::Publish(p) => p.publication.bytes() + p.channel.len() + COMMAND_OVERHEAD,
             Command::Subscribe { channel, .. } | Command::Unsubscribe { channel, .. } => {
                 channel.len() + COMMAND_OVERHEAD

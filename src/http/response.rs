@@ -19,6 +19,8 @@ pub struct Response {
     body: Bytes,
     /// Set by a `Connection: close` header: the server closes after writing.
     close: bool,
+    /// A placeholder for a response given later (`ServerHandle::defer_response`).
+    deferred: Option<u64>,
 }
 
 impl Response {
@@ -27,7 +29,17 @@ impl Response {
     /// `status` should be a three-digit code (100 to 999); anything else is
     /// encoded as 500, since it cannot be written in a status line.
     pub fn new(status: u16) -> Self {
-        Response { status, headers: Vec::new(), body: Bytes::new(), close: false }
+        Response { status, headers: Vec::new(), body: Bytes::new(), close: false, deferred: None }
+    }
+
+    /// The placeholder of deferred response `id`.
+    pub(crate) fn deferred(id: u64) -> Self {
+        Response { deferred: Some(id), ..Response::new(500) }
+    }
+
+    /// The deferred response this placeholder stands for, if it is one.
+    pub(crate) fn deferred_id(&self) -> Option<u64> {
+        self.deferred
     }
 
     /// A response with `status` and `body` as `text/plain; charset=utf-8`.

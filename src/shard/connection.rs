@@ -83,6 +83,8 @@ pub(crate) enum Flag {
     ServedHttp = 1 << 8,
     /// Accepted without whole-server broadcasts (`Accept::without_broadcasts`).
     NoBroadcasts = 1 << 9,
+    /// HTTP: a deferred response is owed; no further request is read.
+    HttpAwaiting = 1 << 10,
 }
 
 /// A connection's flags in two bytes: nine `bool`s would cost a word of

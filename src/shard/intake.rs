@@ -81,6 +81,7 @@ impl<H: Handler> Worker<H> {
                 }
             }
             Command::Publish(publish) => self.queue_publish(publish),
+            Command::Respond { id, response } => self.respond_deferred(id, &response),
             Command::Subscribe { conn, channel, dialect } => self.apply_subscribe(conn, &channel, dialect),
             Command::Unsubscribe { conn, channel } => self.apply_unsubscribe(conn, &channel),
             Command::Disconnect { conn, code, reason } => {

@@ -2,7 +2,7 @@
 
 use mio::{Interest, Token};
 
-use super::connection::{Connection, Phase};
+use super::connection::{Connection, Flag, Phase};
 use super::{flush_one, Worker};
 use crate::conn_id::ConnId;
 use crate::guard;
@@ -130,6 +130,9 @@ impl<H: Handler> Worker<H> {
     pub(super) fn drop_connection(&mut self, key: usize, why: &str) {
         if !self.conns.contains(key) {
             return;
+        }
+        if self.conns.get(key).is_some_and(|c| c.flags.is(Flag::HttpAwaiting)) {
+            self.forget_deferred(key, false);
         }
         let mut conn = self.conns.remove(key);
         self.partial_bytes -= conn.held_input as usize;

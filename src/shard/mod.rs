@@ -85,6 +85,8 @@ pub(crate) struct Worker<H: Handler> {
     /// HTTP connections whose pipelined requests wait for their responses
     /// to drain.
     http_held: Vec<usize>,
+    /// Deferred HTTP responses owed, by id.
+    awaiting: HashMap<u64, serving::Awaiting>,
     /// Bytes held for incomplete requests and messages, over all connections.
     partial_bytes: usize,
     logs: Logs,
@@ -128,6 +130,7 @@ impl<H: Handler> Worker<H> {
             read_again: Vec::new(),
             paused_reads: Vec::new(),
             http_held: Vec::new(),
+            awaiting: HashMap::new(),
             partial_bytes: 0,
             logs: Logs::default(),
             pressure,

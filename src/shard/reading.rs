@@ -24,8 +24,9 @@ impl<H: Handler> Worker<H> {
     /// error, which then waits behind the data: a short read does not mean
     /// the socket is drained, and no new edge will come for the EOF.
     pub(super) fn read_socket(&mut self, key: usize, peer_closed: bool) {
-        if self.conns.get(key).is_some_and(|c| c.flags.is(Flag::HttpHeld)) {
-            // Read once the responses before it drain (`release_held_http`).
+        if self.conns.get(key).is_some_and(|c| c.flags.is(Flag::HttpHeld) || c.flags.is(Flag::HttpAwaiting)) {
+            // Read once the responses before it drain (`release_held_http`),
+            // or once the deferred response came (`respond_deferred`).
             return;
         }
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -38,7 +39,8 @@ impl<H: Handler> Worker<H> {
                 }
                 Ok(n) => {
                     self.on_bytes(key, &scratch[..n]);
-                    if self.conns.get(key).is_some_and(|c| c.flags.is(Flag::HttpHeld)) {
+                    if self.conns.get(key).is_some_and(|c| c.flags.is(Flag::HttpHeld) || c.flags.is(Flag::HttpAwaiting))
+                    {
                         self.scratch = scratch;
                         return;
                     }

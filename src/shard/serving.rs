@@ -13,6 +13,15 @@ use crate::stats::{Refusal, WorkerCounters};
 /// The most headers a request may carry (431 beyond).
 const MAX_HEADERS: usize = 64;
 
+/// A deferred response owed to an HTTP connection.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Awaiting {
+    key: usize,
+    head_only: bool,
+    /// The request asked to keep the connection alive.
+    keep_alive: bool,
+}
+
 impl<H: Handler> Worker<H> {
     /// Serves every complete request buffered on `key`, in order, until one
     /// upgrades the connection, closes it, or the responses already queued
@@ -62,14 +71,64 @@ impl<H: Handler> Worker<H> {
     }
 
     /// Queues the response to one request; false when the connection is
-    /// closing after it.
+    /// closing after it or waits for a deferred response.
     fn answer(&mut self, key: usize, request: &Request) -> bool {
         WorkerCounters::bump(&self.counters().http_requests);
-        let response = self.route(request);
-        let keep_alive = request.keep_alive() && !response.closes_connection() && self.draining_until.is_none();
+        let mut response = self.route(request);
+        let head_only = request.method() == "HEAD";
+        if let Some(id) = response.deferred_id() {
+            match self.handle.shared.deferrals.register(id, self.index) {
+                Some(early) => response = early,
+                None => {
+                    let now = self.now();
+                    let Some(conn) = self.conns.get_mut(key) else { return false };
+                    conn.flags.set(Flag::HttpAwaiting, true);
+                    conn.phase_since = now;
+                    self.awaiting.insert(id, Awaiting { key, head_only, keep_alive: request.keep_alive() });
+                    return false;
+                }
+            }
+        }
+        self.write_response(key, &response, head_only, request.keep_alive())
+    }
+
+    /// Applies `Command::Respond`: answers the deferred request `id`, then
+    /// serves the requests pipelined after it.
+    pub(super) fn respond_deferred(&mut self, id: u64, response: &Response) {
+        let Some(owed) = self.awaiting.remove(&id) else { return };
+        let Some(conn) = self.conns.get_mut(owed.key) else { return };
+        conn.flags.set(Flag::HttpAwaiting, false);
+        if self.write_response(owed.key, response, owed.head_only, owed.keep_alive) {
+            self.serve_requests(owed.key);
+            self.sync_held_input(owed.key);
+            self.defer_read(owed.key);
+        }
+    }
+
+    /// Forgets the deferred responses owed to connection `key`, which ended
+    /// (or is being answered 504: with `late`, it is, and closed).
+    pub(super) fn forget_deferred(&mut self, key: usize, late: bool) {
+        let owed: Vec<(u64, bool)> =
+            self.awaiting.iter().filter(|(_, a)| a.key == key).map(|(&id, a)| (id, a.head_only)).collect();
+        for (id, head_only) in owed {
+            self.awaiting.remove(&id);
+            self.handle.shared.deferrals.forget(id);
+            if late {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.flags.set(Flag::HttpAwaiting, false);
+                }
+                let late = Response::text(504, "the application did not answer in time\n");
+                self.write_response(key, &late, head_only, false);
+            }
+        }
+    }
+
+    /// Queues `response`; false when the connection is closing after it.
+    fn write_response(&mut self, key: usize, response: &Response, head_only: bool, keep_alive: bool) -> bool {
+        let keep_alive = keep_alive && !response.closes_connection() && self.draining_until.is_none();
         let now = self.now();
         let Some(conn) = self.conns.get_mut(key) else { return false };
-        conn.queue.push(response.encode(request.method() == "HEAD", keep_alive));
+        conn.queue.push(response.encode(head_only, keep_alive));
         // The next request has the handshake timeout, counted from here.
         conn.phase_since = now;
         conn.flags.set(Flag::ServedHttp, true);

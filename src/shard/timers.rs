@@ -22,6 +22,8 @@ pub(super) enum Expiry {
     Handshake,
     /// A kept-alive HTTP connection sent no next request in time.
     KeepAlive,
+    /// A deferred response did not come in time.
+    LateResponse,
     Idle,
     Linger,
 }
@@ -65,7 +67,9 @@ impl<H: Handler> Worker<H> {
         for (key, conn) in self.conns.iter() {
             let expiry = match conn.phase {
                 Phase::Http { ref reader } if now.saturating_sub(conn.phase_since) >= handshake => {
-                    if conn.flags.is(Flag::ServedHttp) && reader.is_idle() {
+                    if conn.flags.is(Flag::HttpAwaiting) {
+                        Expiry::LateResponse
+                    } else if conn.flags.is(Flag::ServedHttp) && reader.is_idle() {
                         Expiry::KeepAlive
                     } else {
                         Expiry::Handshake
@@ -90,6 +94,7 @@ impl<H: Handler> Worker<H> {
                     self.drop_connection(key, "handshake timeout");
                 }
                 Expiry::KeepAlive => self.drop_connection(key, "keep-alive timeout"),
+                Expiry::LateResponse => self.forget_deferred(key, true),
                 Expiry::Idle => {
                     WorkerCounters::bump(&self.counters().idle_timeouts);
                     let (code, reason) = match self.states.get(key).and_then(Option::as_ref) {
