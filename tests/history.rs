@@ -330,3 +330,26 @@ fn cache_channels_replay_their_last_event_on_subscribe_or_say_cache_miss_without
     assert!(event(&mut late).get("offset").is_none());
     server.shutdown().unwrap();
 }
+
+#[test]
+fn an_app_s_history_channels_narrow_history_to_their_prefixes_but_cache_channels_keep_their_last_event() {
+    let mut app = App::new("42", KEY, SECRET);
+    app.history_channels = Some(vec!["chat-".to_owned()]);
+    let history = HistoryConfig { size: Some(10), ttl: None, max_bytes: 1 << 20 };
+    let service =
+        Service::new(ServiceConfig { apps: Apps::single(app), echo_to_sender: false, history: Some(history) });
+    let server = util::start(util::config(1), service);
+    let addr = server.local_addr();
+    let (mut client, _) = connect(addr);
+    for channel in ["chat-lobby", "chat", "news"] {
+        subscribe(&mut client, channel, None, None);
+        publish(addr, channel, 1);
+        let got = event(&mut client);
+        assert_eq!(got["offset"].as_u64(), (channel == "chat-lobby").then_some(1), "{channel}: {got}");
+    }
+    let (status, _) = api(addr, "GET", "/apps/42/channels/news/history", &[], "");
+    assert_eq!(status, 404, "news keeps no history");
+    assert_eq!(subscribe(&mut client, "cache-x", None, None)["event"], "pusher_internal:subscription_succeeded");
+    assert_eq!(event(&mut client)["event"], "pusher:cache_miss", "cache channels keep their last event anyway");
+    server.shutdown().unwrap();
+}

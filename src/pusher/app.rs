@@ -31,6 +31,10 @@ pub struct App {
     pub allowed_origins: Vec<String>,
     /// Where webhooks are sent.
     pub webhooks: Vec<WebhookTarget>,
+    /// With history on (`--history-size`/`--history-ttl`): the channel-name
+    /// prefixes whose channels keep it; `None` for every channel. Cache
+    /// channels keep their last event either way.
+    pub history_channels: Option<Vec<String>>,
 }
 
 impl App {
@@ -47,7 +51,13 @@ impl App {
             limits: AppLimits::default(),
             allowed_origins: Vec::new(),
             webhooks: Vec::new(),
+            history_channels: None,
         }
+    }
+
+    /// Whether `channel` keeps history when history is on.
+    pub fn keeps_history(&self, channel: &str) -> bool {
+        self.history_channels.as_ref().is_none_or(|prefixes| prefixes.iter().any(|p| channel.starts_with(p.as_str())))
     }
 
     /// Whether a browser at `origin` (the `Origin` header) may connect: any
@@ -72,6 +82,7 @@ impl fmt::Debug for App {
             .field("limits", &self.limits)
             .field("allowed_origins", &self.allowed_origins)
             .field("webhooks", &self.webhooks)
+            .field("history_channels", &self.history_channels)
             .finish()
     }
 }

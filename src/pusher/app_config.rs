@@ -8,6 +8,7 @@
 //! secret = "app-secret"
 //! client_events = true
 //! allowed_origins = ["https://example.com"]
+//! history_channels = ["chat-", "private-chat-"]
 //! [app.limits]
 //! max_connections = 10000
 //! [[app.webhook]]
@@ -85,6 +86,8 @@ struct RawApp {
     allowed_origins: Vec<String>,
     #[serde(default)]
     webhook: Vec<WebhookTarget>,
+    #[serde(default)]
+    history_channels: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -140,6 +143,7 @@ impl RawApp {
             limits: self.limits,
             allowed_origins: self.allowed_origins,
             webhooks: self.webhook,
+            history_channels: self.history_channels,
         }
     }
 }

@@ -11,6 +11,7 @@ key = "app-key"
 secret = "app-secret"
 client_events = true
 allowed_origins = ["https://example.com"]
+history_channels = ["chat-", "private-chat-"]
 [app.limits]
 max_connections = 10000
 [[app.webhook]]
@@ -50,8 +51,11 @@ fn the_documented_example_parses_with_defaults_filled_in() {
             events: vec![WebhookKind::ChannelOccupied, WebhookKind::MemberAdded],
         }]
     );
+    assert!(first.keeps_history("chat-lobby") && first.keeps_history("private-chat-x"));
+    assert!(!first.keeps_history("presence-room") && !first.keeps_history("news"));
     let second = apps.by_id("2").unwrap();
     assert!(!second.enabled && !second.client_events && !second.user_authentication);
+    assert!(second.keeps_history("anything"), "no history_channels: every channel");
     assert_eq!(second.limits, AppLimits::default());
 }
 

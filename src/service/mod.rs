@@ -116,17 +116,19 @@ impl Service {
         }
     }
 
-    /// The sequencer, when core channel `key` keeps history: every channel
-    /// with history on (but a user's own `#server-to-user-` channel), and
-    /// cache channels always (their last event).
+    /// The sequencer, when core channel `key` keeps history: with history
+    /// on, every channel its app's `history_channels` allows (but a user's
+    /// own `#server-to-user-` channel), and cache channels always (their
+    /// last event at least).
     fn sequencer_for(&self, key: &str) -> Option<&Sequencer> {
-        let channel = audience::split(key).map_or(key, |(_, channel)| channel);
+        let (app, channel) = audience::split(key).unwrap_or(("", key));
         if channel.starts_with(crate::pusher::names::SERVER_TO_USER_PREFIX) {
             return None;
         }
+        let narrowed_out = self.apps.by_id(app).is_some_and(|app| !app.keeps_history(channel));
         match &self.sequencer {
-            Some(sequencer) => Some(sequencer),
-            None => crate::pusher::names::is_cache(channel).then_some(&self.cache),
+            Some(sequencer) if !narrowed_out => Some(sequencer),
+            _ => crate::pusher::names::is_cache(channel).then_some(&self.cache),
         }
     }
 
