@@ -17,6 +17,7 @@
 //! receiving offsets that no longer mean what they meant.
 
 mod epoch;
+pub mod store;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
