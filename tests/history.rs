@@ -26,7 +26,9 @@ fn start(size: usize) -> RunningServer {
         apps: Apps::single(App::new("42", KEY, SECRET)),
         echo_to_sender: false,
         history: Some(history),
-    });
+        history_dir: None,
+    })
+    .expect("service");
     util::start(util::config(2), service)
 }
 
@@ -266,7 +268,9 @@ fn without_history_events_carry_no_offset_and_the_history_api_says_so() {
         apps: Apps::single(App::new("42", KEY, SECRET)),
         echo_to_sender: false,
         history: None,
-    });
+        history_dir: None,
+    })
+    .expect("service");
     let server = util::start(util::config(1), service);
     let addr = server.local_addr();
     let (mut client, _) = connect(addr);
@@ -308,7 +312,9 @@ fn cache_channels_replay_their_last_event_on_subscribe_or_say_cache_miss_without
         apps: Apps::single(App::new("42", KEY, SECRET)),
         echo_to_sender: false,
         history: None,
-    });
+        history_dir: None,
+    })
+    .expect("service");
     let server = util::start(util::config(2), service);
     let addr = server.local_addr();
     let (mut first, _) = connect(addr);
@@ -336,8 +342,13 @@ fn an_app_s_history_channels_narrow_history_to_their_prefixes_but_cache_channels
     let mut app = App::new("42", KEY, SECRET);
     app.history_channels = Some(vec!["chat-".to_owned()]);
     let history = HistoryConfig { size: Some(10), ttl: None, max_bytes: 1 << 20 };
-    let service =
-        Service::new(ServiceConfig { apps: Apps::single(app), echo_to_sender: false, history: Some(history) });
+    let service = Service::new(ServiceConfig {
+        apps: Apps::single(app),
+        echo_to_sender: false,
+        history: Some(history),
+        history_dir: None,
+    })
+    .expect("service");
     let server = util::start(util::config(1), service);
     let addr = server.local_addr();
     let (mut client, _) = connect(addr);

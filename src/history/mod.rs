@@ -208,6 +208,48 @@ impl<T: Clone> History<T> {
         }
     }
 
+    /// Puts back a stream read from a durable store: `channel` at `top`
+    /// under `epoch`, with `messages` as (offset, time on this store's
+    /// clock, payload, size), oldest first. Bounds apply as on append; a
+    /// channel already present is left alone.
+    pub fn restore(&self, channel: &str, epoch: &str, top: u64, messages: Vec<(u64, u64, T, usize)>, now_ms: u64) {
+        let mut inner = self.inner.lock();
+        let inner = &mut *inner;
+        if inner.channels.contains_key(channel) {
+            return;
+        }
+        let name: Arc<str> = Arc::from(channel);
+        let stream = inner.next_stream;
+        inner.next_stream += 1;
+        let mut log =
+            ChannelLog { name: Arc::clone(&name), stream, epoch: Arc::from(epoch), top, entries: VecDeque::new() };
+        inner.bytes += CHANNEL_OVERHEAD + channel.len();
+        for (offset, at_ms, payload, size) in messages {
+            inner.order.push_back((Arc::clone(&name), stream, offset));
+            inner.bytes += size + ENTRY_OVERHEAD;
+            inner.messages += 1;
+            log.entries.push_back(Entry { offset, at_ms, size, payload });
+        }
+        inner.channels.insert(name, log);
+        inner.trim(channel, &self.config, now_ms);
+        inner.evict(self.config.max_bytes);
+    }
+
+    /// Drops `channel`'s stream if it is still the one of `epoch` (its
+    /// history was lost elsewhere, say a failed disk write): the next
+    /// message opens a new stream, so clients holding the old epoch are told
+    /// `recovered: false` rather than given a history with a hole.
+    pub fn lose(&self, channel: &str, epoch: &str) {
+        let mut inner = self.inner.lock();
+        if inner.channels.get(channel).is_some_and(|log| &*log.epoch == epoch) {
+            let gone: usize = inner.channels.get(channel).map_or(0, |log| log.entries.iter().map(|e| e.size).sum());
+            let count = inner.channels.get(channel).map_or(0, |log| log.entries.len());
+            inner.bytes -= gone + count * ENTRY_OVERHEAD;
+            inner.messages -= count;
+            inner.drop_channel(channel);
+        }
+    }
+
     /// What a client that last saw `since` on `channel` missed, if all of it
     /// is still here.
     pub fn recover(&self, channel: &str, since: &Position, now_ms: u64) -> Recovery<T> {

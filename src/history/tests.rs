@@ -176,3 +176,22 @@ fn the_next_position_is_the_one_the_next_append_gets() {
     assert_eq!(predicted.offset, 1);
     assert_eq!(put(&history, "room", msg("3"), 5000), predicted);
 }
+
+#[test]
+fn a_restored_stream_continues_its_offsets_and_a_lost_one_starts_over() {
+    let history = store(Some(3), None, 1 << 20);
+    let messages = (5..=9).map(|n| (n, 0, msg(&n.to_string()), 1)).collect();
+    history.restore("room", "abc", 9, messages, 0);
+    let (top, kept) = history.latest("room", 10, None, 0);
+    assert_eq!(
+        (top.map(|t| (t.offset, t.epoch.to_string())), offsets(&kept)),
+        (Some((9, "abc".into())), vec![7, 8, 9])
+    );
+    let next = put(&history, "room", msg("10"), 0);
+    assert_eq!((next.offset, &*next.epoch), (10, "abc"));
+    history.lose("room", "other");
+    assert_eq!(history.stats().messages, 3, "another epoch's loss leaves this stream");
+    history.lose("room", "abc");
+    assert_eq!(history.stats(), HistoryStats { trimmed: 3, ..HistoryStats::default() });
+    assert_eq!(put(&history, "room", msg("again"), 0).offset, 1);
+}

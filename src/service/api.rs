@@ -8,7 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use super::audience;
-use super::sequencer::StoredEvent;
+use super::durable::Ack;
+use super::sequencer::{Sequencer, StoredEvent};
 use super::Service;
 use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
@@ -120,9 +121,13 @@ impl Service {
     }
 
     fn trigger(&self, server: &ServerHandle, app: &App, events: &[TriggerRequest], batch: bool) -> Response {
-        if server.is_congested() {
+        let congested = |key: &str| self.sequencer_for(key).is_some_and(Sequencer::congested);
+        let keys = || events.iter().flat_map(|e| e.channels.iter().map(|c| audience::audience(&app.id, c)));
+        if server.is_congested() || keys().any(|key| congested(&key)) {
             return error(503, "the server is congested: retry shortly").header("Retry-After", "1");
         }
+        // Answered once every event of a channel with a durable history is on disk.
+        let ack = Ack::new();
         for event in events {
             let except = event.socket_id.as_deref().and_then(SocketId::parse).map(ConnId::from_u64);
             for channel in &event.channels {
@@ -130,7 +135,7 @@ impl Service {
                 let sent = match self.sequencer_for(&key) {
                     Some(sequencer) => {
                         let stored = StoredEvent::new(&event.name, &EventData::Str(&event.data), None);
-                        sequencer.publish(server, &key, stored, except).is_ok()
+                        sequencer.publish(server, &key, stored, except, Some(&ack)).is_ok()
                     }
                     None => {
                         let publication = audience::event(channel, &event.name, &EventData::Str(&event.data), None);
@@ -151,14 +156,20 @@ impl Service {
                 Some(Value::Object(channels))
             })
             .collect();
-        match (batch, infos.iter().any(Option::is_some)) {
+        let ok = match (batch, infos.iter().any(Option::is_some)) {
             (_, false) => answer(200, &json!({})),
             (false, true) => answer(200, &json!({ "channels": infos[0] })),
             (true, true) => {
                 let batch: Vec<Value> = infos.into_iter().map(|i| i.unwrap_or_else(|| json!({}))).collect();
                 answer(200, &json!({ "batch": batch }))
             }
+        };
+        if std::sync::Arc::strong_count(&ack) == 1 {
+            return ok; // nothing waits for the disk
         }
+        let (placeholder, responder) = server.defer_response();
+        ack.arm(responder, ok);
+        placeholder
     }
 
     /// The requested `info` attributes of one channel.

@@ -16,6 +16,7 @@
 mod api;
 mod audience;
 mod counters;
+mod durable;
 mod presence;
 mod sequencer;
 mod session;
@@ -38,6 +39,7 @@ use crate::pusher::{codes, protocol, App, Apps, EventData, SocketId};
 
 pub use session::Session;
 
+use crate::history::store::{DurableStore, StoreError};
 use counters::ServiceCounters;
 use presence::PresenceRegistry;
 use sequencer::{Greeting, Sequencer, StoredEvent};
@@ -79,6 +81,8 @@ pub struct ServiceConfig {
     pub echo_to_sender: bool,
     /// Channel history for every channel and raw room (none: no history).
     pub history: Option<crate::history::HistoryConfig>,
+    /// Where history is also kept on disk (`--history-dir`); needs `history`.
+    pub history_dir: Option<std::path::PathBuf>,
 }
 
 /// Chat, rooms, Pusher connections, the HTTP API and webhooks.
@@ -98,12 +102,24 @@ pub struct Service {
 
 impl Service {
     /// A service for `config`; starts the webhook threads if an app has
-    /// webhooks.
-    pub fn new(config: ServiceConfig) -> Self {
+    /// webhooks. With `history_dir`, opens the store there and takes its
+    /// history back: a store that cannot be opened or read is an error
+    /// naming its file (never a silent fresh start).
+    pub fn new(config: ServiceConfig) -> Result<Self, StoreError> {
+        let sequencer = match (config.history, &config.history_dir) {
+            (Some(history), Some(dir)) => Some(Sequencer::with_store(history, DurableStore::open(dir)?)?),
+            (Some(history), None) => Some(Sequencer::new(history)),
+            (None, Some(dir)) => {
+                let path = dir.join(crate::history::store::FILE_NAME);
+                let reason = "a history directory needs history: give a history size or age too".to_owned();
+                return Err(StoreError::Open { path, reason });
+            }
+            (None, None) => None,
+        };
         let room_app = config.apps.iter().next().map_or_else(String::new, |app| app.id.clone());
         let webhooks = Webhooks::start(&config.apps);
         let counters = ServiceCounters::new(&config.apps);
-        Service {
+        Ok(Service {
             apps: config.apps,
             room_app,
             echo_to_sender: config.echo_to_sender,
@@ -111,9 +127,9 @@ impl Service {
             users: UserRegistry::default(),
             webhooks,
             counters,
-            sequencer: config.history.map(Sequencer::new),
+            sequencer,
             cache: Sequencer::new(CACHE_HISTORY),
-        }
+        })
     }
 
     /// The sequencer, when core channel `key` keeps history: with history
@@ -227,8 +243,11 @@ impl Handler for Service {
                 match (self.sequencer_for(room), message.as_text()) {
                     (Some(sequencer), Some(text)) => {
                         let event = StoredEvent::new(audience::ROOM_MESSAGE_EVENT, &EventData::Str(text), None);
-                        // A full queue drops the message, counted in /metrics.
-                        let _ = sequencer.publish(server, room, event, except);
+                        // A full inbox or a congested disk drops the message
+                        // (counted in /metrics).
+                        if !sequencer.congested() {
+                            let _ = sequencer.publish(server, room, event, except, None);
+                        }
                     }
                     _ => {
                         let _ = server.try_publish(room, &audience::room_message(channel, &message), except, None);

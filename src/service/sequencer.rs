@@ -23,8 +23,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::audience::{self, PUSHER, RAW};
+use super::durable::{Ack, Durable};
 use crate::conn_id::ConnId;
 use crate::handle::{Prepared, ServerHandle};
+use crate::history::store::{wall_ms, DurableStore, Record, StoreError};
 use crate::history::{EpochSource, History, HistoryConfig, Position, Recovery};
 use crate::message::Message;
 use crate::metrics::MetricsOut;
@@ -64,6 +66,8 @@ pub(crate) struct Busy;
 /// of the channels that keep it.
 pub(crate) struct Sequencer {
     history: History<StoredEvent>,
+    /// The disk behind history, with `--history-dir`.
+    durable: Option<Durable>,
     /// Held from reading or appending history to handing the commands to
     /// the workers' inboxes: each worker then applies them in this order.
     order: parking_lot::Mutex<()>,
@@ -77,9 +81,51 @@ impl Sequencer {
     pub(crate) fn new(config: HistoryConfig) -> Self {
         Sequencer {
             history: History::new(config, EpochSource::from_clock()),
+            durable: None,
             order: parking_lot::Mutex::new(()),
             started: Instant::now(),
             refused: AtomicU64::new(0),
+        }
+    }
+
+    /// A sequencer whose history is kept in `store` too: what the store
+    /// holds (within `config`'s size and age) is history again, epochs and
+    /// offsets included, and what is published from now on is written there.
+    pub(crate) fn with_store(config: HistoryConfig, store: DurableStore) -> Result<Self, StoreError> {
+        let mut sequencer = Sequencer::new(config);
+        let streams = store.load(config.size, config.ttl)?;
+        let (now_ms, now_wall) = (sequencer.now_ms(), wall_ms());
+        for stream in streams {
+            let messages = stream
+                .messages
+                .into_iter()
+                .filter_map(|(offset, wall, bytes)| {
+                    let event = StoredEvent::from_bytes(bytes)?;
+                    let size = event.size();
+                    Some((offset, now_ms.saturating_sub(now_wall.saturating_sub(wall)), event, size))
+                })
+                .collect();
+            sequencer.history.restore(&stream.channel, &stream.epoch, stream.top, messages, now_ms);
+        }
+        let path = store.path().to_owned();
+        let durable = Durable::start(store, config.size)
+            .map_err(|e| StoreError::Open { path, reason: format!("cannot start its writer thread: {e}") })?;
+        sequencer.durable = Some(durable);
+        Ok(sequencer)
+    }
+
+    /// True while the disk is so far behind that publishes must be refused.
+    pub(crate) fn congested(&self) -> bool {
+        self.durable.as_ref().is_some_and(Durable::congested)
+    }
+
+    /// Drops, in memory, the streams a failed disk write lost. Called under
+    /// the order lock, before anything reads or extends a stream.
+    fn apply_losses(&self) {
+        if let Some(durable) = &self.durable {
+            for (channel, epoch) in durable.take_lost() {
+                self.history.lose(&channel, &epoch);
+            }
         }
     }
 
@@ -109,26 +155,43 @@ impl Sequencer {
         );
         let refused = self.refused.load(Ordering::Relaxed);
         out.counter("fanout_history_refused", "Publishes and joins refused: a worker's inbox was full", &[], refused);
+        if let Some(durable) = &self.durable {
+            durable.report(out);
+        }
     }
 
     /// Appends `event` to channel `key`'s history and hands it to every
     /// worker for all members but `except`. When this returns Ok, history
-    /// has it; on `Busy` neither history nor any member does.
+    /// has it, and with a store its write is queued (`ack`, if given, is
+    /// answered once it is on disk); on `Busy` neither history nor any
+    /// member does.
     pub(crate) fn publish(
         &self,
         server: &ServerHandle,
         key: &str,
         event: StoredEvent,
         except: Option<ConnId>,
+        ack: Option<&Arc<Ack>>,
     ) -> Result<(), Busy> {
         let channel = audience::split(key).map_or(key, |(_, channel)| channel);
         let _order = self.order.lock();
+        self.apply_losses();
         // Framed at the offset the event will have, then appended only once
         // every inbox took it: a refused publish leaves no trace.
         let now_ms = self.now_ms();
         let at = self.history.next_position(key, now_ms);
         let publication = event.publication(channel, position(&at));
         self.refuse_if(server.publish_in_order(key, &publication, except).is_err())?;
+        if let Some(durable) = &self.durable {
+            let record = Record {
+                channel: key.to_owned(),
+                epoch: at.epoch.to_string(),
+                offset: at.offset,
+                wall_ms: wall_ms(),
+                payload: event.as_bytes().to_vec(),
+            };
+            durable.write(record, ack);
+        }
         let size = event.size();
         let appended = self.history.append(key, event, size, now_ms);
         debug_assert_eq!(appended, at, "appends are serialized by the order lock");
@@ -152,6 +215,7 @@ impl Sequencer {
             Greeting::Raw { .. } => RAW,
         };
         let _order = self.order.lock();
+        self.apply_losses();
         let now_ms = self.now_ms();
         let (top, recovery) = match since {
             None => (self.history.latest(key, 0, None, now_ms).0, None),

@@ -274,7 +274,7 @@ impl Service {
         match self.sequencer_for(&key) {
             Some(sequencer) => {
                 let stored = StoredEvent::new(event, &EventData::Raw(data), user_id.as_deref());
-                if sequencer.publish(server, &key, stored, Some(conn)).is_err() {
+                if sequencer.congested() || sequencer.publish(server, &key, stored, Some(conn), None).is_err() {
                     return refuse(None, "client event rejected: the server is congested");
                 }
             }

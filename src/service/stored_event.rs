@@ -50,6 +50,20 @@ impl StoredEvent {
         self.packed.len()
     }
 
+    /// Its packed form, as the durable store keeps it.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.packed
+    }
+
+    /// An event from its packed form; `None` for bytes that are not one
+    /// (a store written by something else).
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Option<StoredEvent> {
+        let event = StoredEvent { packed: bytes.into_boxed_slice() };
+        let header_fits = event.packed.len() >= HEADER && event.packed[0] <= 1;
+        let texts = header_fits && HEADER + event.event_len() + event.user_len().unwrap_or(0) <= event.packed.len();
+        (texts && std::str::from_utf8(&event.packed[HEADER..]).is_ok()).then_some(event)
+    }
+
     fn event_len(&self) -> usize {
         usize::from(u16::from_le_bytes([self.packed[1], self.packed[2]]))
     }
@@ -153,6 +167,15 @@ mod tests {
         );
         let api = StoredEvent::new("news", &EventData::Str("{\"a\":1}"), None);
         assert_eq!(api.to_json(4), serde_json::json!({"offset": 4, "event": "news", "data": "{\"a\":1}"}));
+    }
+
+    #[test]
+    fn the_packed_form_reads_back_and_foreign_bytes_do_not() {
+        let event = StoredEvent::new("client-wave", &EventData::Raw("{\"a\":1}"), Some("7"));
+        assert_eq!(StoredEvent::from_bytes(event.as_bytes().to_vec()), Some(event));
+        for foreign in [&b""[..], b"\x02\x00\x00\xff\xff", b"\x00\x09\x00\xff\xffabc", b"\x00\x01\x00\xff\xff\xff"] {
+            assert_eq!(StoredEvent::from_bytes(foreign.to_vec()), None, "{foreign:?}");
+        }
     }
 
     #[test]

@@ -129,6 +129,11 @@ pub struct Cli {
     /// channel go first.
     #[arg(long, default_value_t = 64 << 20)]
     pub history_max_bytes: usize,
+    /// Keep history on disk in this directory too (a redb file): API
+    /// publishes answer once their events are written, and a restart keeps
+    /// epochs and offsets. Needs --history-size or --history-ttl.
+    #[arg(long)]
+    pub history_dir: Option<PathBuf>,
 }
 
 /// A duration that may be switched off.

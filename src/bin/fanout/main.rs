@@ -34,8 +34,19 @@ fn main() -> ExitCode {
                 0 => "chat on /chat and /chat/ROOM; no Pusher app".to_owned(),
                 n => format!("chat on /chat and /chat/ROOM, Pusher on /app/KEY for {n} app(s)"),
             };
-            let service =
-                Service::new(ServiceConfig { apps, echo_to_sender: cli.echo_to_sender, history: cli.history() });
+            let service = ServiceConfig {
+                apps,
+                echo_to_sender: cli.echo_to_sender,
+                history: cli.history(),
+                history_dir: cli.history_dir.clone(),
+            };
+            let service = match Service::new(service) {
+                Ok(service) => service,
+                Err(e) => {
+                    eprintln!("fanout: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             serve(&cli, config, service, &what)
         }
         Mode::Echo => serve(&cli, config, EchoHandler, "echo on every path"),

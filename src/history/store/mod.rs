@@ -154,8 +154,8 @@ impl DurableStore {
             let mut streams = txn.open_table(STREAMS).map_err(|e| self.io(e))?;
             let mut messages = txn.open_table(MESSAGES).map_err(|e| self.io(e))?;
             let drop_stream = |channel: &str,
-                                   streams: &mut redb::Table<&str, (&str, u64)>,
-                                   messages: &mut redb::Table<(&str, u64), (u64, &[u8])>|
+                               streams: &mut redb::Table<&str, (&str, u64)>,
+                               messages: &mut redb::Table<(&str, u64), (u64, &[u8])>|
              -> Result<(), StoreError> {
                 streams.remove(channel).map_err(|e| self.io(e))?;
                 messages.retain_in((channel, 0)..=(channel, u64::MAX), |_, _| false).map_err(|e| self.io(e))?;
@@ -187,7 +187,9 @@ impl DurableStore {
                 written.sort_unstable();
                 written.dedup();
                 for channel in written {
-                    let Some(top) = streams.get(channel).map_err(|e| self.io(e))?.map(|v| v.value().1) else { continue };
+                    let Some(top) = streams.get(channel).map_err(|e| self.io(e))?.map(|v| v.value().1) else {
+                        continue;
+                    };
                     let keep_from = top.saturating_sub(size as u64).saturating_add(1);
                     messages.retain_in((channel, 0)..(channel, keep_from), |_, _| false).map_err(|e| self.io(e))?;
                 }
