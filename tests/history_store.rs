@@ -1,10 +1,12 @@
 //! Verifies the durable history store (`--history-dir`) with the real
 //! binary: publishes answered 200 survive `kill -9`, a restarted server
-//! keeps epochs and offsets so a client recovers across the restart, and a
-//! store that is not one (or a directory without history) stops the start
-//! with an error naming the file.
+//! keeps epochs and offsets so a client recovers across the restart, a full
+//! disk turns publishes into 507 while live delivery goes on, and a store
+//! that is not one (or a directory without history) stops the start with an
+//! error naming the file.
 
 mod child;
+mod http_client;
 mod pusher_client;
 mod util;
 
@@ -94,4 +96,43 @@ fn an_unwritable_directory_stops_the_start_naming_it() {
         refused_start(&["--bind", "127.0.0.1:0", "--history-size", "10", "--history-dir", dir.to_str().unwrap()]);
     assert!(stderr.contains(&dir.display().to_string()), "{stderr}");
     let _ = std::fs::remove_file(&dir);
+}
+
+#[test]
+fn a_full_disk_answers_507_counts_it_and_live_delivery_goes_on() {
+    let dir = temp_dir("full");
+    let dir_arg = dir.to_str().unwrap();
+    let args = ["--bind", "127.0.0.1:0", "--app-id", "42", "--app-key", "app-key", "--app-secret", "app-secret"];
+    let args = [&args[..], &["--history-size", "1000", "--history-dir", dir_arg]].concat();
+    // No file may grow past 2 MiB: the store fills up after a few hundred events.
+    let server = Fanout::spawn_with_file_size_limit(&args, 2 << 20);
+    let (mut client, _) = connect(server.addr);
+    subscribe(&mut client, "room", None, None);
+    let big = "x".repeat(9_000);
+    let mut statuses = Vec::new();
+    for n in 0..2_000 {
+        let (status, body) =
+            trigger(server.addr, json!({"name": "news", "channel": "room", "data": format!("{n} {big}")}));
+        assert!(status == 200 || status == 507, "publish {n}: {status} {body}");
+        // Delivered live either way.
+        let got = event(&mut client);
+        assert!(got["data"].as_str().is_some_and(|d| d.starts_with(&format!("{n} "))), "publish {n}");
+        statuses.push(status);
+        if status == 507 {
+            assert!(body["error"].as_str().is_some_and(|e| e.contains("history.redb")), "{body}");
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&507), "the store never filled up ({} publishes)", statuses.len());
+    assert!(statuses.iter().filter(|&&s| s == 200).count() > 10, "{statuses:?}");
+    let request = http_client::request("GET", "/metrics", "Connection: close\r\n");
+    let scrape = http_client::exchange_and_close(server.addr, request.as_bytes());
+    let failures = scrape.text().lines().find_map(|l| l.strip_prefix("fanout_history_store_failures_total{} "));
+    assert!(failures.is_some_and(|n| n.trim() != "0"), "{}", scrape.text());
+    // What failed left its stream: the next event opens a new epoch.
+    let (_, _) = trigger(server.addr, json!({"name": "news", "channel": "room", "data": "after"}));
+    let after = event(&mut client);
+    assert_eq!((after["offset"].as_u64(), after["epoch"].is_string()), (Some(1), true), "{after}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -97,6 +97,7 @@ impl Durable {
             lost: Arc::clone(&lost),
             lost_here: Vec::new(),
             forget: Vec::new(),
+            reopen: false,
         };
         std::thread::Builder::new().name("fanout-history-store".into()).spawn(move || writer.run(receiver))?;
         Ok(Durable { jobs, stats, lost })
@@ -157,6 +158,8 @@ struct Writer {
     lost_here: Vec<(String, String)>,
     /// Channels to drop on disk with the next batch (their stream was lost).
     forget: Vec<String>,
+    /// The last write failed: reopen the store before the next.
+    reopen: bool,
 }
 
 impl Writer {
@@ -183,6 +186,12 @@ impl Writer {
             .filter(|job| !lost.iter().any(|(c, e)| *c == job.record.channel && *e == job.record.epoch))
             .map(|job| (job.record, job.ack))
             .unzip();
+        if self.reopen {
+            match self.store.reopen() {
+                Ok(()) => self.reopen = false,
+                Err(e) => log::error!("{e}"),
+            }
+        }
         match self.store.write_batch(&records, &self.forget, self.size) {
             Ok(()) => {
                 self.forget.clear();
@@ -191,6 +200,7 @@ impl Writer {
                 self.stats.records.fetch_add(records.len() as u64, Ordering::Relaxed);
             }
             Err(e) => {
+                self.reopen = true;
                 log::error!("{e}: {} message(s) not kept on disk; their channels start new epochs", records.len());
                 self.stats.failed.fetch_add(records.len() as u64, Ordering::Relaxed);
                 let failure = Response::new(507)

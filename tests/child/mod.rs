@@ -26,15 +26,22 @@ impl Fanout {
     /// Starts `fanout ARGS` (which should bind 127.0.0.1:0), under an
     /// open-file limit of `file_limit` when given; waits for its start-up line.
     pub fn spawn(args: &[&str], file_limit: Option<u64>) -> Fanout {
-        Fanout::start(args, file_limit, &[])
+        Fanout::start(args, file_limit, &[], None)
+    }
+
+    /// Starts `fanout ARGS` unable to grow any file past `bytes` (what a
+    /// full disk looks like to it: writes fail with EFBIG; SIGXFSZ is
+    /// ignored so that the process lives on).
+    pub fn spawn_with_file_size_limit(args: &[&str], bytes: u64) -> Fanout {
+        Fanout::start(args, None, &[], Some(bytes))
     }
 
     /// Starts `fanout ARGS` with extra environment variables.
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Fanout {
-        Fanout::start(args, None, env)
+        Fanout::start(args, None, env, None)
     }
 
-    fn start(args: &[&str], file_limit: Option<u64>, env: &[(&str, &str)]) -> Fanout {
+    fn start(args: &[&str], file_limit: Option<u64>, env: &[(&str, &str)], file_size: Option<u64>) -> Fanout {
         let mut command = Command::new(env!("CARGO_BIN_EXE_fanout"));
         command.args(args).env_remove("RUST_LOG").stdout(Stdio::null()).stderr(Stdio::piped());
         for (key, value) in env {
@@ -48,6 +55,19 @@ impl Fanout {
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
                         return Err(io::Error::last_os_error());
                     }
+                    Ok(())
+                });
+            }
+        }
+        if let Some(bytes) = file_size {
+            // SAFETY: setrlimit and signal are async-signal-safe and change only the child.
+            unsafe {
+                command.pre_exec(move || {
+                    let rlimit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+                    if libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
                     Ok(())
                 });
             }

@@ -76,7 +76,8 @@ pub struct StoredStream {
 
 /// The open store.
 pub struct DurableStore {
-    db: Database,
+    /// `None` after a reopen failed: every use fails until one succeeds.
+    db: Option<Database>,
     path: PathBuf,
 }
 
@@ -101,7 +102,7 @@ impl DurableStore {
         let db = Database::create(&path).map_err(|e| open(e.to_string()))?;
         // Both tables exist from the start, so a reader never meets a
         // missing one.
-        let store = DurableStore { db, path: path.clone() };
+        let store = DurableStore { db: Some(db), path: path.clone() };
         store.write_batch(&[], &[], None).map_err(|e| open(e.to_string()))?;
         Ok(store)
     }
@@ -109,6 +110,22 @@ impl DurableStore {
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opens the file again: after a failed write redb refuses every later
+    /// one until reopened, so the writer reopens before trying again (a disk
+    /// that was full may have room by then).
+    pub fn reopen(&mut self) -> Result<(), StoreError> {
+        // The old handle holds the file's lock: it goes first.
+        self.db = None;
+        let db = Database::create(&self.path)
+            .map_err(|e| StoreError::Open { path: self.path.clone(), reason: e.to_string() })?;
+        self.db = Some(db);
+        Ok(())
+    }
+
+    fn db(&self) -> Result<&Database, StoreError> {
+        self.db.as_ref().ok_or_else(|| self.io("not open after a failed reopen"))
     }
 
     fn io(&self, e: impl std::fmt::Display) -> StoreError {
@@ -119,7 +136,7 @@ impl DurableStore {
     /// and at most the last `size` of them.
     pub fn load(&self, size: Option<usize>, ttl: Option<Duration>) -> Result<Vec<StoredStream>, StoreError> {
         let oldest = ttl.map_or(0, |ttl| wall_ms().saturating_sub(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)));
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let txn = self.db()?.begin_read().map_err(|e| self.io(e))?;
         let streams = txn.open_table(STREAMS).map_err(|e| self.io(e))?;
         let messages = txn.open_table(MESSAGES).map_err(|e| self.io(e))?;
         let mut loaded = Vec::new();
@@ -149,7 +166,7 @@ impl DurableStore {
     /// channel's stored one replaces that stream. `forget` lists channels
     /// whose stream is to be dropped first (history lost for them).
     pub fn write_batch(&self, records: &[Record], forget: &[String], size: Option<usize>) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        let txn = self.db()?.begin_write().map_err(|e| self.io(e))?;
         {
             let mut streams = txn.open_table(STREAMS).map_err(|e| self.io(e))?;
             let mut messages = txn.open_table(MESSAGES).map_err(|e| self.io(e))?;
