@@ -23,6 +23,10 @@ use crate::metrics::MetricsOut;
 
 /// Records committed in one transaction at most.
 const MAX_BATCH: usize = 4_096;
+/// A batch below this size waits `LINGER` for more when it is not alone.
+const SMALL_BATCH: usize = 256;
+/// How long a small batch waits for the rest of its burst.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 /// Bytes of records waiting for the writer past which publishes are refused
 /// (an API publish answers 503).
 const MAX_PENDING_BYTES: usize = 64 << 20;
@@ -166,11 +170,13 @@ impl Writer {
     fn run(mut self, jobs: Receiver<Job>) {
         while let Ok(first) = jobs.recv() {
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
+            drain(&jobs, &mut batch);
+            // Under load a commit's fsync, not its rows, is what costs: when
+            // more than one event came at once, wait a moment for the rest of
+            // the burst so that one fsync covers it.
+            if batch.len() > 1 && batch.len() < SMALL_BATCH {
+                std::thread::sleep(LINGER);
+                drain(&jobs, &mut batch);
             }
             self.commit(batch);
         }
@@ -222,5 +228,15 @@ impl Writer {
         }
         self.stats.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
         drop(acks);
+    }
+}
+
+/// Takes what is queued, up to a batch.
+fn drain(jobs: &Receiver<Job>, batch: &mut Vec<Job>) {
+    while batch.len() < MAX_BATCH {
+        match jobs.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
     }
 }
