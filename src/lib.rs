@@ -19,8 +19,9 @@
 //! - `guard`, `log_limit`: hooks that panic cost one connection; storms
 //!   of events log a few lines.
 //! - [`pusher`]: Pusher protocol 7 without sockets: frames, auth, API, apps.
-//! - [`history`]: channel history in memory: offsets, epochs, recovery,
-//!   bounded by messages, age and bytes (issue 9 wires it to channels).
+//! - [`history`]: channel history: offsets, epochs, recovery, bounded by
+//!   messages, age and bytes; `history::store`, the durable redb store.
+//! - `deferred`: HTTP responses given later ([`Responder`]).
 //! - [`sys`]: every OS-specific call (listener, rlimit, CPU pinning).
 //! - [`Server`], [`ServerHandle`], [`Handler`]: the embedding API.
 //! - [`chat`]: the chat and echo applications the binary runs.
