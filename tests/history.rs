@@ -13,8 +13,7 @@ use std::net::SocketAddr;
 use std::thread;
 
 use fanout::history::HistoryConfig;
-use fanout::pusher::{App, Apps};
-use fanout::service::{Service, ServiceConfig};
+use fanout::pusher::App;
 use fanout::RunningServer;
 use pusher_client::{api, connect, data, event, send, subscribe, trigger, KEY, SECRET};
 use serde_json::{json, Value};
@@ -22,13 +21,7 @@ use tungstenite::Message as WsMessage;
 
 fn start(size: usize) -> RunningServer {
     let history = HistoryConfig { size: Some(size), ttl: None, max_bytes: 16 << 20 };
-    let service = Service::new(ServiceConfig {
-        apps: Apps::single(App::new("42", KEY, SECRET)),
-        echo_to_sender: false,
-        history: Some(history),
-        history_dir: None,
-    })
-    .expect("service");
+    let service = pusher_client::service(App::new("42", KEY, SECRET), Some(history));
     util::start(util::config(2), service)
 }
 
@@ -264,13 +257,7 @@ fn a_raw_room_client_recovers_with_since_and_epoch_in_its_url() {
 
 #[test]
 fn without_history_events_carry_no_offset_and_the_history_api_says_so() {
-    let service = Service::new(ServiceConfig {
-        apps: Apps::single(App::new("42", KEY, SECRET)),
-        echo_to_sender: false,
-        history: None,
-        history_dir: None,
-    })
-    .expect("service");
+    let service = pusher_client::service(App::new("42", KEY, SECRET), None);
     let server = util::start(util::config(1), service);
     let addr = server.local_addr();
     let (mut client, _) = connect(addr);
@@ -308,13 +295,7 @@ fn metrics_count_what_history_holds_and_dropped() {
 
 #[test]
 fn cache_channels_replay_their_last_event_on_subscribe_or_say_cache_miss_without_history_flags() {
-    let service = Service::new(ServiceConfig {
-        apps: Apps::single(App::new("42", KEY, SECRET)),
-        echo_to_sender: false,
-        history: None,
-        history_dir: None,
-    })
-    .expect("service");
+    let service = pusher_client::service(App::new("42", KEY, SECRET), None);
     let server = util::start(util::config(2), service);
     let addr = server.local_addr();
     let (mut first, _) = connect(addr);
@@ -342,13 +323,7 @@ fn an_app_s_history_channels_narrow_history_to_their_prefixes_but_cache_channels
     let mut app = App::new("42", KEY, SECRET);
     app.history_channels = Some(vec!["chat-".to_owned()]);
     let history = HistoryConfig { size: Some(10), ttl: None, max_bytes: 1 << 20 };
-    let service = Service::new(ServiceConfig {
-        apps: Apps::single(app),
-        echo_to_sender: false,
-        history: Some(history),
-        history_dir: None,
-    })
-    .expect("service");
+    let service = pusher_client::service(app, Some(history));
     let server = util::start(util::config(1), service);
     let addr = server.local_addr();
     let (mut client, _) = connect(addr);

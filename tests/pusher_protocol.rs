@@ -16,8 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use fanout::pusher::{auth, App, Apps, WebhookTarget};
-use fanout::service::{Service, ServiceConfig};
+use fanout::pusher::{auth, App, WebhookTarget};
 use fanout::RunningServer;
 use serde_json::json;
 use tungstenite::Message as WsMessage;
@@ -28,13 +27,7 @@ fn start(client_events: bool) -> RunningServer {
     let mut app = App::new("42", KEY, SECRET);
     app.client_events = client_events;
     app.limits.max_presence_members = 2;
-    let service = Service::new(ServiceConfig {
-        apps: Apps::single(app),
-        echo_to_sender: false,
-        history: None,
-        history_dir: None,
-    })
-    .expect("service");
+    let service = pusher_client::service(app, None);
     util::start(util::config(2), service)
 }
 
@@ -167,13 +160,7 @@ fn unknown_keys_and_versions_are_closed_with_the_protocol_codes() {
 #[test]
 fn a_silent_pusher_client_is_closed_with_4201_and_a_silent_room_client_with_1001() {
     let app = App::new("42", KEY, SECRET);
-    let service = Service::new(ServiceConfig {
-        apps: Apps::single(app),
-        echo_to_sender: false,
-        history: None,
-        history_dir: None,
-    })
-    .expect("service");
+    let service = pusher_client::service(app, None);
     let config = util::with_config(util::config(1), |c| c.idle_timeout = Some(std::time::Duration::from_millis(300)));
     let server = util::start(config, service);
     // Neither client sends anything (pings are off, so reading sends no pong).
@@ -261,13 +248,7 @@ fn metrics_count_apps_channels_members_api_requests_client_events_and_webhooks()
     let mut app = App::new("42", KEY, SECRET);
     app.client_events = true;
     app.webhooks = vec![WebhookTarget { url, events: Vec::new() }];
-    let service = Service::new(ServiceConfig {
-        apps: Apps::single(app),
-        echo_to_sender: false,
-        history: None,
-        history_dir: None,
-    })
-    .expect("service");
+    let service = pusher_client::service(app, None);
     let server = util::start(util::config(2), service);
     let addr = server.local_addr();
     let (mut a, a_id) = connect(addr);

@@ -241,13 +241,11 @@ impl<T: Clone> History<T> {
     /// `recovered: false` rather than given a history with a hole.
     pub fn lose(&self, channel: &str, epoch: &str) {
         let mut inner = self.inner.lock();
-        if inner.channels.get(channel).is_some_and(|log| &*log.epoch == epoch) {
-            let gone: usize = inner.channels.get(channel).map_or(0, |log| log.entries.iter().map(|e| e.size).sum());
-            let count = inner.channels.get(channel).map_or(0, |log| log.entries.len());
-            inner.bytes -= gone + count * ENTRY_OVERHEAD;
-            inner.messages -= count;
-            inner.drop_channel(channel);
-        }
+        let Some(log) = inner.channels.get(channel).filter(|log| &*log.epoch == epoch) else { return };
+        let (count, gone) = (log.entries.len(), log.entries.iter().map(|e| e.size + ENTRY_OVERHEAD).sum::<usize>());
+        inner.bytes -= gone;
+        inner.messages -= count;
+        inner.drop_channel(channel);
     }
 
     /// What a client that last saw `since` on `channel` missed, if all of it

@@ -128,6 +128,12 @@ impl<S> Connection<S> {
     pub(crate) fn is_open(&self) -> bool {
         matches!(self.phase, Phase::Open { .. })
     }
+
+    /// HTTP: no further request is read for now (responses before it must
+    /// drain, or a deferred response is owed).
+    pub(crate) fn input_held(&self) -> bool {
+        self.flags.is(Flag::HttpHeld) || self.flags.is(Flag::HttpAwaiting)
+    }
 }
 
 #[cfg(test)]

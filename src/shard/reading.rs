@@ -2,7 +2,7 @@
 
 use std::io::{self, Read};
 
-use super::connection::{Flag, Phase};
+use super::connection::{Connection, Flag, Phase};
 use super::lifecycle::Ending;
 use super::message_rate::MessageRate;
 use super::Worker;
@@ -24,7 +24,7 @@ impl<H: Handler> Worker<H> {
     /// error, which then waits behind the data: a short read does not mean
     /// the socket is drained, and no new edge will come for the EOF.
     pub(super) fn read_socket(&mut self, key: usize, peer_closed: bool) {
-        if self.conns.get(key).is_some_and(|c| c.flags.is(Flag::HttpHeld) || c.flags.is(Flag::HttpAwaiting)) {
+        if self.conns.get(key).is_some_and(Connection::input_held) {
             // Read once the responses before it drain (`release_held_http`),
             // or once the deferred response came (`respond_deferred`).
             return;
@@ -39,8 +39,7 @@ impl<H: Handler> Worker<H> {
                 }
                 Ok(n) => {
                     self.on_bytes(key, &scratch[..n]);
-                    if self.conns.get(key).is_some_and(|c| c.flags.is(Flag::HttpHeld) || c.flags.is(Flag::HttpAwaiting))
-                    {
+                    if self.conns.get(key).is_some_and(Connection::input_held) {
                         self.scratch = scratch;
                         return;
                     }

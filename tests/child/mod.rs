@@ -47,30 +47,25 @@ impl Fanout {
         for (key, value) in env {
             command.env(key, value);
         }
-        if let Some(limit) = file_limit {
-            // SAFETY: setrlimit is async-signal-safe and changes only the child.
-            unsafe {
-                command.pre_exec(move || {
-                    let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
+        // SAFETY: setrlimit and signal are async-signal-safe and change only the child.
+        unsafe {
+            command.pre_exec(move || {
+                let limit = |resource, value| {
+                    let rlimit = libc::rlimit { rlim_cur: value, rlim_max: value };
+                    if libc::setrlimit(resource, &rlimit) != 0 {
                         return Err(io::Error::last_os_error());
                     }
                     Ok(())
-                });
-            }
-        }
-        if let Some(bytes) = file_size {
-            // SAFETY: setrlimit and signal are async-signal-safe and change only the child.
-            unsafe {
-                command.pre_exec(move || {
-                    let rlimit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
-                    if libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit) != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
+                };
+                if let Some(files) = file_limit {
+                    limit(libc::RLIMIT_NOFILE, files)?;
+                }
+                if let Some(bytes) = file_size {
+                    limit(libc::RLIMIT_FSIZE, bytes)?;
                     libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                    Ok(())
-                });
-            }
+                }
+                Ok(())
+            });
         }
         let mut child = command.spawn().expect("spawn fanout");
         let (tx, stderr) = mpsc::channel();

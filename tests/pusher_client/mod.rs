@@ -8,7 +8,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fanout::pusher::sign_api_request;
+use fanout::history::HistoryConfig;
+use fanout::pusher::{sign_api_request, App, Apps};
+use fanout::service::{Service, ServiceConfig};
 use serde_json::{json, Value};
 use tungstenite::Message as WsMessage;
 
@@ -18,6 +20,12 @@ use super::util;
 pub const KEY: &str = "app-key";
 /// The test app's secret.
 pub const SECRET: &str = "app-secret";
+
+/// The service for `app` alone, with `history` if given (in memory).
+pub fn service(app: App, history: Option<HistoryConfig>) -> Service {
+    let config = ServiceConfig { apps: Apps::single(app), echo_to_sender: false, history, history_dir: None };
+    Service::new(config).expect("a service without a history directory")
+}
 
 /// The next data message, parsed as JSON.
 pub fn event(client: &mut util::Client) -> Value {
