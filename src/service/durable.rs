@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use crate::deferred::Responder;
-use crate::history::store::{DurableStore, Record};
+use crate::history::store::{DurableStore, Record, Retention};
 use crate::http::Response;
 use crate::metrics::MetricsOut;
 
@@ -88,15 +88,15 @@ pub(crate) struct Durable {
 }
 
 impl Durable {
-    /// Starts the writer thread on `store`; `size` trims each channel on
-    /// disk as in memory.
-    pub(crate) fn start(store: DurableStore, size: Option<usize>) -> std::io::Result<Durable> {
+    /// Starts the writer thread on `store`; `retention` bounds each channel
+    /// on disk as in memory.
+    pub(crate) fn start(store: DurableStore, retention: Retention) -> std::io::Result<Durable> {
         let (jobs, receiver) = crossbeam_channel::unbounded();
         let stats = Arc::new(StoreStats::default());
         let lost = Arc::new(Mutex::new(Vec::new()));
         let writer = Writer {
             store,
-            size,
+            retention,
             stats: Arc::clone(&stats),
             lost: Arc::clone(&lost),
             lost_here: Vec::new(),
@@ -153,7 +153,7 @@ fn cost(record: &Record) -> usize {
 /// The writer thread's state.
 struct Writer {
     store: DurableStore,
-    size: Option<usize>,
+    retention: Retention,
     stats: Arc<StoreStats>,
     /// Streams lost, told to the sequencer (which takes them).
     lost: Arc<Mutex<Vec<(String, String)>>>,
@@ -198,7 +198,7 @@ impl Writer {
                 Err(e) => log::error!("{e}"),
             }
         }
-        match self.store.write_batch(&records, &self.forget, self.size) {
+        match self.store.write_batch(&records, &self.forget, self.retention) {
             Ok(()) => {
                 self.forget.clear();
                 self.lost_here.retain(|(c, e)| !records.iter().any(|r| r.channel == *c && r.epoch != *e));

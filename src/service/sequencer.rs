@@ -26,7 +26,7 @@ use super::audience::{self, PUSHER, RAW};
 use super::durable::{Ack, Durable};
 use crate::conn_id::ConnId;
 use crate::handle::{Prepared, ServerHandle};
-use crate::history::store::{wall_ms, DurableStore, Record, StoreError};
+use crate::history::store::{wall_ms, DurableStore, Record, Retention, StoreError};
 use crate::history::{EpochSource, History, HistoryConfig, Position, Recovery};
 use crate::message::Message;
 use crate::metrics::MetricsOut;
@@ -108,7 +108,7 @@ impl Sequencer {
             sequencer.history.restore(&stream.channel, &stream.epoch, stream.top, messages, now_ms);
         }
         let path = store.path().to_owned();
-        let durable = Durable::start(store, config.size)
+        let durable = Durable::start(store, Retention { size: config.size, ttl: config.ttl })
             .map_err(|e| StoreError::Open { path, reason: format!("cannot start its writer thread: {e}") })?;
         sequencer.durable = Some(durable);
         Ok(sequencer)

@@ -16,6 +16,10 @@ fn record(channel: &str, epoch: &str, offset: u64) -> Record {
     }
 }
 
+fn keep(size: usize) -> Retention {
+    Retention { size: Some(size), ttl: None }
+}
+
 fn offsets(stream: &StoredStream) -> Vec<u64> {
     stream.messages.iter().map(|m| m.0).collect()
 }
@@ -24,9 +28,9 @@ fn offsets(stream: &StoredStream) -> Vec<u64> {
 fn a_batch_survives_closing_and_reopening() {
     let dir = temp_dir("reopen");
     {
-        let store = DurableStore::open(&dir).unwrap();
+        let mut store = DurableStore::open(&dir).unwrap();
         let batch: Vec<Record> = (1..=3).map(|n| record("a", "e1", n)).chain([record("b", "e2", 1)]).collect();
-        store.write_batch(&batch, &[], None).unwrap();
+        store.write_batch(&batch, &[], Retention::default()).unwrap();
     }
     let store = DurableStore::open(&dir).unwrap();
     let mut streams = store.load(None, None).unwrap();
@@ -40,26 +44,88 @@ fn a_batch_survives_closing_and_reopening() {
 #[test]
 fn size_trims_on_write_and_on_load_and_a_new_epoch_replaces_the_stream() {
     let dir = temp_dir("trim");
-    let store = DurableStore::open(&dir).unwrap();
-    let batch: Vec<Record> = (1..=5).map(|n| record("a", "e1", n)).collect();
-    store.write_batch(&batch, &[], Some(3)).unwrap();
-    assert_eq!(offsets(&store.load(None, None).unwrap()[0]), [3, 4, 5]);
+    let mut store = DurableStore::open(&dir).unwrap();
+    for n in 1..=5 {
+        store.write_batch(&[record("a", "e1", n)], &[], keep(3)).unwrap();
+    }
+    assert_eq!(offsets(&store.load(None, None).unwrap()[0]), [3, 4, 5], "each commit trims its channel");
     assert_eq!(offsets(&store.load(Some(2), None).unwrap()[0]), [4, 5]);
-    store.write_batch(&[record("a", "e2", 1)], &[], Some(3)).unwrap();
+    store.write_batch(&[record("a", "e2", 1)], &[], keep(3)).unwrap();
     let stream = &store.load(None, None).unwrap()[0];
     assert_eq!((stream.epoch.as_str(), stream.top, offsets(stream)), ("e2", 1, vec![1]));
-    store.write_batch(&[], &["a".to_owned()], None).unwrap();
+    store.write_batch(&[], &["a".to_owned()], Retention::default()).unwrap();
     assert!(store.load(None, None).unwrap().is_empty(), "a forgotten stream is gone");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_commit_keeps_its_chunk_whole_and_loading_applies_the_size() {
+    let dir = temp_dir("chunk");
+    let mut store = DurableStore::open(&dir).unwrap();
+    let batch: Vec<Record> = (1..=5).map(|n| record("a", "e1", n)).collect();
+    store.write_batch(&batch, &[], keep(3)).unwrap();
+    store.write_batch(&[record("a", "e1", 6)], &[], keep(3)).unwrap();
+    assert_eq!(offsets(&store.load(None, None).unwrap()[0]), [1, 2, 3, 4, 5, 6], "one commit's chunk stays whole");
+    assert_eq!(offsets(&store.load(Some(3), None).unwrap()[0]), [4, 5, 6]);
+    let later: Vec<Record> = (7..=9).map(|n| record("a", "e1", n)).collect();
+    store.write_batch(&later, &[], keep(3)).unwrap();
+    assert_eq!(offsets(&store.load(None, None).unwrap()[0]), [7, 8, 9], "chunks wholly below the size go");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn one_batch_may_end_an_epoch_and_start_the_next() {
+    let dir = temp_dir("epochs");
+    let mut store = DurableStore::open(&dir).unwrap();
+    store.write_batch(&[record("a", "e1", 40)], &[], Retention::default()).unwrap();
+    let batch = [record("a", "e1", 41), record("a", "e2", 1), record("a", "e2", 2), record("b", "e3", 1)];
+    store.write_batch(&batch, &[], Retention::default()).unwrap();
+    let mut streams = store.load(None, None).unwrap();
+    streams.sort_by(|x, y| x.channel.cmp(&y.channel));
+    assert_eq!((streams[0].epoch.as_str(), streams[0].top, offsets(&streams[0])), ("e2", 2, vec![1, 2]));
+    assert_eq!((streams[1].epoch.as_str(), offsets(&streams[1])), ("e3", vec![1]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_stream_created_after_reopening_does_not_share_an_older_ones_rows() {
+    let dir = temp_dir("ids");
+    {
+        let mut store = DurableStore::open(&dir).unwrap();
+        store.write_batch(&[record("a", "e1", 1), record("b", "e1", 1)], &[], Retention::default()).unwrap();
+    }
+    let mut store = DurableStore::open(&dir).unwrap();
+    store.write_batch(&[record("c", "e1", 1)], &[], Retention::default()).unwrap();
+    store.write_batch(&[], &["a".to_owned()], Retention::default()).unwrap();
+    let mut streams = store.load(None, None).unwrap();
+    streams.sort_by(|x, y| x.channel.cmp(&y.channel));
+    let seen: Vec<(&str, Vec<u64>)> = streams.iter().map(|s| (s.channel.as_str(), offsets(s))).collect();
+    assert_eq!(seen, [("b", vec![1]), ("c", vec![1])]);
+    assert_eq!(streams[1].messages[0].2, b"c 1");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_ttl_drops_expired_chunks_on_write() {
+    let dir = temp_dir("ttl-write");
+    let mut store = DurableStore::open(&dir).unwrap();
+    let mut old = record("a", "e1", 1);
+    old.wall_ms -= 60_000;
+    store.write_batch(&[old], &[], Retention::default()).unwrap();
+    let ttl = Retention { size: None, ttl: Some(Duration::from_secs(30)) };
+    store.write_batch(&[record("a", "e1", 2)], &[], ttl).unwrap();
+    let stream = &store.load(None, None).unwrap()[0];
+    assert_eq!((stream.top, offsets(stream)), (2, vec![2]), "the expired chunk is gone from disk");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn messages_older_than_the_ttl_are_not_loaded() {
     let dir = temp_dir("ttl");
-    let store = DurableStore::open(&dir).unwrap();
+    let mut store = DurableStore::open(&dir).unwrap();
     let mut old = record("a", "e1", 1);
     old.wall_ms -= 60_000;
-    store.write_batch(&[old, record("a", "e1", 2)], &[], None).unwrap();
+    store.write_batch(&[old, record("a", "e1", 2)], &[], Retention::default()).unwrap();
     let stream = &store.load(None, Some(Duration::from_secs(30))).unwrap()[0];
     assert_eq!((stream.top, offsets(stream)), (2, vec![2]), "the position stays; the old message goes");
     let _ = std::fs::remove_dir_all(&dir);
