@@ -81,6 +81,17 @@ pub struct Config {
     /// Subprotocols the server speaks; the first one a client offers that
     /// is in this list is echoed in the upgrade response.
     pub subprotocols: Vec<String>,
+    /// Browser origins that may open a WebSocket (see [`crate::origin`] for
+    /// the patterns); an upgrade with another `Origin` gets 403 before the
+    /// application sees it. Empty: any origin. A request without `Origin`
+    /// (not from a browser) is not checked.
+    pub allowed_origins: Vec<String>,
+    /// Most WebSocket connections open from one client address (an IPv6
+    /// client counts by its /64); past it, upgrades get 429. `None`: no limit.
+    pub max_connections_per_ip: Option<u32>,
+    /// Upgrade attempts one client address may make per second, in bursts
+    /// of up to as many; past it, 429 with `Retry-After`. `None`: no limit.
+    pub max_handshakes_per_ip: Option<u32>,
 }
 
 impl Default for Config {
@@ -108,6 +119,9 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::ZERO,
             subprotocols: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_connections_per_ip: None,
+            max_handshakes_per_ip: None,
         }
     }
 }
@@ -170,6 +184,16 @@ impl Config {
             log::debug!("invalid subprotocol {bad:?}");
             return invalid("subprotocols", "HTTP tokens (letters, digits and !#$%&'*+-.^_`|~)");
         }
+        if let Some(bad) = self.allowed_origins.iter().find(|p| crate::origin::validate(p).is_err()) {
+            log::debug!("invalid origin pattern {bad:?}");
+            return invalid("allowed_origins", "origin patterns: *, scheme://host[:port], host[:port], *.domain");
+        }
+        if self.max_connections_per_ip == Some(0) {
+            return invalid("max_connections_per_ip", "at least 1 (or no limit)");
+        }
+        if self.max_handshakes_per_ip == Some(0) {
+            return invalid("max_handshakes_per_ip", "at least 1 per second (or no limit)");
+        }
         Ok(())
     }
 
@@ -214,6 +238,14 @@ mod tests {
         assert!(with(|c| c.max_backpressure = 10).validate().is_err());
         assert!(with(|c| c.max_worker_backpressure = c.max_backpressure - 1).validate().is_err());
         assert!(with(|c| c.max_worker_partial_bytes = 10).validate().is_err());
+    }
+
+    #[test]
+    fn origin_patterns_and_per_address_limits_are_checked() {
+        assert!(with(|c| c.allowed_origins = vec!["https://a.org/x".into()]).validate().is_err());
+        assert!(with(|c| c.allowed_origins = vec!["*.a.org".into()]).validate().is_ok());
+        assert!(with(|c| c.max_connections_per_ip = Some(0)).validate().is_err());
+        assert!(with(|c| c.max_handshakes_per_ip = Some(0)).validate().is_err());
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub(crate) struct Shared {
     pub(crate) on_shutdown: Box<dyn Fn() + Send + Sync>,
     /// HTTP responses given later (`ServerHandle::defer_response`).
     pub(crate) deferrals: crate::deferred::Deferrals,
+    /// Connections and handshakes per client address.
+    pub(crate) per_ip: crate::per_ip::PerIpLimits,
 }
 
 /// A cheap, cloneable reference to a running server, usable from any thread.

@@ -69,6 +69,8 @@ pub mod http;
 mod log_limit;
 mod message;
 mod metrics;
+pub mod origin;
+mod per_ip;
 pub mod pusher;
 mod registry;
 mod server;

@@ -18,6 +18,7 @@ use crate::error::ServerError;
 use crate::guard;
 use crate::handle::{ServerHandle, Shared};
 use crate::handler::Handler;
+use crate::per_ip::PerIpLimits;
 use crate::registry::Registry;
 use crate::shard::{Worker, WAKER_TOKEN};
 use crate::stats::WorkerCounters;
@@ -76,6 +77,7 @@ impl<H: Handler> Server<H> {
                     stop.stop();
                 }
             }),
+            per_ip: PerIpLimits::new(config.max_connections_per_ip, config.max_handshakes_per_ip),
             config,
             deferrals: Default::default(),
         };

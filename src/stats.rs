@@ -28,11 +28,15 @@ pub(crate) enum Refusal {
     OverLimit,
     /// The server is shutting down (503).
     Draining,
+    /// A browser origin not in `allowed_origins` (403).
+    Origin,
+    /// The client address is over a per-address limit (429).
+    PerIp,
 }
 
 impl Refusal {
     /// Every cause, in the order of [`WorkerCounters::refusals`].
-    pub(crate) const ALL: [Refusal; 8] = [
+    pub(crate) const ALL: [Refusal; 10] = [
         Refusal::Malformed,
         Refusal::TooLarge,
         Refusal::BadUpgrade,
@@ -41,6 +45,8 @@ impl Refusal {
         Refusal::Timeout,
         Refusal::OverLimit,
         Refusal::Draining,
+        Refusal::Origin,
+        Refusal::PerIp,
     ];
 
     /// The label value used in `/metrics`.
@@ -54,13 +60,15 @@ impl Refusal {
             Refusal::Timeout => "timeout",
             Refusal::OverLimit => "over_limit",
             Refusal::Draining => "draining",
+            Refusal::Origin => "origin",
+            Refusal::PerIp => "per_ip",
         }
     }
 
     /// True for the causes that are the client's handshake going wrong
     /// (the others are the server declining a good one).
     pub(crate) fn is_handshake_failure(self) -> bool {
-        !matches!(self, Refusal::OverLimit | Refusal::Draining)
+        !matches!(self, Refusal::OverLimit | Refusal::Draining | Refusal::PerIp)
     }
 }
 

@@ -61,11 +61,11 @@ impl App {
     }
 
     /// Whether a browser at `origin` (the `Origin` header) may connect: any
-    /// may when `allowed_origins` is empty or holds `*`; otherwise it must
-    /// be listed (compared ignoring ASCII case, as hosts are).
+    /// may when `allowed_origins` is empty; otherwise it must match one of
+    /// them (the patterns of [`crate::origin`]: `*`, full origins, hosts,
+    /// `*.domain`).
     pub fn origin_allowed(&self, origin: &str) -> bool {
-        self.allowed_origins.is_empty()
-            || self.allowed_origins.iter().any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(origin))
+        self.allowed_origins.is_empty() || crate::origin::allowed(&self.allowed_origins, origin)
     }
 }
 

@@ -82,7 +82,7 @@ struct RawApp {
     user_authentication: bool,
     #[serde(default)]
     limits: AppLimits,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "origin_patterns")]
     allowed_origins: Vec<String>,
     #[serde(default)]
     webhook: Vec<WebhookTarget>,
@@ -92,6 +92,14 @@ struct RawApp {
 
 fn yes() -> bool {
     true
+}
+
+fn origin_patterns<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let patterns = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+    for pattern in &patterns {
+        crate::origin::validate(pattern).map_err(serde::de::Error::custom)?;
+    }
+    Ok(patterns)
 }
 
 impl Apps {

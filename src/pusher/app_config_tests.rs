@@ -176,3 +176,12 @@ fn files_are_read_and_their_errors_name_the_file() {
     assert!(err.to_string().starts_with(&missing.display().to_string()));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_origin_pattern_that_cannot_match_is_refused_at_its_line() {
+    let text = "[[app]]\nid = \"1\"\nkey = \"k\"\nsecret = \"s\"\nallowed_origins = [\"https://a.org/path\"]\n";
+    let error = Apps::from_toml_str(text).expect_err("a path in an origin").to_string();
+    assert!(error.starts_with("line 5") && error.contains("https://a.org/path"), "{error}");
+    let text = text.replace("https://a.org/path", "*.a.org");
+    assert!(Apps::from_toml_str(&text).is_ok());
+}

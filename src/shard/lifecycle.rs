@@ -156,6 +156,8 @@ impl<H: Handler> Worker<H> {
     fn forget_open(&mut self, id: ConnId) {
         self.ids.remove(&id);
         self.handle.shared.registry.remove(id);
+        let ip_key = self.ip_keys.remove(&id);
+        self.release_per_ip(ip_key);
     }
 
     /// Hands the connection's state back to the application, exactly once.

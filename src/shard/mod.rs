@@ -67,6 +67,9 @@ pub(crate) struct Worker<H: Handler> {
     states: Vec<Option<H::State>>,
     /// Open connections by id; only this worker reads or writes it.
     ids: HashMap<ConnId, usize>,
+    /// The address each open connection counts against, while a per-address
+    /// limit is set (empty otherwise: no cost per connection without one).
+    ip_keys: HashMap<ConnId, crate::per_ip::IpKey>,
     handler: Arc<H>,
     handle: ServerHandle,
     started: Instant,
@@ -117,6 +120,7 @@ impl<H: Handler> Worker<H> {
             conns: Slab::new(),
             states: Vec::new(),
             ids: HashMap::new(),
+            ip_keys: HashMap::new(),
             handler,
             handle,
             started: Instant::now(),

@@ -10,6 +10,8 @@ use crate::conn_id::ConnId;
 use crate::guard;
 use crate::handler::{Handler, ProtocolChoice};
 use crate::http::{Request, Response};
+use crate::origin;
+use crate::per_ip::{IpKey, PerIpRefusal};
 use crate::stats::{Refusal, WorkerCounters};
 use crate::ws::handshake::{self, UpgradeHeaders};
 use crate::ws::Decoder;
@@ -25,14 +27,27 @@ impl<H: Handler> Worker<H> {
                 return self.refuse_upgrade(key, Refusal::BadUpgrade, e.response());
             }
         };
+        let allowed_origins = &self.handle.shared.config.allowed_origins;
+        if let Some(origin) = request.header("Origin") {
+            if !allowed_origins.is_empty() && !origin::allowed(allowed_origins, origin) {
+                let response = Response::text(403, "origin not allowed\n");
+                return self.refuse_upgrade(key, Refusal::Origin, response);
+            }
+        }
+        let ip_key = match self.count_per_ip(&request) {
+            Ok(ip_key) => ip_key,
+            Err(response) => return self.refuse_upgrade(key, Refusal::PerIp, response),
+        };
         let (handler, handle) = (&self.handler, &self.handle);
         let accept = match guard::call(|| handler.on_upgrade(handle, &request)) {
             Ok(Ok(accept)) => accept,
             Ok(Err(rejection)) => {
+                self.release_per_ip(ip_key);
                 let cause = if rejection.status() == 404 { Refusal::NotFound } else { Refusal::Rejected };
                 return self.refuse_upgrade(key, cause, rejection.into_response());
             }
             Err(panic) => {
+                self.release_per_ip(ip_key);
                 let whom = request.peer_addr().map_or("a request".to_owned(), |peer| format!("a request from {peer}"));
                 self.hook_panicked("on_upgrade", &whom, &panic, "answering 500");
                 return self.refuse_upgrade(key, Refusal::Rejected, Response::text(500, "internal error\n"));
@@ -40,10 +55,12 @@ impl<H: Handler> Worker<H> {
         };
         let shared = &self.handle.shared;
         if self.draining_until.is_some() {
+            self.release_per_ip(ip_key);
             let response = Response::text(503, "server is shutting down\n").header("Retry-After", "1");
             return self.refuse_upgrade(key, Refusal::Draining, response);
         }
         if !shared.registry.try_reserve() {
+            self.release_per_ip(ip_key);
             let response = Response::text(503, "server is at its connection limit\n").header("Retry-After", "1");
             return self.refuse_upgrade(key, Refusal::OverLimit, response);
         }
@@ -55,6 +72,7 @@ impl<H: Handler> Worker<H> {
         let cursor = u32::try_from(self.batch.len()).unwrap_or(u32::MAX);
         let Some(conn) = self.conns.get_mut(key) else {
             shared.registry.remove(id);
+            self.release_per_ip(ip_key);
             return;
         };
         conn.id = id;
@@ -67,6 +85,9 @@ impl<H: Handler> Worker<H> {
         conn.queue.push(Bytes::from(handshake::accept_response(&headers.accept, protocol.as_deref())));
         self.ids.insert(id, key);
         shared.registry.insert(id);
+        if let Some(ip_key) = ip_key {
+            self.ip_keys.insert(id, ip_key);
+        }
         if self.states.len() <= key {
             self.states.resize_with(key + 1, || None);
         }
@@ -85,6 +106,28 @@ impl<H: Handler> Worker<H> {
         }
         if !rest.is_empty() {
             self.on_frames(key, rest);
+        }
+    }
+
+    /// Counts the upgrade against its address's limits: the key to release
+    /// when the connection goes (`None` when no limit is set), or the 429.
+    fn count_per_ip(&self, request: &Request) -> Result<Option<IpKey>, Response> {
+        let per_ip = &self.handle.shared.per_ip;
+        let Some(client) = request.client_ip().filter(|_| per_ip.enabled()) else { return Ok(None) };
+        match per_ip.try_open(client, self.now()) {
+            Ok(ip_key) => Ok(Some(ip_key)),
+            Err(PerIpRefusal::Connections) => {
+                Err(Response::text(429, "too many connections from this address\n").header("Retry-After", "5"))
+            }
+            Err(PerIpRefusal::Handshakes) => {
+                Err(Response::text(429, "too many handshakes from this address\n").header("Retry-After", "1"))
+            }
+        }
+    }
+
+    pub(super) fn release_per_ip(&self, ip_key: Option<IpKey>) {
+        if let Some(ip_key) = ip_key {
+            self.handle.shared.per_ip.release(ip_key);
         }
     }
 

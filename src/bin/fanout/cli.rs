@@ -97,6 +97,19 @@ pub struct Cli {
     /// a proxy that sets it).
     #[arg(long)]
     pub trust_proxy: bool,
+    /// A browser origin that may connect (repeatable): https://chat.example.com,
+    /// *.example.com, localhost:8080 or *; others get 403 before the upgrade
+    /// [default: any origin].
+    #[arg(long = "allowed-origin", value_name = "ORIGIN", value_parser = parse_origin)]
+    pub allowed_origins: Vec<String>,
+    /// Most WebSocket connections from one client address (IPv6: per /64);
+    /// more get 429 before the upgrade [default: no limit].
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_ip: Option<u32>,
+    /// Upgrade attempts one client address may make per second, in bursts of
+    /// up to as many; more get 429 [default: no limit].
+    #[arg(long, value_name = "N")]
+    pub max_handshakes_per_ip: Option<u32>,
     /// Time to wait for clients to take their close frames on shutdown.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -241,8 +254,15 @@ impl Cli {
         config.shutdown_timeout = self.shutdown_timeout;
         config.shutdown_grace = self.shutdown_grace.0.unwrap_or(Duration::ZERO);
         config.subprotocols = self.subprotocols.clone();
+        config.allowed_origins = self.allowed_origins.clone();
+        config.max_connections_per_ip = self.max_connections_per_ip;
+        config.max_handshakes_per_ip = self.max_handshakes_per_ip;
         config
     }
+}
+
+fn parse_origin(pattern: &str) -> Result<String, String> {
+    fanout::origin::validate(pattern).map(|()| pattern.to_owned()).map_err(|e| e.to_string())
 }
 
 /// A configuration error in the words of the command line: the flag that
@@ -252,6 +272,7 @@ pub fn describe(error: &ConfigError) -> String {
         ConfigError::Invalid { field, requirement } => {
             let flag = match *field {
                 "subprotocols" => "subprotocol".to_owned(),
+                "allowed_origins" => "allowed-origin".to_owned(),
                 "close_timeout" => return format!("the close timeout must be {requirement}"),
                 other => other.replace('_', "-"),
             };
@@ -346,5 +367,27 @@ mod tests {
         assert!(Cli::try_parse_from(["fanout", "--bogus"]).is_err());
         assert!(Cli::try_parse_from(["fanout", "--handshake-timeout", "-1"]).is_err());
         assert!(Cli::try_parse_from(["fanout", "--slow-consumer", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn origins_and_per_address_limits_reach_the_config() {
+        let cli = Cli::parse_from([
+            "fanout",
+            "--allowed-origin",
+            "https://chat.example.com",
+            "--allowed-origin",
+            "*.example.org",
+            "--max-connections-per-ip",
+            "10",
+            "--max-handshakes-per-ip",
+            "20",
+        ]);
+        let config = cli.config();
+        assert_eq!(config.allowed_origins, ["https://chat.example.com", "*.example.org"]);
+        assert_eq!((config.max_connections_per_ip, config.max_handshakes_per_ip), (Some(10), Some(20)));
+        let error = Cli::try_parse_from(["fanout", "--allowed-origin", "https://a.org/x"]).expect_err("a path");
+        assert!(error.to_string().contains("https://a.org/x"), "{error}");
+        let zero = Cli::parse_from(["fanout", "--max-connections-per-ip", "0"]).config().validate().expect_err("zero");
+        assert_eq!(describe(&zero), "invalid --max-connections-per-ip: must be at least 1 (or no limit)");
     }
 }
