@@ -79,6 +79,7 @@ mod shard;
 mod signals;
 mod stats;
 pub mod sys;
+pub mod token;
 pub mod ws;
 
 pub use bus::SendError;

@@ -148,3 +148,30 @@ fn the_history_flags_give_rooms_offsets_a_new_client_is_told() {
     assert_eq!(welcome["offset"], 1, "{welcome}");
     assert!(welcome["epoch"].is_string(), "{welcome}");
 }
+
+#[test]
+fn token_keys_that_cannot_be_used_are_errors_naming_the_flag_and_file() {
+    let dir = std::env::temp_dir().join(format!("fanout-cli-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_a_key = dir.join("not-a-key.pem");
+    std::fs::write(&not_a_key, "hello\n").unwrap();
+    let empty = dir.join("empty-secret");
+    std::fs::write(&empty, "  \n").unwrap();
+    let missing = dir.join("missing.pem");
+    let (bad_key, empty_secret, absent) =
+        (not_a_key.display().to_string(), empty.display().to_string(), missing.display().to_string());
+    for (args, expected) in [
+        (&["--auth-public-key", bad_key.as_str()][..], format!("--auth-public-key {bad_key}: not an RSA or EC")),
+        (
+            &["--auth-secret-file", empty_secret.as_str()][..],
+            format!("--auth-secret-file {empty_secret}: the token secret is empty"),
+        ),
+        (&["--auth-public-key", absent.as_str()][..], format!("--auth-public-key {absent}: cannot read it")),
+        (&["--auth-secret", "s", "--auth-public-key", absent.as_str()][..], "cannot be used with".to_owned()),
+    ] {
+        let output = run(&[args, &["--bind", "127.0.0.1:0"][..]].concat(), &[]);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&output).contains(&expected), "{args:?}: {}", stderr(&output));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

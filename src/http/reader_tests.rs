@@ -294,11 +294,11 @@ fn random_requests(seed: &mut u64) -> Vec<u8> {
         }
         input.extend_from_slice(b"\r\n");
         input.extend_from_slice(pick(seed, BODIES));
-        if next(seed) % 4 == 0 {
+        if next(seed).is_multiple_of(4) {
             input.extend((0..next(seed) % 8).map(|_| next(seed) as u8));
         }
     }
-    if next(seed) % 3 == 0 && !input.is_empty() {
+    if next(seed).is_multiple_of(3) && !input.is_empty() {
         let at = next(seed) as usize % input.len();
         input[at] = next(seed) as u8;
     }

@@ -17,6 +17,7 @@ mod api;
 mod audience;
 mod counters;
 mod durable;
+mod expiry;
 mod presence;
 mod sequencer;
 mod session;
@@ -37,10 +38,13 @@ use crate::pusher::protocol::Since;
 use crate::pusher::webhook::WebhookEvent;
 use crate::pusher::{codes, protocol, App, Apps, EventData, SocketId};
 
+pub use expiry::TOKEN_EXPIRED;
 pub use session::Session;
 
 use crate::history::store::{DurableStore, StoreError};
+use crate::token::{TokenCarrier, TokenError, TokenVerifier, TOKEN_PROTOCOL};
 use counters::ServiceCounters;
+use expiry::TokenExpiry;
 use presence::PresenceRegistry;
 use sequencer::{Greeting, Sequencer, StoredEvent};
 use users::UserRegistry;
@@ -59,17 +63,50 @@ pub const ACTIVITY_TIMEOUT_SECS: u32 = 120;
 #[derive(Debug)]
 pub enum ConnState {
     /// A `/chat` client: the whole-server broadcast.
-    Everyone,
-    /// A raw room client: its room's core channel, and (until it joins)
-    /// the position it asked to recover from (`?since=OFFSET&epoch=EPOCH`).
+    Everyone {
+        /// Who its token says it is (with `--auth-*`).
+        user: Option<Box<TokenUser>>,
+    },
+    /// A raw room client: its room's core channel.
     Room {
         /// The room's core channel.
         channel: String,
-        /// Taken at open.
-        since: Option<Box<Since>>,
+        /// Who it is and what it asked to recover, when either applies
+        /// (boxed: most room clients have neither).
+        details: Option<Box<RoomDetails>>,
     },
     /// A Pusher client.
     Pusher(Box<Session>),
+}
+
+/// The user a raw client's token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUser {
+    /// The token's `sub`.
+    pub id: String,
+    /// The token's `exp` (seconds since 1970): the connection closes then.
+    pub expires_at: Option<u64>,
+}
+
+/// What a raw room client brought besides its room.
+#[derive(Debug, Default)]
+pub struct RoomDetails {
+    /// The position it asked to recover from (`?since=OFFSET&epoch=EPOCH`);
+    /// taken when it joins.
+    pub since: Option<Since>,
+    /// Who its token says it is.
+    pub user: Option<TokenUser>,
+}
+
+impl ConnState {
+    /// The user of a raw client that logged in with a token.
+    pub fn token_user(&self) -> Option<&TokenUser> {
+        match self {
+            ConnState::Everyone { user } => user.as_deref(),
+            ConnState::Room { details, .. } => details.as_ref().and_then(|d| d.user.as_ref()),
+            ConnState::Pusher(_) => None,
+        }
+    }
 }
 
 /// Settings of the service.
@@ -83,6 +120,8 @@ pub struct ServiceConfig {
     pub history: Option<crate::history::HistoryConfig>,
     /// Where history is also kept on disk (`--history-dir`); needs `history`.
     pub history_dir: Option<std::path::PathBuf>,
+    /// Raw chat clients must present a token this verifies (`--auth-*`).
+    pub tokens: Option<std::sync::Arc<TokenVerifier>>,
 }
 
 /// Chat, rooms, Pusher connections, the HTTP API and webhooks.
@@ -98,6 +137,8 @@ pub struct Service {
     sequencer: Option<Sequencer>,
     /// The last event of each cache channel, when there is no history.
     cache: Sequencer,
+    tokens: Option<std::sync::Arc<TokenVerifier>>,
+    expiry: TokenExpiry,
 }
 
 impl Service {
@@ -129,7 +170,49 @@ impl Service {
             counters,
             sequencer,
             cache: Sequencer::new(CACHE_HISTORY),
+            tokens: config.tokens,
+            expiry: TokenExpiry::default(),
         })
+    }
+
+    /// Sends `message` to every raw connection whose token names `user_id`
+    /// (as does an API event to the first app's `#server-to-user-{user_id}`,
+    /// which reaches that user's Pusher connections too).
+    pub fn push_to_user(&self, server: &ServerHandle, user_id: &str, message: &Message) {
+        server.publish(&self.user_audience(user_id), message);
+    }
+
+    fn user_audience(&self, user_id: &str) -> String {
+        audience::audience(&self.room_app, &format!("{}{user_id}", crate::pusher::names::SERVER_TO_USER_PREFIX))
+    }
+
+    /// With `--auth-*`: the user a raw client's token names, if it may use
+    /// `room` (`None`: the whole-server chat), and whether the token came
+    /// as a subprotocol. Without a verifier: no user.
+    fn authenticate(&self, request: &Request, room: Option<&str>) -> Result<Option<(TokenUser, bool)>, Rejection> {
+        let Some(verifier) = &self.tokens else { return Ok(None) };
+        let refuse = |e: TokenError| {
+            let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{e}\"");
+            Rejection::unauthorized(&challenge).body(format!("{e}\n"))
+        };
+        let (token, carrier) = crate::token::token_in(request).ok_or_else(|| refuse(TokenError::Missing))?;
+        let claims = verifier.verify(&token).map_err(refuse)?;
+        // The whole-server chat is not a room: a token limited to rooms
+        // may use it only when it lists "*".
+        if !claims.may_join(room.unwrap_or("*")) {
+            return Err(Rejection::forbidden().body("the token does not allow this room\n"));
+        }
+        let user = TokenUser { id: claims.user_id, expires_at: claims.expires_at };
+        Ok(Some((user, carrier == TokenCarrier::Subprotocol)))
+    }
+
+    /// A raw client that logged in: reachable as its user, and closed when
+    /// its token expires.
+    fn user_opened(&self, server: &ServerHandle, conn: ConnId, user: &TokenUser) {
+        server.subscribe_as(conn, &self.user_audience(&user.id), audience::RAW);
+        if let Some(at) = user.expires_at {
+            self.expiry.watch(server, conn, at);
+        }
     }
 
     /// The sequencer, when core channel `key` keeps history: with history
@@ -187,29 +270,44 @@ impl Handler for Service {
         if let Some(key) = request.path().strip_prefix("/app/") {
             return self.pusher_upgrade(request, key);
         }
-        match ChatTarget::of_path(request.path()) {
-            Some(ChatTarget::Everyone) => Ok(Accept::new(ConnState::Everyone)),
-            Some(ChatTarget::Room(room)) => {
-                let since = room_since(request)?.map(Box::new);
+        let target = ChatTarget::of_path(request.path()).ok_or_else(|| ChatTarget::refusal(request.path()))?;
+        let room = match &target {
+            ChatTarget::Everyone => None,
+            ChatTarget::Room(room) => Some(room.as_str()),
+        };
+        let login = self.authenticate(request, room)?;
+        let as_subprotocol = login.as_ref().is_some_and(|(_, subprotocol)| *subprotocol);
+        let user = login.map(|(user, _)| user);
+        let accept = match target {
+            ChatTarget::Everyone => Accept::new(ConnState::Everyone { user: user.map(Box::new) }),
+            ChatTarget::Room(room) => {
+                let since = room_since(request)?;
                 let channel = audience::audience(&self.room_app, &room);
-                Ok(Accept::new(ConnState::Room { channel, since }).without_broadcasts())
+                let details = (since.is_some() || user.is_some()).then(|| Box::new(RoomDetails { since, user }));
+                Accept::new(ConnState::Room { channel, details }).without_broadcasts()
             }
-            None => Err(ChatTarget::refusal(request.path())),
-        }
+        };
+        Ok(if as_subprotocol { accept.with_protocol(Some(TOKEN_PROTOCOL)) } else { accept })
     }
 
     fn on_open(&self, server: &ServerHandle, conn: ConnId, state: &mut ConnState) {
         match state {
-            ConnState::Everyone => {
+            ConnState::Everyone { user } => {
                 server.push(conn, &Message::text(ChatHandler::welcome(conn, server)));
+                if let Some(user) = user {
+                    self.user_opened(server, conn, user);
+                }
             }
-            ConnState::Room { channel, since } => {
+            ConnState::Room { channel, details } => {
+                if let Some(user) = details.as_ref().and_then(|d| d.user.as_ref()) {
+                    self.user_opened(server, conn, user);
+                }
                 let welcome = ChatHandler::welcome(conn, server);
                 match self.sequencer_for(channel) {
                     Some(sequencer) => {
                         // The sequencer greets: the welcome then carries the
                         // room's position, and comes before what was missed.
-                        let since = since.take().map(|since| *since);
+                        let since = details.as_mut().and_then(|d| d.since.take());
                         if sequencer.join(server, conn, channel, Greeting::Raw { welcome }, since).is_err() {
                             server.disconnect(conn, crate::ws::close::codes::TRY_AGAIN_LATER, "server busy");
                         }
@@ -235,8 +333,8 @@ impl Handler for Service {
 
     fn on_message(&self, server: &ServerHandle, conn: ConnId, state: &mut ConnState, message: Message) {
         match state {
-            ConnState::Everyone if self.echo_to_sender => server.broadcast(&message),
-            ConnState::Everyone => server.broadcast_except(&message, conn),
+            ConnState::Everyone { .. } if self.echo_to_sender => server.broadcast(&message),
+            ConnState::Everyone { .. } => server.broadcast_except(&message, conn),
             ConnState::Room { channel: room, .. } => {
                 let channel = audience::split(room).map_or("", |(_, channel)| channel);
                 let except = (!self.echo_to_sender).then_some(conn);
@@ -264,6 +362,9 @@ impl Handler for Service {
     }
 
     fn on_close(&self, server: &ServerHandle, conn: ConnId, state: ConnState, _close: &CloseInfo) {
+        if let Some(at) = state.token_user().and_then(|user| user.expires_at) {
+            self.expiry.forget(conn, at);
+        }
         if let ConnState::Pusher(session) = state {
             self.pusher_closed(server, conn, *session);
         }

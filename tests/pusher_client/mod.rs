@@ -23,7 +23,7 @@ pub const SECRET: &str = "app-secret";
 
 /// The service for `app` alone, with `history` if given (in memory).
 pub fn service(app: App, history: Option<HistoryConfig>) -> Service {
-    let config = ServiceConfig { apps: Apps::single(app), echo_to_sender: false, history, history_dir: None };
+    let config = ServiceConfig { apps: Apps::single(app), history, ..ServiceConfig::default() };
     Service::new(config).expect("a service without a history directory")
 }
 

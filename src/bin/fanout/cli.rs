@@ -2,10 +2,12 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use fanout::token::TokenVerifier;
 use fanout::{Config, ConfigError, SlowConsumerPolicy};
 
 /// Which application the binary serves.
@@ -147,6 +149,20 @@ pub struct Cli {
     /// epochs and offsets. Needs --history-size or --history-ttl.
     #[arg(long)]
     pub history_dir: Option<PathBuf>,
+    /// Raw chat clients (/chat, /chat/ROOM, /) must present a JWT signed
+    /// with this HS256 secret: ?token=, Authorization: Bearer, or the
+    /// subprotocols "fanout.token" and the token. Prefer --auth-secret-file:
+    /// a flag shows in the process list.
+    #[arg(long, value_name = "SECRET", group = "auth")]
+    pub auth_secret: Option<String>,
+    /// Like --auth-secret, the secret read from this file (surrounding
+    /// whitespace ignored).
+    #[arg(long, value_name = "PATH", group = "auth")]
+    pub auth_secret_file: Option<PathBuf>,
+    /// Like --auth-secret, for RS256 or ES256 tokens: the issuer's RSA or EC
+    /// P-256 public key (PEM).
+    #[arg(long, value_name = "PATH", group = "auth")]
+    pub auth_public_key: Option<PathBuf>,
 }
 
 /// A duration that may be switched off.
@@ -218,6 +234,27 @@ pub fn check_log_filter(filter: &str) -> Result<(), String> {
 }
 
 impl Cli {
+    /// The token verifier the --auth-* flags ask for; the error names the
+    /// flag and file at fault.
+    pub fn token_verifier(&self) -> Result<Option<Arc<TokenVerifier>>, String> {
+        let read = |flag: &str, path: &PathBuf| {
+            std::fs::read(path).map_err(|e| format!("--{flag} {}: cannot read it: {e}", path.display()))
+        };
+        let verifier = if let Some(secret) = &self.auth_secret {
+            TokenVerifier::hs256(secret.as_bytes()).map_err(|e| format!("--auth-secret: {e}"))?
+        } else if let Some(path) = &self.auth_secret_file {
+            let secret = read("auth-secret-file", path)?;
+            TokenVerifier::hs256(secret.trim_ascii())
+                .map_err(|e| format!("--auth-secret-file {}: {e}", path.display()))?
+        } else if let Some(path) = &self.auth_public_key {
+            TokenVerifier::public_key_pem(&read("auth-public-key", path)?)
+                .map_err(|e| format!("--auth-public-key {}: {e}", path.display()))?
+        } else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(verifier)))
+    }
+
     /// History as the flags ask: on when --history-size or --history-ttl is given.
     pub fn history(&self) -> Option<fanout::history::HistoryConfig> {
         (self.history_size.is_some() || self.history_ttl.is_some()).then_some(fanout::history::HistoryConfig {

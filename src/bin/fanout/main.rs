@@ -27,6 +27,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tokens = match cli.token_verifier() {
+        Ok(tokens) => tokens,
+        Err(message) => {
+            eprintln!("fanout: {message}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging(cli.log_level.as_deref());
     let result = match cli.mode {
         Mode::Chat => {
@@ -39,6 +46,7 @@ fn main() -> ExitCode {
                 echo_to_sender: cli.echo_to_sender,
                 history: cli.history(),
                 history_dir: cli.history_dir.clone(),
+                tokens,
             };
             let service = match Service::new(service) {
                 Ok(service) => service,
