@@ -92,6 +92,9 @@ pub struct Config {
     /// Upgrade attempts one client address may make per second, in bursts
     /// of up to as many; past it, 429 with `Retry-After`. `None`: no limit.
     pub max_handshakes_per_ip: Option<u32>,
+    /// Serve TLS (`wss://`, `https://`) with this certificate and key
+    /// instead of plain TCP. `None`: plain.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Default for Config {
@@ -122,6 +125,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             max_connections_per_ip: None,
             max_handshakes_per_ip: None,
+            tls: None,
         }
     }
 }

@@ -24,6 +24,9 @@ pub enum ServerError {
     /// The configuration was rejected before anything started.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The TLS certificate or key cannot be used (the error names the file).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// Binding or configuring the listening socket failed.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

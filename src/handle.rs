@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) deferrals: crate::deferred::Deferrals,
     /// Connections and handshakes per client address.
     pub(crate) per_ip: crate::per_ip::PerIpLimits,
+    /// TLS settings when the server speaks TLS (`Config::tls`).
+    pub(crate) tls: Option<crate::tls::TlsContext>,
 }
 
 /// A cheap, cloneable reference to a running server, usable from any thread.
@@ -188,6 +190,16 @@ impl ServerHandle {
     /// True while `conn` is open (false once it starts closing).
     pub fn exists(&self, conn: ConnId) -> bool {
         self.shared.registry.status(conn).is_some()
+    }
+
+    /// Reads the TLS certificate and key files again: new handshakes use
+    /// them, established connections keep theirs. `Ok(false)` when the
+    /// server does not speak TLS; on error the pair in use stays.
+    pub fn reload_tls(&self) -> Result<bool, crate::tls::TlsError> {
+        match &self.shared.tls {
+            Some(tls) => tls.reload().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Starts closing `conn` with a close frame carrying `code` and `reason`

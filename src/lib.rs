@@ -79,6 +79,7 @@ mod shard;
 mod signals;
 mod stats;
 pub mod sys;
+pub mod tls;
 pub mod token;
 pub mod ws;
 

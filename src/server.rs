@@ -20,9 +20,12 @@ use crate::handle::{ServerHandle, Shared};
 use crate::handler::Handler;
 use crate::per_ip::PerIpLimits;
 use crate::registry::Registry;
+use crate::shard::transport::Transport;
 use crate::shard::{Worker, WAKER_TOKEN};
 use crate::stats::WorkerCounters;
 use crate::sys;
+use crate::tls::stream::TlsStream;
+use crate::tls::TlsContext;
 
 /// A bound server that has not started its threads yet.
 pub struct Server<H: Handler> {
@@ -49,6 +52,8 @@ impl<H: Handler> Server<H> {
     /// until [`Server::start`].
     pub fn bind(config: Config, handler: H) -> Result<Self, ServerError> {
         config.validate()?;
+        // Certificates first: a bad file is reported before the port is taken.
+        let tls = config.tls.as_ref().map(TlsContext::load).transpose()?;
         let listener = sys::bind_listener(config.bind, config.backlog)
             .map_err(|source| ServerError::Bind { addr: config.bind, source })?;
         let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.bind, source })?;
@@ -78,6 +83,7 @@ impl<H: Handler> Server<H> {
                 }
             }),
             per_ip: PerIpLimits::new(config.max_connections_per_ip, config.max_handshakes_per_ip),
+            tls,
             config,
             deferrals: Default::default(),
         };
@@ -102,13 +108,19 @@ impl<H: Handler> Server<H> {
         guard::install_panic_hook();
         let config = self.handle.config().clone();
         let mut running = RunningServer { handle: self.handle.clone(), workers: Vec::new(), acceptor: None };
+        let tls = self.handle.shared.tls.is_some();
         for (index, (poll, inbox)) in self.polls.into_iter().zip(self.receivers).enumerate() {
-            let worker = Worker::new(index, poll, inbox, self.handler.clone(), self.handle.clone());
-            let (pin, handle) = (config.pin_cores, self.handle.clone());
-            let thread = std::thread::Builder::new()
-                .name(format!("fanout-worker-{index}"))
-                .spawn(move || run_worker(index, worker, pin, &handle))
-                .map_err(|source| ServerError::Start { what: "a worker thread", source })?;
+            let (handler, handle) = (self.handler.clone(), self.handle.clone());
+            let pin = config.pin_cores;
+            let spawned = std::thread::Builder::new().name(format!("fanout-worker-{index}"));
+            let spawned = if tls {
+                let worker = Worker::<H, TlsStream>::new(index, poll, inbox, handler, handle.clone());
+                spawned.spawn(move || run_worker(index, worker, pin, &handle))
+            } else {
+                let worker = Worker::<H, mio::net::TcpStream>::new(index, poll, inbox, handler, handle.clone());
+                spawned.spawn(move || run_worker(index, worker, pin, &handle))
+            };
+            let thread = spawned.map_err(|source| ServerError::Start { what: "a worker thread", source })?;
             running.workers.push(thread);
         }
         let (acceptor, stop) =
@@ -133,7 +145,12 @@ impl<H: Handler> Server<H> {
 /// A worker thread's life: run the loop; whatever ends it, mark the worker
 /// gone (no socket or push is handed to it any more), and if it ended by
 /// panic or error, stop the whole server.
-fn run_worker<H: Handler>(index: usize, worker: Worker<H>, pin: bool, handle: &ServerHandle) -> WorkerResult {
+fn run_worker<H: Handler, T: Transport>(
+    index: usize,
+    worker: Worker<H, T>,
+    pin: bool,
+    handle: &ServerHandle,
+) -> WorkerResult {
     if pin && !sys::pin_current_thread(index) {
         log::warn!("worker {index}: could not pin to a core");
     }

@@ -27,6 +27,18 @@ pub(crate) enum Phase {
 pub(crate) trait Socket: Write {
     /// Sends FIN: no more bytes from this side.
     fn shutdown_write(&mut self) -> io::Result<()>;
+
+    /// True when bytes the socket reported written still wait inside it for
+    /// the kernel (TLS records): flush again once writable, even with an
+    /// empty send queue.
+    fn has_pending_output(&self) -> bool {
+        false
+    }
+
+    /// Writes what waits inside; `WouldBlock` when the kernel takes no more.
+    fn flush_pending(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Socket for TcpStream {

@@ -149,6 +149,19 @@ pub(crate) fn flush_one<S: Socket>(
     let mut flushed = Flushed::default();
     let mut from = (conn.cursor as usize).min(batch.len());
     let id = conn.id;
+    if conn.flags.is(Flag::Writable) && conn.socket.has_pending_output() {
+        // What the socket took last time but the kernel did not (TLS
+        // records) goes before anything new.
+        match conn.socket.flush_pending() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.flags.set(Flag::Writable, false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                flushed.error = Some(e);
+                return flushed;
+            }
+        }
+    }
     while conn.flags.is(Flag::Writable) {
         // Most turns give a socket a handful of chunks: don't pay for
         // initialising a full-size iovec array each time.
@@ -204,7 +217,11 @@ pub(crate) fn flush_one<S: Socket>(
             return flushed;
         }
     }
-    if conn.queue.is_empty() {
+    if conn.socket.has_pending_output() {
+        // The kernel refused part of it: wait for the writable edge.
+        conn.flags.set(Flag::Writable, false);
+    }
+    if conn.queue.is_empty() && !conn.socket.has_pending_output() {
         if let Phase::Closing { fin_sent } = &mut conn.phase {
             if !*fin_sent {
                 *fin_sent = true;

@@ -3,6 +3,7 @@
 
 use super::connection::Flag;
 use super::lifecycle::Ending;
+use super::transport::Transport;
 use super::Worker;
 use crate::bus::Command;
 use crate::handler::Handler;
@@ -11,7 +12,7 @@ use crate::handler::Handler;
 /// starve the connections already open.
 const CONTROL_BUDGET: usize = 1024;
 
-impl<H: Handler> Worker<H> {
+impl<H: Handler, T: Transport> Worker<H, T> {
     /// Applies control commands: adoptions, disconnects, shutdown.
     pub(super) fn apply_control(&mut self) {
         let shared = self.handle.shared.clone();

@@ -3,6 +3,7 @@
 use mio::{Interest, Token};
 
 use super::connection::{Connection, Flag, Phase};
+use super::transport::Transport;
 use super::{flush_one, Worker};
 use crate::conn_id::ConnId;
 use crate::guard;
@@ -54,13 +55,21 @@ impl Ending {
     }
 }
 
-impl<H: Handler> Worker<H> {
+impl<H: Handler, T: Transport> Worker<H, T> {
     /// Takes ownership of a socket the acceptor handed over.
-    pub(super) fn adopt(&mut self, mut socket: mio::net::TcpStream) {
+    pub(super) fn adopt(&mut self, tcp: mio::net::TcpStream) {
         if self.draining_until.is_some() {
             self.handle.shared.registry.socket_removed(self.index);
             return;
         }
+        let mut socket = match T::adopt(tcp, &self.handle.shared) {
+            Ok(socket) => socket,
+            Err(e) => {
+                log::error!("worker {}: cannot take a new socket: {e}", self.index);
+                self.handle.shared.registry.socket_removed(self.index);
+                return;
+            }
+        };
         let now = self.now();
         let entry = self.conns.vacant_entry();
         let token = Token(entry.key());

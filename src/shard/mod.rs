@@ -22,6 +22,7 @@ pub(crate) mod rig;
 mod send_queue;
 mod serving;
 mod timers;
+pub(crate) mod transport;
 mod upgrade;
 mod writing;
 
@@ -44,6 +45,7 @@ use crate::ws;
 use connection::Connection;
 use message_rate::MessageRate;
 use pressure::Pressure;
+use transport::Transport;
 
 /// Token of the worker's waker; connection tokens are slab keys.
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -58,11 +60,11 @@ const MAX_INTAKE: usize = 256 * 1024;
 const PRESSURE_TICK: Duration = Duration::from_millis(20);
 
 /// One worker thread's reactor.
-pub(crate) struct Worker<H: Handler> {
+pub(crate) struct Worker<H: Handler, T: Transport = mio::net::TcpStream> {
     index: usize,
     poll: Poll,
     inbox: InboxReceiver,
-    conns: Slab<Connection>,
+    conns: Slab<Connection<T>>,
     /// Each connection's application state by slab key (open connections only).
     states: Vec<Option<H::State>>,
     /// Open connections by id; only this worker reads or writes it.
@@ -104,9 +106,16 @@ pub(crate) struct Worker<H: Handler> {
     next_sweep: u64,
     next_ping: u64,
     draining_until: Option<u64>,
+    /// Transport handshakes (TLS) advanced this turn; past
+    /// [`HANDSHAKES_PER_TURN`] the rest wait for the next turn.
+    handshakes_this_turn: usize,
 }
 
-impl<H: Handler> Worker<H> {
+/// TLS handshake steps one worker takes per loop turn: a storm of new TLS
+/// clients (each costing a signature) cannot starve established connections.
+const HANDSHAKES_PER_TURN: usize = 32;
+
+impl<H: Handler, T: Transport> Worker<H, T> {
     /// A worker that will own the connections handed to inbox `index`.
     pub(crate) fn new(index: usize, poll: Poll, inbox: InboxReceiver, handler: Arc<H>, handle: ServerHandle) -> Self {
         let config = handle.config();
@@ -144,6 +153,7 @@ impl<H: Handler> Worker<H> {
             next_sweep: 0,
             next_ping: ping,
             draining_until: None,
+            handshakes_this_turn: 0,
         }
     }
 
@@ -163,6 +173,7 @@ impl<H: Handler> Worker<H> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+            self.handshakes_this_turn = 0;
             self.apply_control();
             let overflow_clear = shared.bus.flush_overflow();
             let publishers_paused = !overflow_clear || self.input_paused();

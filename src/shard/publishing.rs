@@ -15,6 +15,7 @@ use bytes::{Bytes, BytesMut};
 use super::coalesce::JOIN_FROM;
 use super::connection::Flag;
 use super::flush_one::{catch_up, Enqueued};
+use super::transport::Transport;
 use super::writing::sync_backlog;
 use super::Worker;
 use crate::bus::Publish;
@@ -24,7 +25,7 @@ use crate::guard;
 use crate::handler::Handler;
 use crate::stats::WorkerCounters;
 
-impl<H: Handler> Worker<H> {
+impl<H: Handler, T: Transport> Worker<H, T> {
     /// Makes `conn` a member of `channel`.
     pub(super) fn apply_subscribe(&mut self, conn: ConnId, channel: &str, dialect: Dialect) {
         self.deliver_publishes();

@@ -1,10 +1,11 @@
 //! Reading sockets: bytes in, requests or frames decoded, hooks called.
 
-use std::io::{self, Read};
+use std::io;
 
 use super::connection::{Connection, Flag, Phase};
 use super::lifecycle::Ending;
 use super::message_rate::MessageRate;
+use super::transport::Transport;
 use super::Worker;
 use crate::guard;
 use crate::handler::Handler;
@@ -17,7 +18,7 @@ use crate::ws::{encode, Event};
 /// is read again next turn, so one fast sender cannot starve the rest.
 const READS_PER_TURN: usize = 4;
 
-impl<H: Handler> Worker<H> {
+impl<H: Handler, T: Transport> Worker<H, T> {
     /// Reads `key` until it would block, it closes, or the budget runs out.
     ///
     /// `peer_closed`: the readiness event also reported the peer's FIN or an
@@ -28,6 +29,12 @@ impl<H: Handler> Worker<H> {
             // Read once the responses before it drain (`release_held_http`),
             // or once the deferred response came (`respond_deferred`).
             return;
+        }
+        if self.conns.get(key).is_some_and(|c| c.socket.is_handshaking()) {
+            if self.handshakes_this_turn >= super::HANDSHAKES_PER_TURN {
+                return self.defer_read(key);
+            }
+            self.handshakes_this_turn += 1;
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         for _ in 0..READS_PER_TURN {

@@ -3,6 +3,7 @@
 //! server's own endpoints and the application's.
 
 use super::connection::{Flag, Phase};
+use super::transport::Transport;
 use super::Worker;
 use crate::guard;
 use crate::handler::Handler;
@@ -22,7 +23,7 @@ pub(super) struct Awaiting {
     keep_alive: bool,
 }
 
-impl<H: Handler> Worker<H> {
+impl<H: Handler, T: Transport> Worker<H, T> {
     /// Serves every complete request buffered on `key`, in order, until one
     /// upgrades the connection, closes it, or the responses already queued
     /// reach half the send bound (the client is not reading them: the rest
@@ -49,7 +50,7 @@ impl<H: Handler> Worker<H> {
                     return;
                 }
                 Ok(Some(mut request)) => {
-                    if let Ok(peer) = conn.socket.peer_addr() {
+                    if let Ok(peer) = conn.socket.peer() {
                         request.set_peer(peer, trust_proxy);
                     }
                     if request.is_upgrade() {

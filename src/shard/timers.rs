@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::connection::{Flag, Phase};
 use super::lifecycle::Ending;
+use super::transport::Transport;
 use super::{millis, Worker};
 use crate::bus::Broadcast;
 use crate::handler::Handler;
@@ -31,7 +32,7 @@ pub(super) enum Expiry {
 /// An empty server ping, shared by every connection.
 static PING: &[u8] = &[0x89, 0x00];
 
-impl<H: Handler> Worker<H> {
+impl<H: Handler, T: Transport> Worker<H, T> {
     fn tick(&self) -> u64 {
         let config = self.handle.config();
         let mut shortest = millis(config.handshake_timeout).min(millis(config.close_timeout));

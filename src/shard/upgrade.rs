@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use super::connection::{Flag, Phase};
 use super::lifecycle::Ending;
+use super::transport::Transport;
 use super::Worker;
 use crate::conn_id::ConnId;
 use crate::guard;
@@ -16,7 +17,7 @@ use crate::stats::{Refusal, WorkerCounters};
 use crate::ws::handshake::{self, UpgradeHeaders};
 use crate::ws::Decoder;
 
-impl<H: Handler> Worker<H> {
+impl<H: Handler, T: Transport> Worker<H, T> {
     /// Answers a complete upgrade request: open the connection, or refuse.
     /// `rest` is what the client sent after the request (early frames).
     pub(super) fn finish_upgrade(&mut self, key: usize, request: Request, rest: &[u8]) {

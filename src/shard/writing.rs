@@ -12,6 +12,7 @@ use super::connection::{Connection, Flag, Phase};
 use super::flush_one::{catch_up, flush_one, Enqueued, Flushed, QueueLimit};
 use super::lifecycle::Ending;
 use super::pressure::Pressure;
+use super::transport::Transport;
 use super::Worker;
 use crate::config::SlowConsumerPolicy;
 use crate::handler::Handler;
@@ -19,7 +20,7 @@ use crate::log_limit::{self, Verdict};
 use crate::registry::{ConnStatus, Registry};
 use crate::stats::WorkerCounters;
 
-impl<H: Handler> Worker<H> {
+impl<H: Handler, T: Transport> Worker<H, T> {
     pub(super) fn limit(&self) -> QueueLimit {
         let config = self.handle.config();
         QueueLimit { max_bytes: config.max_backpressure, policy: config.slow_consumer }
@@ -38,7 +39,8 @@ impl<H: Handler> Worker<H> {
     pub(super) fn on_writable(&mut self, key: usize) {
         if let Some(conn) = self.conns.get_mut(key) {
             conn.flags.set(Flag::Writable, true);
-            if !conn.queue.is_empty() || matches!(conn.phase, Phase::Closing { fin_sent: false }) {
+            let waiting = !conn.queue.is_empty() || conn.socket.has_pending_output();
+            if waiting || matches!(conn.phase, Phase::Closing { fin_sent: false }) {
                 self.mark_dirty(key);
             }
         }

@@ -99,6 +99,13 @@ pub struct Cli {
     /// a proxy that sets it).
     #[arg(long)]
     pub trust_proxy: bool,
+    /// Serve TLS (wss://, https://) with this certificate chain (PEM: the
+    /// certificate, then intermediates); needs --tls-key. SIGHUP reloads both.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// A browser origin that may connect (repeatable): https://chat.example.com,
     /// *.example.com, localhost:8080 or *; others get 403 before the upgrade
     /// [default: any origin].
@@ -292,6 +299,10 @@ impl Cli {
         config.shutdown_grace = self.shutdown_grace.0.unwrap_or(Duration::ZERO);
         config.subprotocols = self.subprotocols.clone();
         config.allowed_origins = self.allowed_origins.clone();
+        config.tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(fanout::tls::TlsFiles { cert: cert.clone(), key: key.clone() }),
+            _ => None,
+        };
         config.max_connections_per_ip = self.max_connections_per_ip;
         config.max_handshakes_per_ip = self.max_handshakes_per_ip;
         config

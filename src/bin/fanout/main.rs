@@ -92,9 +92,10 @@ fn serve<H: Handler>(cli: &Cli, config: Config, handler: H, app: &str) -> Result
         None => None,
     };
     log::info!(
-        "fanout {} listening on {addr} ({app}): {} workers{}, max {} connections, max message {} B, \
+        "fanout {} listening on {addr}{} ({app}): {} workers{}, max {} connections, max message {} B, \
          max backpressure {} B ({:?} slow consumers)",
         env!("CARGO_PKG_VERSION"),
+        if config.tls.is_some() { " with TLS (wss://, https://)" } else { "" },
         config.workers,
         if config.pin_cores { " pinned" } else { "" },
         config.max_connections,
