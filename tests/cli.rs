@@ -175,3 +175,17 @@ fn token_keys_that_cannot_be_used_are_errors_naming_the_flag_and_file() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tls_flags_go_together_and_a_bad_certificate_is_named_at_start() {
+    let output = run(&["--bind", "127.0.0.1:0", "--tls-cert", "cert.pem"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--tls-key"), "{}", stderr(&output));
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+    let key = format!("{fixtures}/server1-key.pem");
+    let wrong_cert = format!("{fixtures}/server2.pem");
+    let output = run(&["--bind", "127.0.0.1:0", "--tls-cert", &wrong_cert, "--tls-key", &key], &[]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains(&key) && text.contains("does not belong to the certificate"), "{text}");
+}

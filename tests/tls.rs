@@ -4,8 +4,11 @@
 //! wss:// chat, https:// requests, a plain-HTTP client on the TLS port
 //! refused in plain words, unusable certificate and key files named at
 //! start, a certificate reloaded without dropping the connections on the
-//! old one, and a large broadcast reaching every TLS client whole.
+//! old one (by the library call and by SIGHUP to the binary), a large
+//! broadcast reaching every TLS client whole, and Python's `websockets`
+//! chatting over wss:// with an `ssl` context.
 
+mod child;
 mod util;
 
 use std::io::{Read, Write};
@@ -179,4 +182,53 @@ fn a_reload_serves_the_new_certificate_to_new_clients_and_keeps_the_old_connecti
     assert_eq!(old.read().unwrap(), WsMessage::text("after the reload"), "the old connection lives on");
     server.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sighup_makes_the_binary_serve_the_new_certificate() {
+    let dir = std::env::temp_dir().join(format!("fanout-tls-sighup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::copy(files(1).cert, &cert).unwrap();
+    std::fs::copy(files(1).key, &key).unwrap();
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let args = ["--bind", "127.0.0.1:0", "--workers", "1", "--tls-cert", &cert_arg, "--tls-key", &key_arg];
+    let server = child::Fanout::spawn(&args, None);
+    assert!(server.lines_so_far().iter().any(|l| l.contains("with TLS")), "{:?}", server.lines_so_far());
+    let mut old = wss_chat(server.addr);
+    assert_eq!(tls_connect(server.addr).1, CertificateDer::from_pem_file(files(1).cert).unwrap());
+    std::fs::copy(files(2).cert, &cert).unwrap();
+    std::fs::copy(files(2).key, &key).unwrap();
+    server.signal(libc::SIGHUP);
+    let second = CertificateDer::from_pem_file(files(2).cert).unwrap();
+    util::wait_until("the new certificate after SIGHUP", || tls_connect(server.addr).1 == second);
+    let mut new = wss_chat(server.addr);
+    new.send(WsMessage::text("after SIGHUP")).unwrap();
+    assert_eq!(old.read().unwrap(), WsMessage::text("after SIGHUP"), "SIGHUP dropped no connection");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn python_websockets_chats_over_wss_with_an_ssl_context() {
+    let python = std::env::var("FANOUT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ready = std::process::Command::new(&python)
+        .args(["-c", "import websockets"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ready {
+        assert!(std::env::var_os("CI").is_none(), "{python} lacks the websockets package (.ci/run installs it)");
+        eprintln!("note: skipping the Python wss test: {python} lacks websockets (set FANOUT_PYTHON to a venv with it)");
+        return;
+    }
+    let server = start_tls(files(1));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/tls_chat.py");
+    let output = std::process::Command::new(&python)
+        .arg(script)
+        .arg(server.local_addr().port().to_string())
+        .arg(fixture("ca.pem"))
+        .output()
+        .expect("run python");
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && said.contains("tls_chat.py: ok"), "{said}");
+    server.shutdown().unwrap();
 }
