@@ -95,6 +95,10 @@ pub struct Config {
     /// Serve TLS (`wss://`, `https://`) with this certificate and key
     /// instead of plain TCP. `None`: plain.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Agree to permessage-deflate with every client that offers it:
+    /// messages of [`crate::ws::deflate::MIN_COMPRESSED_SIZE`] bytes or more
+    /// go out compressed, and compressed messages are taken in.
+    pub compression: bool,
 }
 
 impl Default for Config {
@@ -126,6 +130,7 @@ impl Default for Config {
             max_connections_per_ip: None,
             max_handshakes_per_ip: None,
             tls: None,
+            compression: true,
         }
     }
 }

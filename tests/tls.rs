@@ -217,7 +217,9 @@ fn python_websockets_chats_over_wss_with_an_ssl_context() {
         .is_ok_and(|o| o.status.success());
     if !ready {
         assert!(std::env::var_os("CI").is_none(), "{python} lacks the websockets package (.ci/run installs it)");
-        eprintln!("note: skipping the Python wss test: {python} lacks websockets (set FANOUT_PYTHON to a venv with it)");
+        eprintln!(
+            "note: skipping the Python wss test: {python} lacks websockets (set FANOUT_PYTHON to a venv with it)"
+        );
         return;
     }
     let server = start_tls(files(1));

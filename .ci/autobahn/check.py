@@ -5,8 +5,8 @@ Usage: check.py INDEX_JSON EXPECTED_JSON [--update]
 
 Fails (exit 1) when
   - a case's behavior or behaviorClose is not OK, NON-STRICT or INFORMATIONAL
-    (UNIMPLEMENTED is allowed only in sections 12 and 13, permessage-deflate,
-    which fanout does not offer), or
+    (sections 12 and 13, permessage-deflate, included: fanout negotiates it),
+    or
   - the results differ from EXPECTED_JSON in any case, in behavior,
     behaviorClose or the close code fanout sent (remoteCloseCode), or a case is
     missing or new.
@@ -20,7 +20,6 @@ import json
 import sys
 
 ALLOWED = {"OK", "NON-STRICT", "INFORMATIONAL"}
-UNIMPLEMENTED_SECTIONS = {"12", "13"}
 FIELDS = ("behavior", "behaviorClose", "remoteCloseCode")
 
 
@@ -40,7 +39,7 @@ def load_results(index_path):
 def rule_violations(results):
     bad = []
     for case in sorted(results, key=case_key):
-        allowed = ALLOWED | ({"UNIMPLEMENTED"} if case.split(".")[0] in UNIMPLEMENTED_SECTIONS else set())
+        allowed = ALLOWED
         for field in ("behavior", "behaviorClose"):
             if results[case][field] not in allowed:
                 bad.append(f"  {case}: {field} {results[case][field]}")
@@ -92,8 +91,7 @@ def main(argv):
     bad = rule_violations(results)
     if bad:
         failed = True
-        print(f"autobahn: {len(bad)} results not allowed (only OK, NON-STRICT, INFORMATIONAL; "
-              "UNIMPLEMENTED in sections 12-13):")
+        print(f"autobahn: {len(bad)} results not allowed (only OK, NON-STRICT, INFORMATIONAL):")
         print("\n".join(bad))
 
     if "--update" in argv:

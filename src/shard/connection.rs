@@ -97,6 +97,9 @@ pub(crate) enum Flag {
     NoBroadcasts = 1 << 9,
     /// HTTP: a deferred response is owed; no further request is read.
     HttpAwaiting = 1 << 10,
+    /// permessage-deflate agreed with a full window: messages large enough
+    /// go out compressed (the decoder knows to inflate on its own).
+    Deflate = 1 << 11,
 }
 
 /// A connection's flags in two bytes: nine `bool`s would cost a word of

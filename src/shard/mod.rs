@@ -109,6 +109,10 @@ pub(crate) struct Worker<H: Handler, T: Transport = mio::net::TcpStream> {
     /// Transport handshakes (TLS) advanced this turn; past
     /// [`HANDSHAKES_PER_TURN`] the rest wait for the next turn.
     handshakes_this_turn: usize,
+    /// permessage-deflate, shared by the worker's connections (no context
+    /// is kept between messages, so none is kept per connection).
+    deflater: ws::deflate::Deflater,
+    inflater: ws::deflate::Inflater,
 }
 
 /// TLS handshake steps one worker takes per loop turn: a storm of new TLS
@@ -154,6 +158,8 @@ impl<H: Handler, T: Transport> Worker<H, T> {
             next_ping: ping,
             draining_until: None,
             handshakes_this_turn: 0,
+            deflater: ws::deflate::Deflater::default(),
+            inflater: ws::deflate::Inflater::default(),
         }
     }
 

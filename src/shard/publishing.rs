@@ -19,11 +19,12 @@ use super::transport::Transport;
 use super::writing::sync_backlog;
 use super::Worker;
 use crate::bus::Publish;
-use crate::channels::{ChannelChange, Dialect};
+use crate::channels::{ChannelChange, Dialect, DIALECTS};
 use crate::conn_id::ConnId;
 use crate::guard;
 use crate::handler::Handler;
 use crate::stats::WorkerCounters;
+use crate::ws::deflate::Deflater;
 
 impl<H: Handler, T: Transport> Worker<H, T> {
     /// Makes `conn` a member of `channel`.
@@ -97,6 +98,7 @@ impl<H: Handler, T: Transport> Worker<H, T> {
                     continue;
                 }
                 let id = conn.id;
+                let compressing = conn.flags.is(Flag::Deflate);
                 let mut outcome = catch_up(conn, &self.batch, limit, counters);
                 let mut dropped = outcome == Enqueued::Dropped;
                 if outcome != Enqueued::SlowConsumer {
@@ -105,12 +107,16 @@ impl<H: Handler, T: Transport> Worker<H, T> {
                         Enqueued::Dropped => dropped = true,
                         Enqueued::SlowConsumer => outcome = Enqueued::SlowConsumer,
                     };
-                    match frames.joined_for(id, member.dialect) {
+                    let mut deflater = compressing.then_some(&mut self.deflater);
+                    match frames.joined_for(id, member.dialect, deflater.as_deref_mut()) {
                         Some((joined, count)) => enqueue(joined, count),
                         None => {
-                            for publish in run.iter().filter(|p| p.except != Some(id)) {
-                                if let Some(frame) = publish.publication.frame(member.dialect) {
-                                    enqueue(frame.clone(), 1);
+                            for (i, publish) in run.iter().enumerate() {
+                                if publish.except == Some(id) {
+                                    continue;
+                                }
+                                if let Some(frame) = frames.frame_for(i, member.dialect, deflater.as_deref_mut()) {
+                                    enqueue(frame, 1);
                                 }
                             }
                         }
@@ -143,12 +149,16 @@ impl<H: Handler, T: Transport> Worker<H, T> {
 }
 
 /// One channel's publishes of a turn, joined per dialect on first use when
-/// there are enough of them to be worth it.
+/// there are enough of them to be worth it, and compressed (each frame once
+/// per turn) on first use by a compressing member.
 struct RunFrames<'a> {
     run: &'a [Publish],
     /// Sorted ids excluded from some publish of the run.
     excepted: Vec<ConnId>,
-    joined: [Option<(Bytes, u64)>; crate::channels::DIALECTS],
+    joined: [Option<(Bytes, u64)>; DIALECTS],
+    joined_deflated: [Option<(Bytes, u64)>; DIALECTS],
+    /// Per publish, per dialect: its frame as compressing members get it.
+    deflated: Vec<[Option<Bytes>; DIALECTS]>,
 }
 
 impl<'a> RunFrames<'a> {
@@ -156,28 +166,56 @@ impl<'a> RunFrames<'a> {
         let mut excepted: Vec<ConnId> = run.iter().filter_map(|p| p.except).collect();
         excepted.sort_unstable();
         excepted.dedup();
-        RunFrames { run, excepted, joined: Default::default() }
+        RunFrames {
+            run,
+            excepted,
+            joined: Default::default(),
+            joined_deflated: Default::default(),
+            deflated: Vec::new(),
+        }
     }
 
-    /// The run as one buffer for a member of `dialect`, with the number of
-    /// frames in it; `None` when the run is short or `conn` must skip part
-    /// of it (it then gets the frames one by one).
-    fn joined_for(&mut self, conn: ConnId, dialect: Dialect) -> Option<(Bytes, u64)> {
+    /// Publish `i`'s frame for a member of `dialect`: compressed (when that
+    /// pays) for a member given `deflater`, plain otherwise.
+    fn frame_for(&mut self, i: usize, dialect: Dialect, deflater: Option<&mut Deflater>) -> Option<Bytes> {
+        let plain = self.run.get(i)?.publication.frame(dialect)?;
+        let Some(deflater) = deflater else { return Some(plain.clone()) };
+        if self.deflated.is_empty() {
+            self.deflated = vec![Default::default(); self.run.len()];
+        }
+        let slot = &mut self.deflated[i][dialect.index()];
+        Some(slot.get_or_insert_with(|| deflater.deflate_frame(plain, 15).unwrap_or_else(|| plain.clone())).clone())
+    }
+
+    /// The run as one buffer for a member of `dialect` (compressed frames
+    /// for a member given `deflater`), with the number of frames in it;
+    /// `None` when the run is short or `conn` must skip part of it (it then
+    /// gets the frames one by one).
+    fn joined_for(&mut self, conn: ConnId, dialect: Dialect, deflater: Option<&mut Deflater>) -> Option<(Bytes, u64)> {
         if self.run.len() < JOIN_FROM || self.excepted.binary_search(&conn).is_ok() {
             return None;
         }
-        let slot = &mut self.joined[dialect.index()];
-        if slot.is_none() {
-            let frames = self.run.iter().filter_map(|p| p.publication.frame(dialect));
-            let total: usize = frames.clone().map(Bytes::len).sum();
-            let mut buffer = BytesMut::with_capacity(total);
-            let mut count = 0;
-            for frame in frames {
-                buffer.extend_from_slice(frame);
-                count += 1;
-            }
-            *slot = Some((buffer.freeze(), count));
+        let compressing = deflater.is_some();
+        let cached = match compressing {
+            true => &self.joined_deflated[dialect.index()],
+            false => &self.joined[dialect.index()],
+        };
+        if let Some(joined) = cached {
+            return Some(joined.clone());
         }
-        slot.clone()
+        let mut deflater = deflater;
+        let frames: Vec<Bytes> =
+            (0..self.run.len()).filter_map(|i| self.frame_for(i, dialect, deflater.as_deref_mut())).collect();
+        let mut buffer = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
+        for frame in &frames {
+            buffer.extend_from_slice(frame);
+        }
+        let joined = (buffer.freeze(), frames.len() as u64);
+        let slot = match compressing {
+            true => &mut self.joined_deflated[dialect.index()],
+            false => &mut self.joined[dialect.index()],
+        };
+        *slot = Some(joined.clone());
+        Some(joined)
     }
 }

@@ -124,7 +124,11 @@ impl<H: Handler, T: Transport> Worker<H, T> {
         let Phase::Open { decoder } = &mut conn.phase else { return };
         let id = conn.id;
         let mut events = std::mem::take(&mut self.events);
-        let result = decoder.feed(data, &mut events);
+        let result = if decoder.deflate() {
+            decoder.feed_inflating(data, &mut events, &mut self.inflater)
+        } else {
+            decoder.feed(data, &mut events)
+        };
         // Only a completed frame is activity: a peer trickling one byte a
         // minute into a large frame does not keep itself alive.
         if decoder.take_progress() {

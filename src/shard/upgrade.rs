@@ -15,7 +15,7 @@ use crate::origin;
 use crate::per_ip::{IpKey, PerIpRefusal};
 use crate::stats::{Refusal, WorkerCounters};
 use crate::ws::handshake::{self, UpgradeHeaders};
-use crate::ws::Decoder;
+use crate::ws::{deflate, Decoder};
 
 impl<H: Handler, T: Transport> Worker<H, T> {
     /// Answers a complete upgrade request: open the connection, or refuse.
@@ -70,6 +70,11 @@ impl<H: Handler, T: Transport> Worker<H, T> {
         self.next_seq += 1;
         let now = self.now();
         let max_message_size = shared.config.max_message_size;
+        let deflate = if shared.config.compression {
+            deflate::negotiate(request.header_values("Sec-WebSocket-Extensions"))
+        } else {
+            None
+        };
         let cursor = u32::try_from(self.batch.len()).unwrap_or(u32::MAX);
         let Some(conn) = self.conns.get_mut(key) else {
             shared.registry.remove(id);
@@ -77,13 +82,20 @@ impl<H: Handler, T: Transport> Worker<H, T> {
             return;
         };
         conn.id = id;
-        conn.phase = Phase::Open { decoder: Decoder::new(max_message_size) };
+        let decoder =
+            if deflate.is_some() { Decoder::with_deflate(max_message_size) } else { Decoder::new(max_message_size) };
+        conn.phase = Phase::Open { decoder };
+        // A client that asked for a smaller window than ours gets its
+        // messages uncompressed (always allowed) but may send compressed.
+        conn.flags.set(Flag::Deflate, deflate.is_some_and(|agreed| agreed.server_window_bits == 15));
         conn.phase_since = now;
         conn.last_seen = now;
         // Broadcasts earlier in this turn predate the connection.
         conn.cursor = cursor;
         conn.flags.set(Flag::NoBroadcasts, !accept.broadcasts);
-        conn.queue.push(Bytes::from(handshake::accept_response(&headers.accept, protocol.as_deref())));
+        let extensions = deflate.map(|agreed| agreed.response_value());
+        let response = handshake::accept_response_with(&headers.accept, protocol.as_deref(), extensions.as_deref());
+        conn.queue.push(Bytes::from(response));
         self.ids.insert(id, key);
         shared.registry.insert(id);
         if let Some(ip_key) = ip_key {

@@ -14,11 +14,13 @@ use super::lifecycle::Ending;
 use super::pressure::Pressure;
 use super::transport::Transport;
 use super::Worker;
+use crate::bus::Broadcast;
 use crate::config::SlowConsumerPolicy;
 use crate::handler::Handler;
 use crate::log_limit::{self, Verdict};
 use crate::registry::{ConnStatus, Registry};
 use crate::stats::WorkerCounters;
+use crate::ws::deflate::Deflater;
 
 impl<H: Handler, T: Transport> Worker<H, T> {
     pub(super) fn limit(&self) -> QueueLimit {
@@ -56,6 +58,10 @@ impl<H: Handler, T: Transport> Worker<H, T> {
             return;
         }
         let caught_up = catch_up(conn, &self.batch, limit, counters);
+        let frame = match conn.flags.is(Flag::Deflate) {
+            true => self.deflater.deflate_frame(&frame, 15).unwrap_or(frame),
+            false => frame,
+        };
         let outcome = match caught_up {
             Enqueued::SlowConsumer => Enqueued::SlowConsumer,
             _ => {
@@ -134,6 +140,9 @@ impl<H: Handler, T: Transport> Worker<H, T> {
             }
         } else {
             let joined = Joined::of(&batch);
+            // The turn's broadcasts compressed, once, when the first
+            // compressing connection wants them.
+            let mut deflated: Option<(Vec<Broadcast>, Option<Joined>)> = None;
             let mut receivers = 0u64;
             for (key, conn) in self.conns.iter_mut() {
                 let takes_batch = conn.is_open() && !conn.flags.is(Flag::NoBroadcasts);
@@ -141,11 +150,19 @@ impl<H: Handler, T: Transport> Worker<H, T> {
                 conn.flags.set(Flag::Dirty, false);
                 receivers += u64::from(takes_batch);
                 if wanted {
-                    let items = match &joined {
+                    let (batch, joined) = match conn.flags.is(Flag::Deflate) && takes_batch {
+                        true => {
+                            let (batch, joined) =
+                                deflated.get_or_insert_with(|| deflate_batch(&batch, &mut self.deflater));
+                            (&batch[..], &*joined)
+                        }
+                        false => (&batch[..], &joined),
+                    };
+                    let items = match joined {
                         _ if !takes_batch => &[][..],
                         // A connection given part of the turn already keeps its place in it.
-                        Some(joined) if conn.cursor == 0 => joined.for_conn(conn.id).unwrap_or(&batch[..]),
-                        _ => &batch[..],
+                        Some(joined) if conn.cursor == 0 => joined.for_conn(conn.id).unwrap_or(batch),
+                        _ => batch,
                     };
                     let flushed = flush_one(conn, items, limit, counters);
                     settle(key, conn, flushed, &mut ctx);
@@ -183,6 +200,20 @@ impl<H: Handler, T: Transport> Worker<H, T> {
 
 /// Files a flushed connection for the next turn or for error handling, and
 /// tells the worker's pressure record how far behind it is.
+/// `batch` with each frame compressed where that pays (the others as they
+/// are), frame for frame, so a connection's place in the turn holds in both.
+fn deflate_batch(batch: &[Broadcast], deflater: &mut Deflater) -> (Vec<Broadcast>, Option<Joined>) {
+    let deflated: Vec<Broadcast> = batch
+        .iter()
+        .map(|b| Broadcast {
+            frame: deflater.deflate_frame(&b.frame, 15).unwrap_or_else(|| b.frame.clone()),
+            ..b.clone()
+        })
+        .collect();
+    let joined = Joined::of(&deflated);
+    (deflated, joined)
+}
+
 fn settle<S>(key: usize, conn: &mut Connection<S>, flushed: Flushed, ctx: &mut Settle<'_>) {
     ctx.written += flushed.written;
     if sync_backlog(conn, flushed.dropped, ctx.limit, ctx.registry) {

@@ -9,6 +9,7 @@ pub use super::close::CloseFrame;
 pub use super::violation::Violation;
 
 use super::close::parse_close_payload;
+use super::deflate::Inflater;
 use super::frame::{header_len_hint, Assembling, Frame};
 use super::unmask::{apply_mask, extend_unmasked};
 use crate::message::{Message, Text};
@@ -29,7 +30,8 @@ pub enum Event {
     Close(Option<CloseFrame>),
 }
 
-/// Per-connection decoder of client-to-server frames (RFC 6455, no extensions).
+/// Per-connection decoder of client-to-server frames (RFC 6455, and RFC 7692
+/// compressed messages when made by [`Decoder::with_deflate`]).
 ///
 /// Guarantees: no panic whatever the peer sends; a new decoder allocates
 /// nothing; and [`Decoder::buffered_bytes`] never exceeds
@@ -56,6 +58,10 @@ pub struct Decoder {
     finished: bool,
     /// A frame was completed since [`Decoder::take_progress`] last looked.
     progressed: bool,
+    /// permessage-deflate was negotiated: RSV1 may mark compressed messages.
+    deflate: bool,
+    /// The fragmented message in progress is compressed.
+    compressed: bool,
 }
 
 impl Decoder {
@@ -71,7 +77,15 @@ impl Decoder {
             utf8_tail: 0,
             finished: false,
             progressed: false,
+            deflate: false,
+            compressed: false,
         }
+    }
+
+    /// A decoder that also takes compressed messages (permessage-deflate
+    /// negotiated); feed it with [`Decoder::feed_inflating`].
+    pub fn with_deflate(max_message_size: usize) -> Self {
+        Decoder { deflate: true, ..Decoder::new(max_message_size) }
     }
 
     /// Consumes all of `input` (bytes read from the socket, possibly containing
@@ -83,10 +97,34 @@ impl Decoder {
     /// finished, has freed its buffers, and ignores all further input
     /// (returns `Ok(())` and pushes nothing).
     pub fn feed(&mut self, input: &[u8], events: &mut Vec<Event>) -> Result<(), Violation> {
+        self.feed_with(input, events, None)
+    }
+
+    /// [`Decoder::feed`] for a decoder made by [`Decoder::with_deflate`]:
+    /// compressed messages are inflated with `inflater` (shared by a
+    /// worker's connections; no context is kept between messages), their
+    /// inflated size held to the message limit as they inflate (1009 past
+    /// it, having held at most the limit plus 64 KiB), text checked as UTF-8
+    /// once inflated (1007).
+    pub fn feed_inflating(
+        &mut self,
+        input: &[u8],
+        events: &mut Vec<Event>,
+        inflater: &mut Inflater,
+    ) -> Result<(), Violation> {
+        self.feed_with(input, events, Some(inflater))
+    }
+
+    fn feed_with(
+        &mut self,
+        input: &[u8],
+        events: &mut Vec<Event>,
+        inflater: Option<&mut Inflater>,
+    ) -> Result<(), Violation> {
         if self.finished {
             return Ok(());
         }
-        let result = self.decode(input, events);
+        let result = self.decode(input, events, inflater);
         if result.is_err() {
             self.finish();
         }
@@ -113,14 +151,24 @@ impl Decoder {
         self.finished
     }
 
-    fn decode(&mut self, mut input: &[u8], events: &mut Vec<Event>) -> Result<(), Violation> {
+    /// True when compressed messages are accepted.
+    pub fn deflate(&self) -> bool {
+        self.deflate
+    }
+
+    fn decode(
+        &mut self,
+        mut input: &[u8],
+        events: &mut Vec<Event>,
+        mut inflater: Option<&mut Inflater>,
+    ) -> Result<(), Violation> {
         if !self.partial.is_empty() {
             match self.complete_partial(input)? {
                 Some((frame, rest)) => {
                     // Taking the buffer frees it once the frame is handled.
                     let partial = std::mem::take(&mut self.partial);
                     let payload = partial.get(frame.header_len..).unwrap_or_default();
-                    self.handle(&frame, payload, events)?;
+                    self.handle(&frame, payload, events, inflater.as_deref_mut())?;
                     input = rest;
                 }
                 None => return Ok(()),
@@ -134,7 +182,7 @@ impl Decoder {
             let (Some(payload), Some(rest)) = (input.get(frame.header_len..wire_len), input.get(wire_len..)) else {
                 break;
             };
-            self.handle(&frame, payload, events)?;
+            self.handle(&frame, payload, events, inflater.as_deref_mut())?;
             input = rest;
         }
         if !self.finished {
@@ -172,11 +220,17 @@ impl Decoder {
 
     fn parse_header(&self, data: &[u8]) -> Result<Option<Frame>, Violation> {
         let room = self.max_message_size.saturating_sub(self.message.len());
-        Frame::parse(data, self.assembling, room)
+        Frame::parse(data, self.assembling, room, self.deflate)
     }
 
     /// Turns one complete, checked frame into events; `payload` is still masked.
-    fn handle(&mut self, frame: &Frame, payload: &[u8], events: &mut Vec<Event>) -> Result<(), Violation> {
+    fn handle(
+        &mut self,
+        frame: &Frame,
+        payload: &[u8],
+        events: &mut Vec<Event>,
+        inflater: Option<&mut Inflater>,
+    ) -> Result<(), Violation> {
         self.progressed = true;
         let mask = frame.mask;
         match frame.opcode {
@@ -193,6 +247,15 @@ impl Decoder {
             }
             OpCode::Control(Control::Ping) => events.push(Event::Ping(unmask(payload, mask))),
             OpCode::Control(Control::Pong) => events.push(Event::Pong(unmask(payload, mask))),
+            OpCode::Data(Data::Text) if frame.fin && frame.compressed => {
+                let data = self.inflate(&unmask(payload, mask), inflater)?;
+                let text = Text::from_bytes(Bytes::from(data)).map_err(|_| not_utf8())?;
+                events.push(Event::Message(Message::Text(text)));
+            }
+            OpCode::Data(Data::Binary) if frame.fin && frame.compressed => {
+                let data = self.inflate(&unmask(payload, mask), inflater)?;
+                events.push(Event::Message(Message::Binary(Bytes::from(data))));
+            }
             OpCode::Data(Data::Text) if frame.fin => {
                 let text = Text::from_bytes(unmask(payload, mask)).map_err(|_| not_utf8())?;
                 events.push(Event::Message(Message::Text(text)));
@@ -202,13 +265,15 @@ impl Decoder {
             }
             OpCode::Data(Data::Text) => {
                 self.assembling = Assembling::Text;
-                self.append_fragment(false, payload, mask, events)?;
+                self.compressed = frame.compressed;
+                self.append_fragment(false, payload, mask, events, inflater)?;
             }
             OpCode::Data(Data::Binary) => {
                 self.assembling = Assembling::Binary;
-                self.append_fragment(false, payload, mask, events)?;
+                self.compressed = frame.compressed;
+                self.append_fragment(false, payload, mask, events, inflater)?;
             }
-            OpCode::Data(Data::Continue) => self.append_fragment(frame.fin, payload, mask, events)?,
+            OpCode::Data(Data::Continue) => self.append_fragment(frame.fin, payload, mask, events, inflater)?,
             // `Frame::parse` refuses reserved opcodes; kept for exhaustiveness.
             OpCode::Control(Control::Reserved(_)) | OpCode::Data(Data::Reserved(_)) => {
                 return Err(Violation::protocol("reserved opcode"));
@@ -225,9 +290,27 @@ impl Decoder {
         payload: &[u8],
         mask: [u8; 4],
         events: &mut Vec<Event>,
+        inflater: Option<&mut Inflater>,
     ) -> Result<(), Violation> {
         let unchecked_from = self.message.len().saturating_sub(usize::from(self.utf8_tail));
         extend_unmasked(&mut self.message, payload, mask);
+        if self.compressed {
+            // Compressed text is checked once inflated, whole.
+            if !fin {
+                return Ok(());
+            }
+            let compressed = std::mem::take(&mut self.message);
+            let kind = std::mem::replace(&mut self.assembling, Assembling::Nothing);
+            self.compressed = false;
+            let data = Bytes::from(self.inflate(&compressed, inflater)?);
+            let message = match kind {
+                Assembling::Text => Message::Text(Text::from_bytes(data).map_err(|_| not_utf8())?),
+                Assembling::Binary => Message::Binary(data),
+                Assembling::Nothing => return Err(Violation::protocol("continuation without a message")),
+            };
+            events.push(Event::Message(message));
+            return Ok(());
+        }
         if self.assembling == Assembling::Text {
             self.check_text_prefix(unchecked_from)?;
             // The last fragment may not end inside a character.
@@ -265,6 +348,11 @@ impl Decoder {
         Ok(())
     }
 
+    fn inflate(&self, compressed: &[u8], inflater: Option<&mut Inflater>) -> Result<Vec<u8>, Violation> {
+        let inflater = inflater.ok_or(Violation::protocol("a compressed message, but no inflater was given"))?;
+        inflater.inflate(compressed, self.max_message_size)
+    }
+
     /// Marks the decoder finished and frees its buffers.
     fn finish(&mut self) {
         self.finished = true;
@@ -272,6 +360,7 @@ impl Decoder {
         self.message = Vec::new();
         self.assembling = Assembling::Nothing;
         self.utf8_tail = 0;
+        self.compressed = false;
     }
 }
 

@@ -332,3 +332,67 @@ fn progress_is_a_completed_frame_not_a_trickle_of_bytes() {
     assert!(events.is_empty());
     assert!(decoder.take_progress());
 }
+
+/// `text` compressed as a client would (raw deflate, sync flush, tail removed).
+fn deflated(text: &[u8]) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut compress = Compress::new(Compression::default(), false);
+    let mut out = Vec::with_capacity(text.len() + 64);
+    compress.compress_vec(text, &mut out, FlushCompress::Sync).unwrap();
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+    out.truncate(out.len() - 4);
+    out
+}
+
+fn feed_deflate(decoder: &mut Decoder, input: &[u8]) -> (Vec<Event>, Result<(), Violation>) {
+    let mut events = Vec::new();
+    let mut inflater = crate::ws::deflate::Inflater::default();
+    let result = decoder.feed_inflating(input, &mut events, &mut inflater);
+    (events, result)
+}
+
+#[test]
+fn compressed_messages_whole_or_fragmented_are_inflated() {
+    let line = "a chat line that repeats, ".repeat(20);
+    let compressed = deflated(line.as_bytes());
+    let mut decoder = Decoder::with_deflate(1000);
+    let (events, result) = feed_deflate(&mut decoder, &frame(0xC1, &compressed));
+    assert_eq!((events, result), (vec![text(&line)], Ok(())));
+    // Fragmented: RSV1 on the first frame only.
+    let (head, tail) = compressed.split_at(compressed.len() / 2);
+    let input = [frame(0x41, head), frame(0x89, b"ping"), frame(0x80, tail)].concat();
+    let (events, result) = feed_deflate(&mut decoder, &input);
+    assert_eq!(result, Ok(()));
+    assert_eq!(events, vec![Event::Ping(Bytes::from_static(b"ping")), text(&line)]);
+    // Uncompressed messages still pass on a deflate connection.
+    let (events, _) = feed_deflate(&mut decoder, &frame(0x81, b"plain"));
+    assert_eq!(events, vec![text("plain")]);
+    let binary = deflated(&[7u8; 300]);
+    let (events, _) = feed_deflate(&mut decoder, &frame(0xC2, &binary));
+    assert_eq!(events, vec![Event::Message(Message::binary(vec![7u8; 300]))]);
+}
+
+#[test]
+fn rsv1_is_refused_without_deflate_on_continuations_and_on_control_frames() {
+    assert_eq!(violation_code(&frame(0xC1, b"x")), 1002, "not negotiated");
+    for input in [[frame(0x01, b"a"), frame(0xC0, b"b")].concat(), frame(0xC9, b"ping")] {
+        let mut decoder = Decoder::with_deflate(1000);
+        let (_, result) = feed_deflate(&mut decoder, &input);
+        assert_eq!(result.map_err(|v| v.code), Err(1002));
+    }
+}
+
+#[test]
+fn a_zip_bomb_is_1009_garbage_1007_and_bad_utf8_after_inflating_1007() {
+    let bomb = deflated(&vec![b'a'; 200_000]);
+    assert!(bomb.len() < 1000);
+    let mut decoder = Decoder::with_deflate(100_000);
+    let (_, result) = feed_deflate(&mut decoder, &frame(0xC1, &bomb));
+    assert_eq!(result.map_err(|v| v.code), Err(1009));
+    let mut decoder = Decoder::with_deflate(1000);
+    let (_, result) = feed_deflate(&mut decoder, &frame(0xC1, &[0xff, 0xfe, 0xfd]));
+    assert_eq!(result.map_err(|v| v.code), Err(1007));
+    let mut decoder = Decoder::with_deflate(1000);
+    let (_, result) = feed_deflate(&mut decoder, &frame(0xC1, &deflated(&[0xff; 200])));
+    assert_eq!(result.map_err(|v| v.code), Err(1007));
+}

@@ -26,7 +26,8 @@ pub(crate) enum Assembling {
 
 /// A client frame header that passed every check.
 ///
-/// Guarantees: the frame is masked, has no RSV bit, a known opcode, and a
+/// Guarantees: the frame is masked, has no RSV bit but RSV1 on the first
+/// frame of a compressed message (when negotiated), a known opcode, and a
 /// payload length that fits the limits (125 for control frames, the message
 /// budget for data frames), so `payload_len` is safe to allocate for.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +42,8 @@ pub(crate) struct Frame {
     pub header_len: usize,
     /// Payload bytes on the wire.
     pub payload_len: usize,
+    /// RSV1: the message this frame starts is compressed (permessage-deflate).
+    pub compressed: bool,
 }
 
 impl Frame {
@@ -50,7 +53,12 @@ impl Frame {
     /// `assembling` is the message in progress and `room` the number of
     /// payload bytes the message may still grow by; both decide whether the
     /// frame is legal. Nothing is allocated, whatever length is announced.
-    pub(crate) fn parse(data: &[u8], assembling: Assembling, room: usize) -> Result<Option<Frame>, Violation> {
+    pub(crate) fn parse(
+        data: &[u8],
+        assembling: Assembling,
+        room: usize,
+        deflate: bool,
+    ) -> Result<Option<Frame>, Violation> {
         let mut cursor = Cursor::new(data);
         let (header, len) = match FrameHeader::parse(&mut cursor) {
             Ok(Some(parsed)) => parsed,
@@ -58,8 +66,14 @@ impl Frame {
             // Reading from a slice cannot fail, so the only error is a reserved opcode.
             Err(_) => return Err(Violation::protocol("reserved opcode")),
         };
-        if header.rsv1 || header.rsv2 || header.rsv3 {
+        if header.rsv2 || header.rsv3 {
             return Err(Violation::protocol("reserved bit set without an extension"));
+        }
+        // RSV1 marks a compressed message (RFC 7692): only when negotiated,
+        // and only on a message's first frame.
+        let compressed = header.rsv1;
+        if compressed && !(deflate && matches!(header.opcode, OpCode::Data(Data::Text | Data::Binary))) {
+            return Err(Violation::protocol("RSV1 set where no compressed message may start"));
         }
         let Some(mask) = header.mask else {
             return Err(Violation::protocol("client frame is not masked"));
@@ -93,7 +107,7 @@ impl Frame {
         let payload_len = usize::try_from(len).map_err(|_| Violation::too_big())?;
         // The cursor moved over at most MAX_HEADER_LEN bytes.
         let header_len = usize::try_from(cursor.position()).unwrap_or(MAX_HEADER_LEN);
-        Ok(Some(Frame { fin: header.is_final, opcode: header.opcode, mask, header_len, payload_len }))
+        Ok(Some(Frame { fin: header.is_final, opcode: header.opcode, mask, header_len, payload_len, compressed }))
     }
 
     /// Header plus payload bytes on the wire.
@@ -124,7 +138,7 @@ mod tests {
     use super::*;
 
     fn parse(data: &[u8]) -> Result<Option<Frame>, Violation> {
-        Frame::parse(data, Assembling::Nothing, 1000)
+        Frame::parse(data, Assembling::Nothing, 1000, false)
     }
 
     #[test]
@@ -158,7 +172,7 @@ mod tests {
 
     #[test]
     fn control_frame_is_not_limited_by_the_message_budget() {
-        let frame = Frame::parse(&[0x89, 0x85, 1, 2, 3, 4], Assembling::Nothing, 0).unwrap();
+        let frame = Frame::parse(&[0x89, 0x85, 1, 2, 3, 4], Assembling::Nothing, 0, false).unwrap();
         assert_eq!(frame.map(|f| f.payload_len), Some(5));
     }
 }

@@ -13,9 +13,11 @@
 //! - [`encode`]: server frames (FIN set, unmasked), each one contiguous
 //!   [`bytes::Bytes`] so a broadcast is framed once and shared.
 //! - [`close`]: close codes and which of them a peer may send.
+//! - [`deflate`]: permessage-deflate negotiation and per-message compression.
 
 pub mod close;
 pub mod decoder;
+pub mod deflate;
 pub mod encode;
 mod frame;
 pub mod handshake;

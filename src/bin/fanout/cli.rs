@@ -106,6 +106,10 @@ pub struct Cli {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Do not agree to permessage-deflate (by default every client that
+    /// offers it gets messages of 128 bytes or more compressed).
+    #[arg(long)]
+    pub no_compression: bool,
     /// A browser origin that may connect (repeatable): https://chat.example.com,
     /// *.example.com, localhost:8080 or *; others get 403 before the upgrade
     /// [default: any origin].
@@ -299,6 +303,7 @@ impl Cli {
         config.shutdown_grace = self.shutdown_grace.0.unwrap_or(Duration::ZERO);
         config.subprotocols = self.subprotocols.clone();
         config.allowed_origins = self.allowed_origins.clone();
+        config.compression = !self.no_compression;
         config.tls = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Some(fanout::tls::TlsFiles { cert: cert.clone(), key: key.clone() }),
             _ => None,

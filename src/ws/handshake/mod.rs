@@ -8,6 +8,6 @@
 mod response;
 mod upgrade;
 
-pub use response::{accept_response, HandshakeError};
+pub use response::{accept_response, accept_response_with, HandshakeError};
 pub(crate) use upgrade::is_token;
 pub use upgrade::{validate_upgrade, UpgradeHeaders};

@@ -43,6 +43,12 @@ impl HandshakeError {
 /// `accept` is [`super::Upgrade::accept`]; `protocol`, when given, must be
 /// one of the subprotocols the client offered.
 pub fn accept_response(accept: &str, protocol: Option<&str>) -> Vec<u8> {
+    accept_response_with(accept, protocol, None)
+}
+
+/// [`accept_response`] with a `Sec-WebSocket-Extensions` value (the
+/// extensions agreed, e.g. permessage-deflate's parameters).
+pub fn accept_response_with(accept: &str, protocol: Option<&str>, extensions: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
     out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
     out.extend_from_slice(b"Sec-WebSocket-Accept: ");
@@ -51,6 +57,11 @@ pub fn accept_response(accept: &str, protocol: Option<&str>) -> Vec<u8> {
     if let Some(protocol) = protocol {
         out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
         out.extend_from_slice(protocol.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(extensions) = extensions {
+        out.extend_from_slice(b"Sec-WebSocket-Extensions: ");
+        out.extend_from_slice(extensions.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
