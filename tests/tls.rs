@@ -234,3 +234,19 @@ fn python_websockets_chats_over_wss_with_an_ssl_context() {
     assert!(output.status.success() && said.contains("tls_chat.py: ok"), "{said}");
     server.shutdown().unwrap();
 }
+
+#[test]
+fn large_client_messages_over_tls_arrive_whole_without_waiting_for_more_input() {
+    let server = start_tls(files(1));
+    let addr = server.local_addr();
+    let mut sender = wss_chat(addr);
+    let mut receiver = wss_chat(addr);
+    // Many TLS records in one go: the server must read them all on one edge,
+    // not wait for the next bytes to arrive.
+    for size in [40_000usize, 300_000, 1_000_000] {
+        let text: String = (0..size).map(|i| char::from(b'A' + (i % 23) as u8)).collect();
+        sender.send(WsMessage::text(text.clone())).unwrap();
+        assert_eq!(receiver.read().unwrap(), WsMessage::text(text), "{size} bytes");
+    }
+    server.shutdown().unwrap();
+}

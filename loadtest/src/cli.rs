@@ -12,19 +12,25 @@ use crate::overload_args::OverloadArgs;
 
 /// Load generator for WebSocket push servers.
 #[derive(Debug, Parser, Clone)]
-#[command(name = "loadtest", version, about, long_about = None)]
+#[command(name = "loadtest", version, about, long_about = None, after_help = TLS_HELP)]
 pub struct Cli {
     /// The scenario to run.
     #[command(subcommand)]
     pub scenario: Scenario,
 }
 
+/// What `loadtest --help` says about TLS (each scenario's help has the flags).
+const TLS_HELP: &str = "Every scenario takes --url ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (TLS). wss:// needs \
+--ca-file PATH (PEM: the CA certificate(s) that signed the server's certificate; there are no built-in roots) or \
+--insecure (any certificate accepted, for self-signed benchmark servers). Over wss:// the handshake time includes \
+the TLS handshake, and the channels scenario sends its HTTP API requests over https to the same host and port.";
+
 /// The scenarios.
 #[derive(Debug, Subcommand, Clone)]
 pub enum Scenario {
     /// Open --connections at --connect-rate per second and hold them for --duration; report
-    /// handshake latency, failures by cause and (with --server-pid) the server's memory per
-    /// connection.
+    /// handshake latency (TCP connect to 101 answer, the TLS handshake included for wss://),
+    /// failures by cause and (with --server-pid) the server's memory per connection.
     Connect {
         /// How long to hold the connections once the ramp-up is over, e.g. 10s, 500ms, 2m.
         #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
@@ -104,9 +110,19 @@ pub enum Scenario {
 /// Flags every scenario uses.
 #[derive(Debug, Args, Clone)]
 pub struct Common {
-    /// Server URL (ws:// only).
+    /// Server URL: ws://host:port/path, or wss://host:port/path for WebSocket over TLS (which
+    /// needs --ca-file or --insecure). With wss://, the handshake time reported runs from the TCP
+    /// connect through the TLS handshake to the 101 answer.
     #[arg(long, default_value = "ws://127.0.0.1:9501/chat")]
     pub url: String,
+    /// wss://: trust the server certificates signed by the CA certificate(s) in this PEM file
+    /// (there are no built-in roots).
+    #[arg(long, value_name = "PATH", conflicts_with = "insecure")]
+    pub ca_file: Option<PathBuf>,
+    /// wss://: accept any server certificate (self-signed, expired, another name); handshake
+    /// signatures are still checked. For benchmarks against throw-away certificates.
+    #[arg(long)]
+    pub insecure: bool,
     /// Number of client connections, over all threads and processes.
     #[arg(long, short = 'c', default_value_t = 100)]
     pub connections: u64,
@@ -280,6 +296,18 @@ mod tests {
         for present in ["capacity", "steps", "step-duration", "server-pid", "plot", "source-ips", "processes"] {
             assert!(overload.iter().any(|f| f == present), "overload lacks --{present}");
         }
+    }
+
+    #[test]
+    fn every_scenario_takes_a_wss_url_and_its_trust_flags() {
+        for scenario in ["connect", "broadcast", "echo", "overload", "channels"] {
+            let listed = flags(scenario);
+            for present in ["url", "ca-file", "insecure"] {
+                assert!(listed.iter().any(|f| f == present), "{scenario} lacks --{present}");
+            }
+        }
+        let both = Cli::try_parse_from(["loadtest", "connect", "--insecure", "--ca-file", "ca.pem"]).unwrap_err();
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! `loadtest`: a load generator for WebSocket push servers (fanout or any other `ws://` server).
+//! `loadtest`: a load generator for WebSocket push servers (fanout or any other `ws://` or
+//! `wss://` server).
 //!
 //! Module map:
 //! - `cli`, `overload_args`, `plan`, `kind`, `overload_plan`: flags, validated settings and the
 //!   shared timeline (overload: its steps)
 //! - `url`, `source_ips`, `sys`: the target, source addresses, and every OS call
+//! - `stream`: a client socket, plain or TLS; `tls/`: the TLS settings (`--ca-file`,
+//!   `--insecure`), the session over a non-blocking socket, and the handshake probe
 //! - `client/`: frames, handshake and one connection's state machine
 //! - `worker`: one mio event loop per thread; `scenario/`: what connections do once open
 //! - `header`, `seq`, `hist`, `stats`, `overload_stats`, `live`: message stamps, loss detection,
@@ -41,8 +44,10 @@ mod scenario;
 mod seq;
 mod source_ips;
 mod stats;
+mod stream;
 mod sys;
 mod table;
+mod tls;
 mod url;
 mod warnings;
 mod worker;

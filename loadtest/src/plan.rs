@@ -11,6 +11,7 @@ use crate::header::HEADER_LEN;
 pub use crate::kind::Kind;
 use crate::pusher::stamp::STAMP_LEN;
 use crate::source_ips::{SourceIps, SourceIpsError};
+use crate::tls::{TlsClient, TlsSetupError};
 use crate::url::{UrlError, WsUrl};
 
 const NS: f64 = 1e9;
@@ -26,6 +27,9 @@ pub enum PlanError {
     /// Bad `--source-ips`.
     #[error(transparent)]
     SourceIps(#[from] SourceIpsError),
+    /// `wss://` without usable trust settings, or TLS flags without `wss://`.
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
     /// Any other inconsistent flag.
     #[error("{0}")]
     Invalid(String),
@@ -40,6 +44,8 @@ pub struct Plan {
     pub kind: Kind,
     /// Target server.
     pub url: WsUrl,
+    /// For a `wss://` URL: the TLS settings every connection of this process shares.
+    pub tls: Option<TlsClient>,
     /// Connections over all processes.
     pub connections: u64,
     /// Event-loop threads in this process.
@@ -74,6 +80,7 @@ impl Plan {
         let c: &Common = scenario.common();
         let invalid = |m: String| Err(PlanError::Invalid(m));
         let url = WsUrl::parse(&c.url)?;
+        let tls = TlsClient::from_flags(&url, c.ca_file.as_deref(), c.insecure)?;
         let source_ips = match &c.source_ips {
             Some(text) => SourceIps::parse(text)?,
             None => SourceIps::default(),
@@ -181,6 +188,7 @@ impl Plan {
             name: scenario.name(),
             kind,
             url,
+            tls,
             connections,
             threads,
             source_ips,
@@ -323,11 +331,20 @@ mod tests {
     }
 
     #[test]
+    fn wss_urls_carry_shared_tls_settings() {
+        assert!(plan(&["connect"]).unwrap().tls.is_none());
+        let p = plan(&["broadcast", "--url", "wss://127.0.0.1:9502/chat", "--insecure"]).unwrap();
+        assert!(p.url.tls && p.tls.is_some());
+    }
+
+    #[test]
     fn bad_settings_are_refused_with_a_reason() {
         let err = |a: &[&str]| plan(a).unwrap_err().to_string();
         assert!(err(&["broadcast", "--size", "8"]).contains("at least 24"));
         assert!(err(&["broadcast", "-c", "2", "--publishers", "3"]).contains("--publishers"));
-        assert!(err(&["connect", "--url", "wss://x/"]).contains("TLS not supported yet"));
+        assert!(err(&["connect", "--url", "wss://127.0.0.1:1/"]).contains("needs --ca-file PATH"));
+        assert!(err(&["connect", "--insecure"]).contains("only apply to a wss:// --url"));
+        assert!(err(&["connect", "--url", "wss://127.0.0.1:1/", "--ca-file", "/nonexistent"]).contains("/nonexistent"));
         assert!(err(&["connect", "-c", "0"]).contains("at least 1"));
         assert!(err(&["echo", "--in-flight", "0"]).contains("--in-flight"));
         assert!(err(&["echo", "--rate", "0"]).contains("--rate"));

@@ -260,7 +260,7 @@ impl Report {
         };
         let mut report = Report {
             scenario: plan.name.to_string(),
-            url: format!("ws://{}{}", plan.url.host_header(), plan.url.path),
+            url: plan.url.display(),
             measure_seconds: secs,
             connections: Connections {
                 requested: plan.connections,

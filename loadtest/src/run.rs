@@ -22,6 +22,8 @@ use crate::{multiproc, scenario, sys};
 /// File descriptors a process needs besides its connections (stdio, epoll and timer per thread,
 /// the probe, /proc reads).
 const FD_SLACK: u64 = 64;
+/// How long the probe before the run waits for the server (each step of a TLS handshake).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// channels: how long before traffic starts the server's memory is read "once subscribed".
 const RSS_BEFORE_TRAFFIC_NS: u64 = 20_000_000;
 
@@ -192,17 +194,24 @@ fn check_fd_limit(plan: &Plan, nofile: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// One plain TCP connect before the real run, so a server that is not there is reported at
-/// once and in one line, not as thousands of refused connections.
+/// One plain TCP connect before the real run (and for wss:// one TLS handshake), so a server
+/// that is not there, or whose certificate is not trusted, is reported at once and in one line,
+/// not as thousands of failed connections.
 fn probe(plan: &Plan) -> Result<(), String> {
     let addr = plan.url.addr;
-    match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(format!(
-            "cannot connect to {addr}: connection refused (is the server running on {}?)",
-            plan.url.host_header()
-        )),
-        Err(e) => Err(format!("cannot connect to {addr}: {e}")),
+    match TcpStream::connect_timeout(&addr, PROBE_TIMEOUT) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            return Err(format!(
+                "cannot connect to {addr}: connection refused (is the server running on {}?)",
+                plan.url.host_header()
+            ))
+        }
+        Err(e) => return Err(format!("cannot connect to {addr}: {e}")),
+    }
+    match &plan.tls {
+        Some(tls) => crate::tls::probe::handshake(addr, tls, PROBE_TIMEOUT),
+        None => Ok(()),
     }
 }
 

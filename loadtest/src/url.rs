@@ -1,4 +1,4 @@
-//! Parsing of the `--url` flag: only plain `ws://host:port/path` is supported.
+//! Parsing of the `--url` flag: `ws://host:port/path`, or `wss://` for WebSocket over TLS.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
@@ -7,11 +7,8 @@ use thiserror::Error;
 /// Why a `--url` value cannot be used.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum UrlError {
-    /// The scheme is `wss://`: the client has no TLS layer.
-    #[error("TLS not supported yet: use a ws:// URL (got {0})")]
-    Tls(String),
     /// Anything that is not `ws://` or `wss://`.
-    #[error("unsupported URL scheme in {0}: expected ws://host:port/path")]
+    #[error("unsupported URL scheme in {0}: expected ws://host:port/path or wss://host:port/path")]
     Scheme(String),
     /// The host or port part is missing or malformed.
     #[error("bad host or port in {0}")]
@@ -21,12 +18,15 @@ pub enum UrlError {
     Resolve(String),
 }
 
-/// A parsed `ws://` URL, resolved once at start so the hot path never does DNS.
+/// A parsed `ws://` or `wss://` URL, resolved once at start so the hot path never does DNS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsUrl {
-    /// Host as written, sent in the `Host:` header.
+    /// `wss://`: every connection runs TLS over TCP (and the channels scenario's HTTP API
+    /// requests go over https to the same host and port).
+    pub tls: bool,
+    /// Host as written, sent in the `Host:` header and, with TLS, as the server name (SNI).
     pub host: String,
-    /// TCP port (80 when omitted).
+    /// TCP port (80 for ws://, 443 for wss:// when omitted).
     pub port: u16,
     /// Request target including any query, always starting with `/`.
     pub path: String,
@@ -35,12 +35,12 @@ pub struct WsUrl {
 }
 
 impl WsUrl {
-    /// Parses and resolves `text`; `wss://` is refused with a clear message.
+    /// Parses and resolves `text`.
     pub fn parse(text: &str) -> Result<WsUrl, UrlError> {
-        let rest = if let Some(rest) = text.strip_prefix("ws://") {
-            rest
-        } else if text.starts_with("wss://") {
-            return Err(UrlError::Tls(text.to_string()));
+        let (tls, rest) = if let Some(rest) = text.strip_prefix("ws://") {
+            (false, rest)
+        } else if let Some(rest) = text.strip_prefix("wss://") {
+            (true, rest)
         } else {
             return Err(UrlError::Scheme(text.to_string()));
         };
@@ -52,30 +52,47 @@ impl WsUrl {
         if authority.contains('@') {
             return Err(UrlError::HostPort(text.to_string()));
         }
-        let (host, port) = split_host_port(authority).ok_or_else(|| UrlError::HostPort(text.into()))?;
+        let (host, port) =
+            split_host_port(authority, default_port(tls)).ok_or_else(|| UrlError::HostPort(text.into()))?;
         let addr = (host.as_str(), port)
             .to_socket_addrs()
             .map_err(|_| UrlError::Resolve(host.clone()))?
             .find(SocketAddr::is_ipv4)
             .ok_or_else(|| UrlError::Resolve(host.clone()))?;
-        Ok(WsUrl { host, port, path, addr })
+        Ok(WsUrl { tls, host, port, path, addr })
     }
 
-    /// The value of the `Host:` request header (port omitted when it is 80).
+    /// The value of the `Host:` request header (port omitted when it is the scheme's default).
     pub fn host_header(&self) -> String {
-        if self.port == 80 {
+        if self.port == default_port(self.tls) {
             self.host.clone()
         } else {
             format!("{}:{}", self.host, self.port)
         }
     }
+
+    /// The URL as reports show it: `ws://` or `wss://`, the `Host:` form, and the path.
+    pub fn display(&self) -> String {
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}{}", self.host_header(), self.path)
+    }
 }
 
-/// Splits `host[:port]`; returns `None` for an empty host or a bad port.
-fn split_host_port(authority: &str) -> Option<(String, u16)> {
+/// The port a URL without one means: 443 with TLS, as browsers assume.
+fn default_port(tls: bool) -> u16 {
+    if tls {
+        443
+    } else {
+        80
+    }
+}
+
+/// Splits `host[:port]` (`default` when the port is omitted); returns `None` for an empty host
+/// or a bad port.
+fn split_host_port(authority: &str, default: u16) -> Option<(String, u16)> {
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) => (h, p.parse::<u16>().ok().filter(|p| *p != 0)?),
-        None => (authority, 80),
+        None => (authority, default),
     };
     if host.is_empty() || host.contains(['[', ']', ' ']) {
         return None;
@@ -95,6 +112,22 @@ mod tests {
         assert_eq!(u.path, "/chat");
         assert_eq!(u.addr, "127.0.0.1:9501".parse().unwrap());
         assert_eq!(u.host_header(), "127.0.0.1:9501");
+        assert!(!u.tls);
+        assert_eq!(u.display(), "ws://127.0.0.1:9501/chat");
+    }
+
+    #[test]
+    fn parses_wss_with_its_own_default_port() {
+        let u = WsUrl::parse("wss://127.0.0.1:9502/chat?room=a").unwrap();
+        assert!(u.tls);
+        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 9502, "/chat?room=a"));
+        assert_eq!(u.addr, "127.0.0.1:9502".parse().unwrap());
+        assert_eq!(u.display(), "wss://127.0.0.1:9502/chat?room=a");
+        let d = WsUrl::parse("wss://localhost").unwrap();
+        assert_eq!((d.port, d.path.as_str(), d.addr.port()), (443, "/", 443));
+        assert_eq!(d.host_header(), "localhost", "443 is implied by wss://");
+        assert_eq!(WsUrl::parse("wss://localhost:80/").unwrap().host_header(), "localhost:80");
+        assert_eq!(WsUrl::parse("ws://localhost:443/").unwrap().host_header(), "localhost:443");
     }
 
     #[test]
@@ -107,16 +140,15 @@ mod tests {
     }
 
     #[test]
-    fn refuses_tls_and_other_schemes() {
-        assert!(matches!(WsUrl::parse("wss://x:1/"), Err(UrlError::Tls(_))));
-        assert!(WsUrl::parse("wss://x/").unwrap_err().to_string().contains("TLS not supported yet"));
+    fn refuses_other_schemes() {
         assert!(matches!(WsUrl::parse("http://x/"), Err(UrlError::Scheme(_))));
+        assert!(matches!(WsUrl::parse("https://x/"), Err(UrlError::Scheme(_))));
         assert!(matches!(WsUrl::parse("127.0.0.1:80"), Err(UrlError::Scheme(_))));
     }
 
     #[test]
     fn refuses_bad_ports_and_hosts() {
-        for bad in ["ws://:80/", "ws://h:0/", "ws://h:99999/", "ws://h:x/", "ws://u@h:1/"] {
+        for bad in ["ws://:80/", "ws://h:0/", "ws://h:99999/", "ws://h:x/", "ws://u@h:1/", "wss://:1/", "wss://u@h/"] {
             assert!(matches!(WsUrl::parse(bad), Err(UrlError::HostPort(_))), "{bad}");
         }
     }

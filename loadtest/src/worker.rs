@@ -15,6 +15,7 @@ use crate::live::Live;
 use crate::plan::{Kind, Plan};
 use crate::scenario::Driver;
 use crate::stats::Partial;
+use crate::stream::Stream;
 use crate::sys::{self, Timer};
 
 const TIMER: Token = Token(usize::MAX - 1);
@@ -202,10 +203,12 @@ impl Loop<'_> {
         let slot = self.conns.len();
         self.st.attempted += 1;
         let source = self.plan.source_ips.for_connection(index);
-        let started = sys::start_connect(self.plan.url.addr, source).and_then(|mut s| {
-            self.poll.registry().register(&mut s, Token(slot), Interest::READABLE | Interest::WRITABLE)?;
-            Ok(s)
-        });
+        let started = sys::start_connect(self.plan.url.addr, source)
+            .and_then(|tcp| Stream::new(tcp, self.plan.tls.as_ref()))
+            .and_then(|mut s| {
+                s.register(self.poll.registry(), Token(slot), Interest::READABLE | Interest::WRITABLE)?;
+                Ok(s)
+            });
         match started {
             Ok(stream) => {
                 self.conns.push(Conn::new(stream, index, now));
@@ -247,6 +250,8 @@ impl Loop<'_> {
             self.pending -= 1;
             self.open += 1;
             self.st.opened += 1;
+            // From the connect call to the 101: TCP connect, then for wss:// the TLS handshake,
+            // then the upgrade.
             self.st.handshake.record(sys::now_ns().saturating_sub(conn.started_ns));
         }
         if outcome == Outcome::Idle && conn.sender().queued() > 0 {

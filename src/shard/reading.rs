@@ -51,7 +51,7 @@ impl<H: Handler, T: Transport> Worker<H, T> {
                         return;
                     }
                     // A short read drained the socket: the next arrival raises a new edge.
-                    if n < scratch.len() && !peer_closed {
+                    if n < scratch.len() && !peer_closed && T::SHORT_READ_DRAINS {
                         self.scratch = scratch;
                         return;
                     }

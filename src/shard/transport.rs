@@ -22,6 +22,11 @@ pub(crate) trait Transport: Read + Socket + mio::event::Source + Send + 'static 
     /// The peer's address.
     fn peer(&self) -> io::Result<SocketAddr>;
 
+    /// Whether a read shorter than the buffer means the socket is drained
+    /// (TCP), which saves the read that would say `WouldBlock`; TLS reads
+    /// come a record at a time, so they are read until `WouldBlock`.
+    const SHORT_READ_DRAINS: bool = true;
+
     /// True while a handshake of the transport's own is under way (TLS),
     /// which a worker budgets per turn.
     fn is_handshaking(&self) -> bool {
@@ -54,6 +59,8 @@ impl Socket for TlsStream {
 }
 
 impl Transport for TlsStream {
+    const SHORT_READ_DRAINS: bool = false;
+
     fn adopt(tcp: TcpStream, shared: &Shared) -> io::Result<Self> {
         let context = shared.tls.as_ref().ok_or_else(|| io::Error::other("TLS worker without TLS settings"))?;
         let session = context.session().map_err(io::Error::other)?;

@@ -87,26 +87,23 @@ impl TlsStream {
 }
 
 impl Read for TlsStream {
+    /// Decrypted bytes. Unlike a TCP read, a short count does not mean the
+    /// socket is drained (rustls takes ciphertext a few KiB at a time and
+    /// holds at most 16 KiB of plaintext): callers read until `WouldBlock`.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.fresh {
             self.refuse_plain_http()?;
         }
+        let mut eof = false;
+        let mut drained = false;
+        // Pull ciphertext until there is plaintext enough for `buf`, the
+        // socket is drained, or rustls's plaintext buffer is full.
         loop {
-            match self.tls.reader().read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // The peer closed without close_notify: an end like any other.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                Err(e) => return Err(e),
-            }
-            if self.tls.read_tls(&mut self.tcp)? == 0 {
-                return Ok(0);
-            }
-            if let Err(e) = self.tls.process_new_packets() {
+            let state = self.tls.process_new_packets().map_err(|e| {
                 // Send the alert that says why, if the socket takes it.
                 let _ = self.flush_pending();
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-            }
+                io::Error::new(io::ErrorKind::InvalidData, e)
+            })?;
             // Handshake replies go out now; if the socket is full they wait
             // for the next writable event.
             match self.flush_pending() {
@@ -114,6 +111,34 @@ impl Read for TlsStream {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
+            if state.plaintext_bytes_to_read() >= buf.len() || state.peer_has_closed() || !self.tls.wants_read() {
+                break;
+            }
+            match self.tls.read_tls(&mut self.tcp) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match self.tls.reader().read(buf) {
+            Ok(0) => Ok(0),
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && eof => Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && !drained => {
+                // Nothing decrypted yet but the socket may hold more: say so
+                // as an interrupted read, which callers retry.
+                Err(io::ErrorKind::Interrupted.into())
+            }
+            // The peer closed without close_notify: an end like any other.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+            Err(e) => Err(e),
         }
     }
 }

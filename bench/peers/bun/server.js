@@ -28,6 +28,9 @@
 //   --ping-interval off (Bun's own: 120 s, with pings);
 // - perMessageDeflate false: fanout does not compress (loadtest does not offer it anyway).
 //
+// TLS: with BUN_TLS_CERT and BUN_TLS_KEY (PEM files) set, the same server speaks wss:// (Bun's
+// TLS is uWebSockets' own, over BoringSSL), for the wss:// side-by-side with fanout --tls-cert.
+//
 // Usage: bun server.js [HOST] [PORT]      (default 127.0.0.1 9501)
 'use strict';
 
@@ -56,9 +59,14 @@ const relay = {
   },
 }[mode];
 
+const tls = process.env.BUN_TLS_CERT && process.env.BUN_TLS_KEY
+  ? { cert: Bun.file(process.env.BUN_TLS_CERT), key: Bun.file(process.env.BUN_TLS_KEY) }
+  : undefined;
+
 server = Bun.serve({
   hostname: host,
   port,
+  tls,
   fetch(req, srv) {
     const path = req.url.slice(req.url.indexOf('/', req.url.indexOf('//') + 2)).split('?')[0];
     if (path === '/chat' && srv.upgrade(req, { data: { id: nextId++ } })) {
@@ -82,7 +90,8 @@ server = Bun.serve({
   },
 });
 
-console.log(`bun ${Bun.version} listening on ws://${host}:${server.port}/chat (publish: ${mode})`);
+const scheme = tls ? 'wss' : 'ws';
+console.log(`bun ${Bun.version} listening on ${scheme}://${host}:${server.port}/chat (publish: ${mode})`);
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => process.exit(0));

@@ -1,16 +1,18 @@
-//! `Link`: one HTTP/1.1 connection of the API publisher, with the requests it has in flight,
-//! those to send again, and the channels (cursors) it publishes. Socket work only; what is sent
-//! and how answers count is the publisher's business (`api_publisher`).
+//! `Link`: one HTTP/1.1 connection of the API publisher (https:// when the `--url` is wss://),
+//! with the requests it has in flight, those to send again, and the channels (cursors) it
+//! publishes. Socket work only; what is sent and how answers count is the publisher's business
+//! (`api_publisher`).
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use crate::channels::cursor::Cursor;
+use crate::stream::Stream;
 use crate::sys;
+use crate::tls::TlsClient;
 
 /// Pause before reconnecting a connection that failed.
 const RECONNECT_NS: u64 = 100_000_000;
@@ -34,8 +36,9 @@ pub struct Pending {
 
 /// One connection and the channels it publishes.
 pub struct Link {
-    stream: Option<TcpStream>,
-    /// The TCP connect completed.
+    stream: Option<Stream>,
+    /// The TCP connect completed (a TLS handshake may still be under way: requests written
+    /// meanwhile wait in the session until it is done).
     pub connected: bool,
     /// Request bytes not written yet.
     pub out: Vec<u8>,
@@ -79,10 +82,11 @@ impl Link {
         self.stream.is_some()
     }
 
-    /// Starts connecting to `addr`, registered as `token`; on failure, retries after a pause.
-    pub fn connect(&mut self, registry: &Registry, addr: SocketAddr, token: Token, now: u64) {
-        let started = sys::start_connect(addr, None).and_then(|mut s| {
-            registry.register(&mut s, token, Interest::READABLE | Interest::WRITABLE)?;
+    /// Starts connecting to `addr` (over TLS with `tls`), registered as `token`; on failure,
+    /// retries after a pause.
+    pub fn connect(&mut self, registry: &Registry, addr: SocketAddr, tls: Option<&TlsClient>, token: Token, now: u64) {
+        let started = sys::start_connect(addr, None).and_then(|tcp| Stream::new(tcp, tls)).and_then(|mut s| {
+            s.register(registry, token, Interest::READABLE | Interest::WRITABLE)?;
             Ok(s)
         });
         match started {
@@ -94,7 +98,7 @@ impl Link {
     /// On writability while connecting: `Some(true)` connected, `Some(false)` failed, `None`
     /// not yet.
     pub fn finish_connect(&mut self) -> Option<bool> {
-        let s = self.stream.as_ref()?;
+        let s = self.stream.as_ref()?.tcp();
         match (s.take_error(), s.peer_addr()) {
             (Ok(None), Ok(_)) => {
                 self.connected = true;
@@ -120,7 +124,12 @@ impl Link {
         }
         self.out.clear();
         self.off = 0;
-        true
+        // TLS records the socket did not take yet; the publisher calls this every turn, so a
+        // writable edge (which wakes its loop) sends them.
+        match stream.flush() {
+            Ok(()) => true,
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        }
     }
 
     /// Reads into `input` until the socket would block; `true` when the connection ended
@@ -143,7 +152,7 @@ impl Link {
     /// the link reconnects at once; otherwise after a pause.
     pub fn reset(&mut self, registry: &Registry, resend: bool) -> Vec<Pending> {
         if let Some(mut s) = self.stream.take() {
-            let _ = registry.deregister(&mut s);
+            let _ = s.deregister(registry);
         }
         if resend {
             while let Some(p) = self.in_flight.pop_back() {

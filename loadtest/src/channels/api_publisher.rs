@@ -122,7 +122,7 @@ impl ApiPublisher<'_> {
             if now < link.retry_at {
                 return link.retry_at;
             }
-            link.connect(self.poll.registry(), self.plan.url.addr, Token(i), now);
+            link.connect(self.poll.registry(), self.plan.url.addr, self.plan.tls.as_ref(), Token(i), now);
             return u64::MAX;
         }
         if !link.connected {

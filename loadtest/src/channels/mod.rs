@@ -2,16 +2,17 @@
 //! and plan, the schedule of each event stream, the HTTP API publisher, the saturation search
 //! and the board the threads share, the counts, and the report.
 //!
-//! What a run does: `-c N` subscribers open `ws://HOST:PORT/app/{key}?protocol=7&...`, wait for
-//! `pusher:connection_established`, subscribe to `bench-{i % C}` and wait for
-//! `pusher_internal:subscription_succeeded`; only those subscribed before measuring begins are
+//! What a run does: `-c N` subscribers open `ws://HOST:PORT/app/{key}?protocol=7&...` (`wss://`
+//! when `--url` is), wait for `pusher:connection_established`, subscribe to `bench-{i % C}` and
+//! wait for `pusher_internal:subscription_succeeded`; only those subscribed before measuring begins are
 //! counted. Events carry a stamp (stream, sequence number, intended send time) in their `data`
 //! string, so every subscriber checks loss, duplicates and per-stream order, and measures
 //! latency against the same host clock.
 //!
 //! Publishing:
 //! - `--via api` (default): one thread sends signed `POST /apps/{id}/events` requests on
-//!   `--publishers` keep-alive HTTP/1.1 connections, `--pipeline` requests in flight on each;
+//!   `--publishers` keep-alive HTTP/1.1 connections (https, to the same host and port, when the
+//!   `--url` is wss://), `--pipeline` requests in flight on each;
 //!   each channel's events form one or more numbered streams (enough for every connection to
 //!   carry one), stream `s` always on connection `s % P`, so each stream reaches the server in
 //!   order and a single busy channel still uses every connection. Answers are counted by status (`503 (Retry-After)` apart); only 2xx-accepted events

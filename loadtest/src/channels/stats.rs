@@ -89,7 +89,8 @@ pub struct ChannelsPartial {
     pub closed_by_server: u64,
     /// From an API request's send to its answer.
     pub api_latency: Hist,
-    /// TCP connect time of API connections.
+    /// TCP connect time of API connections (with https, the TLS handshake is not in it: it
+    /// delays the connection's first answers instead).
     pub api_connect: Hist,
     /// API connects abandoned for taking too long (and tried again).
     pub connect_timeouts: u64,

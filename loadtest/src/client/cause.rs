@@ -13,6 +13,9 @@ pub enum Cause {
     Http(u16),
     /// Any other handshake problem (bad accept key, malformed response).
     Handshake(String),
+    /// The TLS session failed (untrusted certificate, alert from the server, corrupt record),
+    /// in words that say what to do about the usual cases.
+    Tls(String),
     /// The server reset the TCP connection.
     Reset,
     /// The server closed the TCP connection without a close frame.
@@ -32,6 +35,9 @@ pub enum Cause {
 impl Cause {
     /// Maps an I/O error from socket/connect/read/write onto a cause.
     pub fn from_io(e: &io::Error) -> Cause {
+        if let Some(tls) = crate::tls::rustls_error(e) {
+            return Cause::Tls(crate::tls::describe(tls));
+        }
         match e.raw_os_error() {
             Some(libc::ECONNREFUSED) => Cause::Refused,
             Some(libc::ECONNRESET) | Some(libc::EPIPE) | Some(libc::ECONNABORTED) => Cause::Reset,
@@ -49,6 +55,7 @@ impl Cause {
             Cause::Timeout => "timeout".into(),
             Cause::Http(code) => format!("http {code}"),
             Cause::Handshake(m) => format!("handshake: {m}"),
+            Cause::Tls(m) => format!("tls: {m}"),
             Cause::Reset => "reset".into(),
             Cause::Eof => "closed by server (no close frame)".into(),
             Cause::ServerClose(Some(code)) => format!("closed by server (code {code})"),
@@ -73,5 +80,9 @@ mod tests {
         assert_eq!(Cause::from_io(&e(libc::EMFILE)), Cause::ClientFdLimit);
         assert_eq!(Cause::from_io(&e(libc::EADDRNOTAVAIL)), Cause::ClientNoPorts);
         assert_eq!(Cause::Http(404).key(), "http 404");
+        let untrusted = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let cause = Cause::from_io(&io::Error::new(io::ErrorKind::InvalidData, untrusted));
+        assert!(matches!(cause, Cause::Tls(_)), "{cause:?}");
+        assert!(cause.key().starts_with("tls: invalid peer certificate") && cause.key().contains("--ca-file"));
     }
 }

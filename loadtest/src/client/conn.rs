@@ -1,14 +1,14 @@
-//! One client connection: TCP connect, upgrade handshake, then frames in and out. The socket
-//! work is here; the bytes-level protocol is in `frame`, `handshake` and `reader`.
+//! One client connection: TCP connect, upgrade handshake (after the TLS handshake, for
+//! `wss://`), then frames in and out. The socket work is here; the bytes-level protocol is in
+//! `frame`, `handshake` and `reader`, and TLS is inside `Stream`.
 
 use std::io::{self, Read, Write};
-
-use mio::net::TcpStream;
 
 use super::cause::Cause;
 use super::frame::{self, OP_BINARY, OP_CLOSE, OP_PONG};
 use super::handshake;
 use super::reader::{Event, FrameReader};
+use crate::stream::Stream;
 
 /// Reads per readiness event before the socket is put back in line, so one busy connection
 /// cannot starve the others (the loop revisits it next turn).
@@ -19,7 +19,8 @@ const READS_PER_TURN: usize = 16;
 pub enum State {
     /// TCP connect in progress.
     Connecting,
-    /// Request sent, waiting for the 101 response.
+    /// Request sent (with TLS: handed to the session, which sends it once its own handshake is
+    /// done), waiting for the 101 response.
     Handshake,
     /// WebSocket open.
     Open,
@@ -85,7 +86,7 @@ pub enum Outcome {
 /// A client connection and its buffers.
 #[derive(Debug)]
 pub struct Conn {
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     /// Current state.
     pub state: State,
     /// Global connection index (across threads and processes).
@@ -103,7 +104,7 @@ pub struct Conn {
 
 impl Conn {
     /// Wraps a socket on which `connect` was started at `now`.
-    pub fn new(stream: TcpStream, index: u64, now: u64) -> Conn {
+    pub fn new(stream: Stream, index: u64, now: u64) -> Conn {
         Conn {
             stream: Some(stream),
             state: State::Connecting,
@@ -153,7 +154,7 @@ impl Conn {
     /// queued frames.
     pub fn on_writable(&mut self, host: &str, path: &str) -> Outcome {
         if self.state == State::Connecting {
-            let Some(stream) = self.stream.as_ref() else { return Outcome::Idle };
+            let Some(stream) = self.stream.as_ref().map(Stream::tcp) else { return Outcome::Idle };
             match stream.take_error() {
                 Ok(None) => {}
                 Ok(Some(e)) | Err(e) => return Outcome::Ended(Cause::from_io(&e)),
@@ -189,7 +190,13 @@ impl Conn {
         if self.tx.buf.capacity() > 64 * 1024 {
             self.tx.buf = Vec::new();
         }
-        Outcome::Idle
+        // TLS records the socket did not take yet (a writable edge brings us here with nothing
+        // queued); a plain socket has none.
+        match stream.flush() {
+            Ok(()) => Outcome::Idle,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::Idle,
+            Err(e) => Outcome::Ended(Cause::from_io(&e)),
+        }
     }
 
     /// Reads what the server sent into `scratch` and dispatches it. Returns `Again` when the
@@ -210,11 +217,12 @@ impl Conn {
                 return Outcome::Ended(end);
             }
             if n < scratch.len() && self.state != State::Closing {
-                // A short read emptied the socket's queue. Linux raises a new edge for any byte
-                // arriving after it, so the extra read that would only return EAGAIN is skipped:
-                // it would be a second syscall for every delivery. Not while closing: the
-                // server's FIN usually arrives with its close frame, raises no edge of its own,
-                // and only a further read sees it.
+                // A short read emptied the socket's queue (a TLS stream reads records until it
+                // does, to keep this true). Linux raises a new edge for any byte arriving after
+                // it, so the extra read that would only return EAGAIN is skipped: it would be a
+                // second syscall for every delivery. Not while closing: the server's FIN usually
+                // arrives with its close frame, raises no edge of its own, and only a further
+                // read sees it.
                 return Outcome::Idle;
             }
         }
@@ -280,9 +288,9 @@ impl Conn {
     /// Drops the socket. `abort` sends an RST so no TIME_WAIT is left on the client side.
     pub fn shut(&mut self, registry: &mio::Registry, abort: bool) {
         if let Some(mut s) = self.stream.take() {
-            let _ = registry.deregister(&mut s);
+            let _ = s.deregister(registry);
             if abort {
-                crate::sys::abort(s);
+                crate::sys::abort(s.into_tcp());
             }
         }
         self.state = State::Closed;
