@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::channels::args::ChannelsArgs;
+use crate::header::Payload;
 use crate::overload_args::OverloadArgs;
 
 /// Load generator for WebSocket push servers.
@@ -52,6 +53,11 @@ pub enum Scenario {
         /// Message size in bytes, header included (minimum 24).
         #[arg(long, default_value_t = 64)]
         size: usize,
+        /// What fills each message after its 24-byte header: `padding` ('.' bytes, which
+        /// compress to almost nothing) or `json` (JSON-like quote records, e.g.
+        /// {"symbol":"ACME","bid":101.25,...}, repeated to --size: realistic text for --deflate).
+        #[arg(long, value_enum, default_value_t = Payload::Padding)]
+        payload: Payload,
         /// Messages per second sent by all publishers together.
         #[arg(long, default_value_t = 100.0)]
         rate: f64,
@@ -136,6 +142,13 @@ pub struct Common {
     /// Connections opened per second while ramping up.
     #[arg(long, default_value_t = 2000.0)]
     pub connect_rate: f64,
+    /// Offer permessage-deflate (RFC 7692) in every upgrade request and inflate the messages the
+    /// server compresses. The messages loadtest sends stay uncompressed (the RFC allows that per
+    /// message), so this measures the server's compressed send path (broadcast: compressing each
+    /// message and sending it to every receiver; pair it with --payload json). The report says
+    /// on how many connections the server agreed; the others run uncompressed.
+    #[arg(long)]
+    pub deflate: bool,
     /// Give up on a connection whose TCP connect or handshake takes longer than this.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
@@ -308,6 +321,21 @@ mod tests {
         }
         let both = Cli::try_parse_from(["loadtest", "connect", "--insecure", "--ca-file", "ca.pem"]).unwrap_err();
         assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn every_scenario_takes_deflate_and_broadcast_a_payload() {
+        for scenario in ["connect", "broadcast", "echo", "overload", "channels"] {
+            assert!(flags(scenario).iter().any(|f| f == "deflate"), "{scenario} lacks --deflate");
+        }
+        assert!(flags("broadcast").iter().any(|f| f == "payload"));
+        let cli = Cli::try_parse_from(["loadtest", "broadcast", "--deflate", "--payload", "json"]).unwrap();
+        assert!(cli.scenario.common().deflate);
+        assert!(matches!(cli.scenario, Scenario::Broadcast { payload: Payload::Json, .. }));
+        let plain = Cli::try_parse_from(["loadtest", "broadcast"]).unwrap();
+        assert!(matches!(plain.scenario, Scenario::Broadcast { payload: Payload::Padding, .. }));
+        assert!(!plain.scenario.common().deflate);
+        assert!(Cli::try_parse_from(["loadtest", "broadcast", "--payload", "xml"]).is_err());
     }
 
     #[test]

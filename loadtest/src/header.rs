@@ -50,13 +50,58 @@ impl Header {
     }
 }
 
-/// Fills `buf` (reused across messages) with a header followed by padding up to `size`.
+/// Fills `buf` (reused across messages) with a header followed by padding up to `size`. A
+/// buffer already `size` long keeps its body (see [`body`]): only the header is rewritten.
 pub fn build(buf: &mut Vec<u8>, size: usize, header: Header) {
     if buf.len() != size {
         buf.clear();
         buf.resize(size.max(HEADER_LEN), b'.');
     }
     header.write(buf);
+}
+
+/// What fills a message after its header (`broadcast --payload`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Payload {
+    /// `.` bytes (what every scenario sends): compress to almost nothing.
+    Padding,
+    /// JSON-like quote records, varied a little from one to the next, so a compressing server
+    /// has realistic work (fanout's fast deflate: about 3:1 at 1 KiB).
+    Json,
+}
+
+const SYMBOLS: [&str; 8] = ["ACME", "GLOBEX", "INITECH", "UMBRELLA", "HOOLI", "STARK", "WAYNE", "CYBERDYNE"];
+
+/// A message buffer of `size` bytes (at least the header's) whose body after the header is
+/// `payload`; give it to [`build`], which then only writes each message's header. The body is
+/// the same for every message, so building costs nothing per message.
+pub fn body(size: usize, payload: Payload) -> Vec<u8> {
+    let size = size.max(HEADER_LEN);
+    let mut buf = vec![b'.'; size];
+    if payload == Payload::Json {
+        use std::fmt::Write as _;
+        let mut text = String::with_capacity(size + 128);
+        text.push('[');
+        let mut i = 0usize;
+        while text.len() < size - HEADER_LEN {
+            let bid = 10_125 + (i * 37) % 400;
+            let _ = write!(
+                text,
+                r#"{}{{"symbol":"{}","bid":{}.{:02},"ask":{}.{:02},"volume":{}}}"#,
+                if i == 0 { "" } else { "," },
+                SYMBOLS[i % SYMBOLS.len()],
+                bid / 100,
+                bid % 100,
+                (bid + 25) / 100,
+                (bid + 25) % 100,
+                100 * (1 + (i * 7) % 50)
+            );
+            i += 1;
+        }
+        buf[HEADER_LEN..].copy_from_slice(&text.as_bytes()[..size - HEADER_LEN]);
+    }
+    buf
 }
 
 #[cfg(test)]
@@ -70,6 +115,28 @@ mod tests {
         build(&mut buf, 64, h);
         assert_eq!(buf.len(), 64);
         assert_eq!(Header::read(&buf), Some(h));
+    }
+
+    #[test]
+    fn a_json_body_survives_each_header_and_the_header_reads_back() {
+        let mut buf = body(1024, Payload::Json);
+        let text = String::from_utf8(buf[HEADER_LEN..].to_vec()).unwrap();
+        assert!(text.starts_with(r#"[{"symbol":"ACME","bid":101.25,"ask":101.50,"volume":100},{"symbol":"GLOBEX","#));
+        assert_eq!(buf.len(), 1024);
+        for seq in [0, 1, 99] {
+            let h = Header { publisher: 3, seq, sent_ns: 42 + seq };
+            build(&mut buf, 1024, h);
+            assert_eq!(Header::read(&buf), Some(h));
+            assert_eq!(&buf[HEADER_LEN..], text.as_bytes(), "the body is kept");
+        }
+        let mut padded = body(64, Payload::Padding);
+        let mut plain = Vec::new();
+        let h = Header { publisher: 1, seq: 2, sent_ns: 3 };
+        build(&mut padded, 64, h);
+        build(&mut plain, 64, h);
+        assert_eq!(padded, plain, "padding is what build always made");
+        assert_eq!(body(HEADER_LEN, Payload::Json).len(), HEADER_LEN);
+        assert_eq!(body(HEADER_LEN + 1, Payload::Json)[HEADER_LEN..], *b"[");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `Kind`: what a run's connections do once open, with each scenario's settings.
 
 use crate::channels::plan::ChannelsPlan;
+use crate::header::Payload;
 use crate::overload_plan::OverloadPlan;
 
 /// What the connections do once open.
@@ -14,6 +15,8 @@ pub enum Kind {
         publishers: u64,
         /// Message size in bytes.
         size: usize,
+        /// What fills each message after its header.
+        payload: Payload,
         /// Total messages per second over all publishers.
         rate: f64,
         /// The server sends a message back to its publisher too.

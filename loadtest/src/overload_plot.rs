@@ -166,6 +166,7 @@ mod tests {
                 open_at_end: 10,
                 failures: Default::default(),
                 ended_early: Default::default(),
+                permessage_deflate: None,
             },
             publishers: 1,
             size: 64,

@@ -22,6 +22,7 @@ impl OverloadReport {
         for (cause, n) in &c.failures {
             let _ = writeln!(s, "  failed      {n:>8}  {cause}");
         }
+        crate::table::deflate_line(&mut s, c);
         for (cause, n) in &self.closed_before_steps {
             let _ = writeln!(s, "  closed during the probe {n:>8}  {cause}");
         }

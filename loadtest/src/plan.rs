@@ -46,6 +46,8 @@ pub struct Plan {
     pub url: WsUrl,
     /// For a `wss://` URL: the TLS settings every connection of this process shares.
     pub tls: Option<TlsClient>,
+    /// Offer permessage-deflate on every connection (`--deflate`).
+    pub deflate: bool,
     /// Connections over all processes.
     pub connections: u64,
     /// Event-loop threads in this process.
@@ -88,8 +90,14 @@ impl Plan {
         let zero = Duration::ZERO;
         let (kind, duration, warmup, drain) = match scenario {
             Scenario::Connect { duration, .. } => (Kind::Connect, *duration, zero, zero),
-            Scenario::Broadcast { publishers, size, rate, expect_echo, window, .. } => (
-                Kind::Broadcast { publishers: *publishers, size: *size, rate: *rate, expect_echo: *expect_echo },
+            Scenario::Broadcast { publishers, size, payload, rate, expect_echo, window, .. } => (
+                Kind::Broadcast {
+                    publishers: *publishers,
+                    size: *size,
+                    payload: *payload,
+                    rate: *rate,
+                    expect_echo: *expect_echo,
+                },
                 window.duration,
                 window.warmup,
                 window.drain,
@@ -189,6 +197,7 @@ impl Plan {
             kind,
             url,
             tls,
+            deflate: c.deflate,
             connections,
             threads,
             source_ips,

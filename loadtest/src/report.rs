@@ -4,6 +4,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+use crate::header::Payload;
 use crate::hist::Hist;
 use crate::plan::{Kind, Plan};
 use crate::stats::Partial;
@@ -64,6 +65,35 @@ pub struct Connections {
     pub failures: BTreeMap<String, u64>,
     /// Opened, then ended before the end of the test, by cause.
     pub ended_early: BTreeMap<String, u64>,
+    /// With `--deflate`: how many connections the server agreed permessage-deflate with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permessage_deflate: Option<Deflate>,
+}
+
+/// `--deflate`: what the handshakes agreed, and what arrived compressed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Deflate {
+    /// Connections that opened with permessage-deflate agreed.
+    pub agreed: u64,
+    /// Connections that opened without it (the server did not agree): not compressed.
+    pub not_compressed: u64,
+    /// Compressed messages received over the whole run (warm-up and drain included).
+    pub compressed_messages: u64,
+    /// Their payload bytes as they arrived.
+    pub compressed_bytes: u64,
+    /// Their payload bytes once inflated.
+    pub inflated_bytes: u64,
+}
+
+impl Deflate {
+    /// Inflated over compressed bytes (0 when nothing arrived compressed).
+    pub fn ratio(&self) -> f64 {
+        if self.compressed_bytes == 0 {
+            0.0
+        } else {
+            self.inflated_bytes as f64 / self.compressed_bytes as f64
+        }
+    }
 }
 
 /// Broadcast results.
@@ -75,6 +105,8 @@ pub struct Broadcast {
     pub publishers_active: u64,
     /// Message size in bytes.
     pub size: usize,
+    /// What filled each message after its header (`padding` or `json`).
+    pub payload: Payload,
     /// Offered message rate (messages/s over all publishers).
     pub rate: f64,
     /// Measured messages sent.
@@ -196,13 +228,14 @@ impl Report {
         let secs = (plan.measure_end - plan.measure_start) as f64 / 1e9;
         let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
         let broadcast = match plan.kind {
-            Kind::Broadcast { publishers, size, rate, expect_echo } => {
+            Kind::Broadcast { publishers, size, payload, rate, expect_echo } => {
                 let receivers = p.open_at_measure.saturating_sub(u64::from(!expect_echo));
                 let expected = p.sent * receivers;
                 Some(Broadcast {
                     publishers,
                     publishers_active: p.publishers_at_measure,
                     size,
+                    payload,
                     rate,
                     sent: p.sent,
                     unsent: p.unsent,
@@ -270,6 +303,13 @@ impl Report {
                 open_at_end: p.open_at_end,
                 failures: p.failures.clone(),
                 ended_early: p.ended_early.clone(),
+                permessage_deflate: plan.deflate.then(|| Deflate {
+                    agreed: p.deflate_agreed,
+                    not_compressed: p.opened.saturating_sub(p.deflate_agreed),
+                    compressed_messages: p.compressed_messages,
+                    compressed_bytes: p.compressed_bytes,
+                    inflated_bytes: p.inflated_bytes,
+                }),
             },
             handshake_ms: Percentiles::of(&p.handshake),
             broadcast,

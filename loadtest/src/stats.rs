@@ -69,6 +69,18 @@ pub struct Partial {
     pub process_threads: Vec<u64>,
     /// TIME_WAIT sockets seen when the client ran out of ports, if it did.
     pub time_wait_seen: u64,
+    /// `--deflate`: connections whose handshake agreed to permessage-deflate.
+    #[serde(default)]
+    pub deflate_agreed: u64,
+    /// Compressed messages received (and inflated), warm-up and drain included.
+    #[serde(default)]
+    pub compressed_messages: u64,
+    /// Their payload bytes as they arrived.
+    #[serde(default)]
+    pub compressed_bytes: u64,
+    /// Their payload bytes once inflated.
+    #[serde(default)]
+    pub inflated_bytes: u64,
     /// The overload scenario's per-step and probe results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overload: Option<OverloadPartial>,
@@ -112,6 +124,10 @@ impl Partial {
         self.process_wall_ns.extend_from_slice(&other.process_wall_ns);
         self.process_threads.extend_from_slice(&other.process_threads);
         self.time_wait_seen = self.time_wait_seen.max(other.time_wait_seen);
+        self.deflate_agreed += other.deflate_agreed;
+        self.compressed_messages += other.compressed_messages;
+        self.compressed_bytes += other.compressed_bytes;
+        self.inflated_bytes += other.inflated_bytes;
         if let Some(theirs) = &other.overload {
             self.overload.get_or_insert_with(OverloadPartial::default).merge(theirs);
         }

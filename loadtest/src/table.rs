@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::header::Payload;
 use crate::report::{Client, Connections, Percentiles, Report};
 
 impl Report {
@@ -46,9 +47,10 @@ impl Report {
         }
         row(&mut s, "  client read delay", &self.client.read_delay_ms);
         if let Some(b) = &self.broadcast {
+            let json = if b.payload == Payload::Json { " (json)" } else { "" };
             let _ = writeln!(
                 s,
-                "broadcast     {} publishers ({} active) x {} B at {} msg/s",
+                "broadcast     {} publishers ({} active) x {} B{json} at {} msg/s",
                 b.publishers, b.publishers_active, b.size, b.rate
             );
             let _ =
@@ -90,7 +92,8 @@ impl Report {
     }
 }
 
-/// The lines for connections that failed or ended early, by cause.
+/// The lines for connections that failed or ended early, by cause, and with `--deflate` how many
+/// agreed to compression.
 pub(crate) fn connection_failures(s: &mut String, c: &Connections) {
     for (cause, n) in &c.failures {
         let _ = writeln!(s, "  failed      {n:>8}  {cause}");
@@ -98,6 +101,24 @@ pub(crate) fn connection_failures(s: &mut String, c: &Connections) {
     for (cause, n) in &c.ended_early {
         let _ = writeln!(s, "  ended early {n:>8}  {cause}");
     }
+    deflate_line(s, c);
+}
+
+/// `--deflate`: "permessage-deflate agreed on N of M connections", and what arrived compressed.
+pub(crate) fn deflate_line(s: &mut String, c: &Connections) {
+    let Some(d) = &c.permessage_deflate else { return };
+    let _ = write!(s, "  permessage-deflate agreed on {} of {} connections", d.agreed, c.opened);
+    if d.compressed_messages > 0 {
+        let _ = write!(
+            s,
+            "; {} messages arrived compressed, {:.1}:1 ({:.0} B inflated from {:.0} B on average)",
+            d.compressed_messages,
+            d.ratio(),
+            d.inflated_bytes as f64 / d.compressed_messages as f64,
+            d.compressed_bytes as f64 / d.compressed_messages as f64
+        );
+    }
+    let _ = writeln!(s);
 }
 
 /// The client's own CPU line and the warnings that end every scenario's table.
@@ -109,5 +130,42 @@ pub(crate) fn client_and_warnings(s: &mut String, cl: &Client, warnings: &[Strin
     );
     for w in warnings {
         let _ = writeln!(s, "WARNING: {w}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+    use crate::plan::Plan;
+    use crate::report::Report;
+    use crate::stats::Partial;
+
+    fn report(args: &[&str], p: &Partial) -> Report {
+        let cli = Cli::try_parse_from(["loadtest"].iter().chain(args)).unwrap();
+        Report::new(&Plan::new(&cli.scenario, 1_000_000_000).unwrap(), p, None)
+    }
+
+    #[test]
+    fn deflate_says_on_how_many_connections_it_was_agreed() {
+        let mut p = Partial { attempted: 10, opened: 10, deflate_agreed: 7, ..Default::default() };
+        (p.compressed_messages, p.compressed_bytes, p.inflated_bytes) = (100, 25_000, 100_000);
+        let r = report(&["broadcast", "-c", "10", "--deflate", "--payload", "json", "--size", "1000"], &p);
+        let table = r.to_table();
+        assert!(
+            table.contains(
+                "permessage-deflate agreed on 7 of 10 connections; 100 messages arrived compressed, 4.0:1 \
+                 (1000 B inflated from 250 B on average)"
+            ),
+            "{table}"
+        );
+        assert!(table.contains("x 1000 B (json) at"), "{table}");
+        assert!(r.warnings.iter().any(|w| w.contains("did not agree to permessage-deflate on 3 of 10")));
+        let json = r.to_json();
+        assert!(json.contains("\"not_compressed\": 3") && json.contains("\"payload\": \"json\""), "{json}");
+        let plain = report(&["broadcast", "-c", "10"], &Partial { opened: 10, ..Default::default() });
+        assert!(!plain.to_table().contains("permessage-deflate") && !plain.to_json().contains("deflate"));
+        assert!(plain.to_json().contains("\"payload\": \"padding\""));
     }
 }

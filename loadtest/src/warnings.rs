@@ -54,6 +54,22 @@ pub fn collect(r: &Report, p: &Partial) -> Vec<String> {
             c.opened - c.open_at_measure - ended
         ));
     }
+    if let Some(d) = &c.permessage_deflate {
+        if d.not_compressed > 0 {
+            w.push(format!(
+                "--deflate: the server did not agree to permessage-deflate on {} of {} connections; those ran \
+                 uncompressed",
+                d.not_compressed, c.opened
+            ));
+        }
+        if d.agreed > 0 && d.compressed_messages == 0 && r.scenario != "connect" {
+            w.push(
+                "--deflate: permessage-deflate was agreed but no message arrived compressed (servers leave small \
+                 messages uncompressed: fanout does below 128 bytes; try a larger --size)"
+                    .into(),
+            );
+        }
+    }
     if let Some(b) = &r.broadcast {
         if b.unsent > 0 {
             w.push(format!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::client::{Cause, Conn, Outcome, State};
+use crate::client::{Cause, Conn, Inflater, Outcome, State};
 use crate::hist::Hist;
 use crate::live::Live;
 use crate::plan::{Kind, Plan};
@@ -34,6 +34,8 @@ struct Loop<'a> {
     conns: Vec<Conn>,
     st: Partial,
     scratch: Vec<u8>,
+    /// Inflates the compressed messages of every connection of this thread (`--deflate`).
+    inflater: Inflater,
     again: Vec<usize>,
     dirty: Vec<usize>,
     host: String,
@@ -63,6 +65,7 @@ pub fn run<D: Driver>(plan: &Plan, thread: usize, mut driver: D, live: &Live) ->
         conns: Vec::with_capacity(total),
         st: Partial::default(),
         scratch: vec![0; SCRATCH],
+        inflater: Inflater::default(),
         again: Vec::new(),
         dirty: Vec::new(),
         host: plan.url.host_header(),
@@ -167,6 +170,9 @@ pub fn run<D: Driver>(plan: &Plan, thread: usize, mut driver: D, live: &Live) ->
     live.open.fetch_add(lp.open - shown_open, Ordering::Relaxed);
     live.deliveries.fetch_add(driver.deliveries() - shown_deliveries, Ordering::Relaxed);
     let mut result = driver.finish(sys::now_ns());
+    lp.st.compressed_messages = lp.inflater.messages;
+    lp.st.compressed_bytes = lp.inflater.compressed_bytes;
+    lp.st.inflated_bytes = lp.inflater.inflated_bytes;
     result.merge(&lp.st);
     // Connect's work is the ramp-up itself; the other scenarios are judged while measuring.
     let (cpu, wall) = match (lp.window_start, lp.window_end) {
@@ -238,18 +244,19 @@ impl Loop<'_> {
         }
         let mut outcome = Outcome::Idle;
         if was == State::Connecting || writable {
-            outcome = conn.on_writable(&self.host, &self.plan.url.path);
+            outcome = conn.on_writable(&self.host, &self.plan.url.path, self.plan.deflate);
         }
         if readable && outcome == Outcome::Idle && conn.state != State::Connecting {
             if self.measuring {
                 self.st.read_delay.record(sys::now_ns().saturating_sub(self.turn_start));
             }
-            outcome = conn.on_readable(slot, &mut self.scratch, d);
+            outcome = conn.on_readable(slot, &mut self.scratch, &mut self.inflater, d);
         }
         if was == State::Handshake && matches!(conn.state, State::Open | State::Closing) {
             self.pending -= 1;
             self.open += 1;
             self.st.opened += 1;
+            self.st.deflate_agreed += u64::from(conn.deflate());
             // From the connect call to the 101: TCP connect, then for wss:// the TLS handshake,
             // then the upgrade.
             self.st.handshake.record(sys::now_ns().saturating_sub(conn.started_ns));

@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use super::cause::Cause;
 use super::frame::{self, OP_BINARY, OP_CLOSE, OP_PONG};
 use super::handshake;
+use super::inflate::Inflater;
 use super::reader::{Event, FrameReader};
 use crate::stream::Stream;
 
@@ -99,7 +100,9 @@ pub struct Conn {
     pub ended_ns: u64,
     reader: FrameReader,
     tx: Sender,
-    handshake: Option<Box<(String, Vec<u8>)>>,
+    /// While the handshake runs: the accept value expected, the response read so far, and
+    /// whether permessage-deflate was offered.
+    handshake: Option<Box<(String, Vec<u8>, bool)>>,
 }
 
 impl Conn {
@@ -145,14 +148,19 @@ impl Conn {
         self.tx.queued()
     }
 
+    /// The handshake agreed to permessage-deflate: the server may compress what it sends.
+    pub fn deflate(&self) -> bool {
+        self.reader.deflate()
+    }
+
     /// Outgoing queue, for scenario timers that send outside a read.
     pub fn sender(&mut self) -> &mut Sender {
         &mut self.tx
     }
 
-    /// Handles writability: finishes the TCP connect (sending the upgrade request) or writes
-    /// queued frames.
-    pub fn on_writable(&mut self, host: &str, path: &str) -> Outcome {
+    /// Handles writability: finishes the TCP connect (sending the upgrade request, which offers
+    /// permessage-deflate if `deflate`) or writes queued frames.
+    pub fn on_writable(&mut self, host: &str, path: &str, deflate: bool) -> Outcome {
         if self.state == State::Connecting {
             let Some(stream) = self.stream.as_ref().map(Stream::tcp) else { return Outcome::Idle };
             match stream.take_error() {
@@ -166,8 +174,8 @@ impl Conn {
                 return Outcome::Ended(Cause::from_io(&e));
             }
             let (key, accept) = handshake::new_key();
-            self.tx.buf.extend_from_slice(&handshake::request(host, path, &key));
-            self.handshake = Some(Box::new((accept, Vec::new())));
+            self.tx.buf.extend_from_slice(&handshake::request(host, path, &key, deflate));
+            self.handshake = Some(Box::new((accept, Vec::new(), deflate)));
             self.state = State::Handshake;
         }
         self.flush()
@@ -199,9 +207,16 @@ impl Conn {
         }
     }
 
-    /// Reads what the server sent into `scratch` and dispatches it. Returns `Again` when the
-    /// per-turn read budget ran out before the socket would block.
-    pub fn on_readable(&mut self, slot: usize, scratch: &mut [u8], h: &mut impl Handler) -> Outcome {
+    /// Reads what the server sent into `scratch` and dispatches it, inflating compressed messages
+    /// with the thread's `inflater`. Returns `Again` when the per-turn read budget ran out before
+    /// the socket would block.
+    pub fn on_readable(
+        &mut self,
+        slot: usize,
+        scratch: &mut [u8],
+        inflater: &mut Inflater,
+        h: &mut impl Handler,
+    ) -> Outcome {
         for _ in 0..READS_PER_TURN {
             let Some(stream) = self.stream.as_mut() else { return Outcome::Idle };
             let n = match stream.read(scratch) {
@@ -213,7 +228,7 @@ impl Conn {
                 Err(e) => return Outcome::Ended(Cause::from_io(&e)),
             };
             let now = crate::sys::now_ns();
-            if let Some(end) = self.bytes_in(slot, &scratch[..n], h, now) {
+            if let Some(end) = self.bytes_in(slot, &scratch[..n], inflater, h, now) {
                 return Outcome::Ended(end);
             }
             if n < scratch.len() && self.state != State::Closing {
@@ -230,19 +245,29 @@ impl Conn {
     }
 
     /// Feeds received bytes through the handshake check or the frame reader.
-    fn bytes_in(&mut self, slot: usize, data: &[u8], h: &mut impl Handler, now: u64) -> Option<Cause> {
+    fn bytes_in(
+        &mut self,
+        slot: usize,
+        data: &[u8],
+        inflater: &mut Inflater,
+        h: &mut impl Handler,
+        now: u64,
+    ) -> Option<Cause> {
         let mut data = data;
         let head_buf;
         if self.state == State::Handshake {
             let hs = self.handshake.as_mut()?;
             hs.1.extend_from_slice(data);
-            match handshake::parse_response(&hs.1, &hs.0) {
+            match handshake::parse_response(&hs.1, &hs.0, hs.2) {
                 Ok(None) => return None,
                 Err(handshake::HandshakeError::Status(code)) => return Some(Cause::Http(code)),
                 Err(e) => return Some(Cause::Handshake(e.to_string())),
-                Ok(Some(len)) => {
+                Ok(Some(accepted)) => {
                     let mut rest = std::mem::take(&mut hs.1);
-                    rest.drain(..len);
+                    rest.drain(..accepted.head_len);
+                    if accepted.deflate {
+                        self.reader.set_deflate();
+                    }
                     head_buf = rest;
                     self.handshake = None;
                     self.state = State::Open;
@@ -254,7 +279,7 @@ impl Conn {
         }
         let (tx, state) = (&mut self.tx, &mut self.state);
         let mut close = None;
-        let fed = self.reader.feed(data, |ev| match ev {
+        let fed = self.reader.feed(data, inflater, |ev| match ev {
             Event::Message { opcode, payload } => h.on_message(slot, opcode, payload, tx, now),
             Event::Ping(p) => tx.send(OP_PONG, p),
             Event::Close(code) => {

@@ -23,7 +23,8 @@ pub const MAX_PAYLOAD: usize = 64 << 20;
 /// A server frame that breaks RFC 6455.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum FrameError {
-    /// RSV bits set without a negotiated extension.
+    /// RSV bits set without a negotiated extension (with permessage-deflate: RSV2 or RSV3, or
+    /// RSV1 on a control or continuation frame).
     #[error("reserved bits set in frame header")]
     Reserved,
     /// Opcode 3-7 or 0xB-0xF.
@@ -41,6 +42,12 @@ pub enum FrameError {
     /// Payload larger than [`MAX_PAYLOAD`].
     #[error("frame payload of {0} bytes is too large")]
     TooLarge(u64),
+    /// A compressed message (RSV1, permessage-deflate) that is not valid deflate data.
+    #[error("compressed message does not inflate: {0}")]
+    Inflate(String),
+    /// A compressed message that inflates to more than [`MAX_PAYLOAD`] bytes.
+    #[error("compressed message inflates to more than {MAX_PAYLOAD} bytes")]
+    InflatedTooLarge,
 }
 
 /// The decoded header of one frame; the payload is `buf[header_len..header_len + payload_len]`.
@@ -50,6 +57,8 @@ pub struct FrameHead {
     pub fin: bool,
     /// One of the `OP_*` constants.
     pub opcode: u8,
+    /// RSV1 on the first frame of a message: permessage-deflate compressed it.
+    pub compressed: bool,
     /// Bytes of header before the payload.
     pub header_len: usize,
     /// Bytes of payload.
@@ -64,16 +73,23 @@ impl FrameHead {
 }
 
 /// Parses the frame header at the start of `buf`. Returns `Ok(None)` when the header or payload is
-/// not complete yet, consuming nothing, so the caller can wait for more bytes.
-pub fn parse(buf: &[u8]) -> Result<Option<FrameHead>, FrameError> {
+/// not complete yet, consuming nothing, so the caller can wait for more bytes. `deflate`: the
+/// connection agreed to permessage-deflate, so RSV1 may mark a text or binary frame (the first
+/// of a message) as compressed; without it any RSV bit is an error.
+pub fn parse(buf: &[u8], deflate: bool) -> Result<Option<FrameHead>, FrameError> {
     if buf.len() < 2 {
         return Ok(None);
     }
     let (b0, b1) = (buf[0], buf[1]);
-    if b0 & 0x70 != 0 {
-        return Err(FrameError::Reserved);
-    }
     let opcode = b0 & 0x0F;
+    let mut compressed = false;
+    if b0 & 0x70 != 0 {
+        // RFC 7692 §6: only RSV1, and only on the first frame of a data message.
+        if !deflate || b0 & 0x30 != 0 || !matches!(opcode, OP_TEXT | OP_BINARY) {
+            return Err(FrameError::Reserved);
+        }
+        compressed = true;
+    }
     let fin = b0 & 0x80 != 0;
     match opcode {
         OP_CONTINUATION | OP_TEXT | OP_BINARY => {}
@@ -101,7 +117,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<FrameHead>, FrameError> {
     if len > MAX_PAYLOAD as u64 {
         return Err(FrameError::TooLarge(len));
     }
-    let head = FrameHead { fin, opcode, header_len, payload_len: len as usize };
+    let head = FrameHead { fin, opcode, compressed, header_len, payload_len: len as usize };
     if buf.len() < head.frame_len() {
         return Ok(None);
     }
@@ -144,7 +160,13 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
 /// Appends an unmasked server frame; used by tests to play the server side.
 #[cfg(test)]
 pub fn encode_unmasked(out: &mut Vec<u8>, fin: bool, opcode: u8, payload: &[u8]) {
-    out.push(if fin { 0x80 } else { 0 } | opcode);
+    encode_unmasked_rsv(out, fin, 0, opcode, payload);
+}
+
+/// Appends an unmasked server frame with the reserved bits `rsv` (`0x40`: RSV1) set.
+#[cfg(test)]
+pub fn encode_unmasked_rsv(out: &mut Vec<u8>, fin: bool, rsv: u8, opcode: u8, payload: &[u8]) {
+    out.push(if fin { 0x80 } else { 0 } | rsv | opcode);
     let len = payload.len();
     if len < 126 {
         out.push(len as u8);
@@ -169,12 +191,12 @@ mod tests {
             let payload = vec![7u8; len];
             let mut wire = Vec::new();
             encode_unmasked(&mut wire, true, OP_BINARY, &payload);
-            let head = parse(&wire).unwrap().unwrap();
+            let head = parse(&wire, false).unwrap().unwrap();
             assert_eq!((head.opcode, head.payload_len, head.fin), (OP_BINARY, len, true));
             assert_eq!(head.frame_len(), wire.len());
             for cut in [0, 1, head.header_len - 1, wire.len() - 1] {
                 if cut < wire.len() && (cut < head.header_len || len > 0) {
-                    assert_eq!(parse(&wire[..cut]).unwrap(), None, "len {len} cut {cut}");
+                    assert_eq!(parse(&wire[..cut], false).unwrap(), None, "len {len} cut {cut}");
                 }
             }
         }
@@ -182,14 +204,28 @@ mod tests {
 
     #[test]
     fn rejects_protocol_violations() {
-        assert_eq!(parse(&[0x82 | 0x40, 0]), Err(FrameError::Reserved));
-        assert_eq!(parse(&[0x83, 0]), Err(FrameError::Opcode(3)));
-        assert_eq!(parse(&[0x82, 0x80, 0, 0, 0, 0]), Err(FrameError::Masked));
-        assert_eq!(parse(&[0x09, 0]), Err(FrameError::Control));
-        assert_eq!(parse(&[0x89, 126, 0, 126]), Err(FrameError::Control));
+        assert_eq!(parse(&[0x82 | 0x40, 0], false), Err(FrameError::Reserved));
+        assert_eq!(parse(&[0x83, 0], false), Err(FrameError::Opcode(3)));
+        assert_eq!(parse(&[0x82, 0x80, 0, 0, 0, 0], false), Err(FrameError::Masked));
+        assert_eq!(parse(&[0x09, 0], false), Err(FrameError::Control));
+        assert_eq!(parse(&[0x89, 126, 0, 126], false), Err(FrameError::Control));
         let mut big = vec![0x82, 127];
         big.extend_from_slice(&(1u64 << 40).to_be_bytes());
-        assert!(matches!(parse(&big), Err(FrameError::TooLarge(_))));
+        assert!(matches!(parse(&big, false), Err(FrameError::TooLarge(_))));
+    }
+
+    #[test]
+    fn rsv1_marks_a_compressed_data_frame_only_with_deflate_agreed() {
+        for op in [OP_TEXT, OP_BINARY] {
+            let head = parse(&[0x80 | 0x40 | op, 1, 0], true).unwrap().unwrap();
+            assert!(head.compressed && head.fin && head.opcode == op);
+            assert_eq!(parse(&[0x80 | 0x40 | op, 1, 0], false), Err(FrameError::Reserved), "not agreed");
+            assert!(!parse(&[0x80 | op, 1, 0], true).unwrap().unwrap().compressed);
+        }
+        // RSV2 and RSV3 stay reserved; RSV1 is for a message's first frame, never a control frame.
+        for bad in [&[0x82 | 0x20, 0][..], &[0x82 | 0x10, 0], &[0x80 | 0x40, 0], &[0x89 | 0x40, 0], &[0x88 | 0x40, 0]] {
+            assert_eq!(parse(bad, true), Err(FrameError::Reserved), "{bad:?}");
+        }
     }
 
     #[test]
@@ -213,7 +249,7 @@ mod tests {
     fn parses_tungstenite_server_frames() {
         let mut wire = Vec::new();
         Frame::ping(vec![1, 2]).format(&mut wire).unwrap();
-        let head = parse(&wire).unwrap().unwrap();
+        let head = parse(&wire, false).unwrap().unwrap();
         assert_eq!((head.opcode, head.payload_len), (OP_PING, 2));
     }
 }

@@ -56,7 +56,7 @@ pub struct Broadcast {
 impl Broadcast {
     /// Creates the driver for `thread`, with the publishers whose connections it owns.
     pub fn new(plan: Arc<Plan>, thread: usize) -> Broadcast {
-        let Kind::Broadcast { publishers, size, expect_echo, .. } = plan.kind else {
+        let Kind::Broadcast { publishers, size, payload, expect_echo, .. } = plan.kind else {
             unreachable!("broadcast driver for another scenario")
         };
         let n = plan.thread_connections(thread) as usize;
@@ -72,7 +72,9 @@ impl Broadcast {
                 counted: false,
                 sent: 0,
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // The body is laid down once; each message only rewrites the header.
+        let buf = if pubs.is_empty() { Vec::new() } else { header::body(size, payload) };
         Broadcast {
             plan,
             thread,
@@ -82,7 +84,7 @@ impl Broadcast {
             opened_at: vec![u64::MAX; n],
             trackers: vec![Vec::new(); n],
             pubs,
-            buf: Vec::new(),
+            buf,
             interval: Hist::new(),
             seen: 0,
             seq: SeqCounts::default(),
