@@ -200,7 +200,7 @@ impl Service {
         let mut channels = Map::new();
         for channel in server.channels(&audience::audience(&app.id, &prefix)) {
             let name = channel.name[all.len()..].to_owned();
-            if name.starts_with(names::SERVER_TO_USER_PREFIX) {
+            if name.starts_with(names::SERVER_TO_USER_PREFIX) || audience::is_roster(&name) {
                 continue;
             }
             let attributes = self.attributes(server, app, &name, &info);

@@ -7,6 +7,10 @@
 //! channel `lobby` are one audience. Members say how they want a publish
 //! framed: [`RAW`] (chat room clients: the event's data as text) or
 //! [`PUSHER`] (the JSON envelope with event, channel and data).
+//!
+//! Each room also has a hidden *roster* channel ([`roster`]) that only its
+//! named members (`?name=`) join: who came and went, and where the room's
+//! stream begins, reach them there and nobody else.
 
 use crate::channels::{Dialect, Publication};
 use crate::handle::Prepared;
@@ -23,6 +27,12 @@ pub(crate) const PUSHER: Dialect = match Dialect::new(1) {
     None => panic!("dialect 1 exists"),
 };
 
+/// What a room's roster channel adds to the room's core channel: it starts
+/// with a space, which no channel name has (Pusher names, room names and
+/// `#server-to-user-` user ids alike), so no client can subscribe to it, no
+/// API call can name it, and it is never some other room's channel.
+const ROSTER_SUFFIX: &str = " roster";
+
 /// The event name raw room messages carry for Pusher subscribers.
 pub(crate) const ROOM_MESSAGE_EVENT: &str = "message";
 
@@ -34,6 +44,22 @@ pub(crate) fn audience(app: &str, channel: &str) -> String {
 /// The app and channel of a core channel name made by [`audience`].
 pub(crate) fn split(audience: &str) -> Option<(&str, &str)> {
     audience.rsplit_once(':')
+}
+
+/// The roster channel of the room whose core channel is `room`.
+pub(crate) fn roster(room: &str) -> String {
+    format!("{room}{ROSTER_SUFFIX}")
+}
+
+/// True for a roster channel's name, with or without its app: not a
+/// channel of the app's own (left out of channel lists, counts and webhooks).
+pub(crate) fn is_roster(channel: &str) -> bool {
+    channel.ends_with(ROSTER_SUFFIX)
+}
+
+/// A frame for a roster channel's members: text, as raw clients take it.
+pub(crate) fn roster_frame(value: &serde_json::Value) -> Publication {
+    Publication::new().with(RAW, &Prepared::new(&Message::text(value.to_string())))
 }
 
 /// An event for a channel: the Pusher envelope for Pusher members, and
@@ -103,6 +129,21 @@ mod tests {
         assert_eq!(publication.frame(RAW).map(|f| &f[2..]), Some(&b"abc"[..]));
         let object = event("private-x", "client-typing", &EventData::Raw("{\"a\":1}"), None);
         assert_eq!(object.frame(RAW).map(|f| &f[2..]), Some(&b"{\"a\":1}"[..]));
+    }
+
+    #[test]
+    fn a_roster_is_no_channel_a_client_could_name() {
+        let lobby = audience("1", "lobby");
+        let roster = roster(&lobby);
+        assert!(is_roster(&roster) && !is_roster(&lobby));
+        assert_eq!(split(&roster), Some(("1", "lobby roster")), "still in its app's namespace");
+        let (_, channel) = split(&roster).expect("an app");
+        assert!(crate::pusher::names::classify(channel, 1_000).is_err(), "no Pusher client can subscribe to it");
+        assert!(!crate::chat::is_room_name(channel), "no raw client can join it as a room");
+        let publication = roster_frame(&serde_json::json!({"type": "presence", "joined": "a\"b"}));
+        let frame = publication.frame(RAW).expect("a raw frame");
+        assert_eq!(&frame[2..], br#"{"joined":"a\"b","type":"presence"}"#);
+        assert!(publication.frame(PUSHER).is_none(), "Pusher members never see it");
     }
 
     #[test]

@@ -12,13 +12,19 @@
 //! - `counters`: per-app figures for `/metrics`.
 //! - `sequencer`: channel history, and the one thread that orders every
 //!   publish, join and leave of the channels that keep it.
+//! - `rooms`, `roster`: raw rooms' query (`?since`, `?history`, `?name`),
+//!   joins and leaves, and their named members over every worker.
+//! - `page`: the chat page served on `GET /`.
 
 mod api;
 mod audience;
 mod counters;
 mod durable;
 mod expiry;
+mod page;
 mod presence;
+mod rooms;
+mod roster;
 mod sequencer;
 mod session;
 mod stored_event;
@@ -46,7 +52,9 @@ use crate::token::{TokenCarrier, TokenError, TokenVerifier, TOKEN_PROTOCOL};
 use counters::ServiceCounters;
 use expiry::TokenExpiry;
 use presence::PresenceRegistry;
-use sequencer::{Greeting, Sequencer, StoredEvent};
+use rooms::RoomQuery;
+use roster::Roster;
+use sequencer::{Sequencer, StoredEvent};
 use users::UserRegistry;
 use webhooks::Webhooks;
 
@@ -71,8 +79,9 @@ pub enum ConnState {
     Room {
         /// The room's core channel.
         channel: String,
-        /// Who it is and what it asked to recover, when either applies
-        /// (boxed: most room clients have neither).
+        /// Who it is, its member name, and what it asked to recover or
+        /// replay, when any of it applies (boxed: most room clients have
+        /// none).
         details: Option<Box<RoomDetails>>,
     },
     /// A Pusher client.
@@ -96,6 +105,12 @@ pub struct RoomDetails {
     pub since: Option<Since>,
     /// Who its token says it is.
     pub user: Option<TokenUser>,
+    /// Its name as a named member of the room (`?name=NAME`, or its
+    /// token's `sub`).
+    pub name: Option<String>,
+    /// How many of the room's last messages it asked for (`?history=N`;
+    /// 0: none).
+    pub recent: usize,
 }
 
 impl ConnState {
@@ -131,6 +146,8 @@ pub struct Service {
     room_app: String,
     echo_to_sender: bool,
     presence: PresenceRegistry,
+    /// Raw rooms' named members.
+    roster: Roster,
     users: UserRegistry,
     webhooks: Webhooks,
     counters: ServiceCounters,
@@ -158,6 +175,8 @@ impl Service {
             (None, None) => None,
         };
         let room_app = config.apps.iter().next().map_or_else(String::new, |app| app.id.clone());
+        let sequencer = sequencer.map(|sequencer| sequencer.with_room_app(&room_app));
+        let cache = Sequencer::new(CACHE_HISTORY).with_room_app(&room_app);
         let webhooks = Webhooks::start(&config.apps);
         let counters = ServiceCounters::new(&config.apps);
         Ok(Service {
@@ -165,11 +184,12 @@ impl Service {
             room_app,
             echo_to_sender: config.echo_to_sender,
             presence: PresenceRegistry::default(),
+            roster: Roster::default(),
             users: UserRegistry::default(),
             webhooks,
             counters,
             sequencer,
-            cache: Sequencer::new(CACHE_HISTORY),
+            cache,
             tokens: config.tokens,
             expiry: TokenExpiry::default(),
         })
@@ -281,10 +301,9 @@ impl Handler for Service {
         let accept = match target {
             ChatTarget::Everyone => Accept::new(ConnState::Everyone { user: user.map(Box::new) }),
             ChatTarget::Room(room) => {
-                let since = room_since(request)?;
+                let query = RoomQuery::parse(request, user.as_ref())?;
                 let channel = audience::audience(&self.room_app, &room);
-                let details = (since.is_some() || user.is_some()).then(|| Box::new(RoomDetails { since, user }));
-                Accept::new(ConnState::Room { channel, details }).without_broadcasts()
+                Accept::new(query.into_state(channel, user)).without_broadcasts()
             }
         };
         Ok(if as_subprotocol { accept.with_protocol(Some(TOKEN_PROTOCOL)) } else { accept })
@@ -302,21 +321,7 @@ impl Handler for Service {
                 if let Some(user) = details.as_ref().and_then(|d| d.user.as_ref()) {
                     self.user_opened(server, conn, user);
                 }
-                let welcome = ChatHandler::welcome(conn, server);
-                match self.sequencer_for(channel) {
-                    Some(sequencer) => {
-                        // The sequencer greets: the welcome then carries the
-                        // room's position, and comes before what was missed.
-                        let since = details.as_mut().and_then(|d| d.since.take());
-                        if sequencer.join(server, conn, channel, Greeting::Raw { welcome }, since).is_err() {
-                            server.disconnect(conn, crate::ws::close::codes::TRY_AGAIN_LATER, "server busy");
-                        }
-                    }
-                    None => {
-                        server.push(conn, &Message::text(welcome));
-                        server.subscribe(conn, channel);
-                    }
-                }
+                self.room_opened(server, conn, channel, details.as_deref_mut());
             }
             ConnState::Pusher(session) => {
                 if let Some((code, why)) = session.refuse {
@@ -335,9 +340,12 @@ impl Handler for Service {
         match state {
             ConnState::Everyone { .. } if self.echo_to_sender => server.broadcast(&message),
             ConnState::Everyone { .. } => server.broadcast_except(&message, conn),
-            ConnState::Room { channel: room, .. } => {
+            ConnState::Room { channel: room, details } => {
                 let channel = audience::split(room).map_or("", |(_, channel)| channel);
-                let except = (!self.echo_to_sender).then_some(conn);
+                // Named members get their own messages back: what they count
+                // is then exactly what the room got, in its order.
+                let named = details.as_ref().is_some_and(|d| d.name.is_some());
+                let except = (!self.echo_to_sender && !named).then_some(conn);
                 match (self.sequencer_for(room), message.as_text()) {
                     (Some(sequencer), Some(text)) => {
                         let event = StoredEvent::new(audience::ROOM_MESSAGE_EVENT, &EventData::Str(text), None);
@@ -365,8 +373,12 @@ impl Handler for Service {
         if let Some(at) = state.token_user().and_then(|user| user.expires_at) {
             self.expiry.forget(conn, at);
         }
-        if let ConnState::Pusher(session) = state {
-            self.pusher_closed(server, conn, *session);
+        match state {
+            ConnState::Pusher(session) => self.pusher_closed(server, conn, *session),
+            ConnState::Room { channel, details: Some(details) } if details.name.is_some() => {
+                self.room_closed(server, conn, &channel);
+            }
+            _ => {}
         }
     }
 
@@ -382,6 +394,9 @@ impl Handler for Service {
     fn on_channel(&self, _server: &ServerHandle, channel: &str, change: ChannelChange) {
         let Some((app, channel)) = audience::split(channel) else { return };
         let Some(app) = self.apps.by_id(app) else { return };
+        if audience::is_roster(channel) {
+            return; // the service's own, not the app's
+        }
         let channel = channel.to_owned();
         let event = match change {
             ChannelChange::Occupied => WebhookEvent::ChannelOccupied { channel },
@@ -391,6 +406,9 @@ impl Handler for Service {
     }
 
     fn on_http(&self, server: &ServerHandle, request: &Request) -> Option<Response> {
+        if let Some(response) = page::serve(request) {
+            return Some(response);
+        }
         if let Some(response) = self.api(server, request) {
             return Some(response);
         }
@@ -402,21 +420,5 @@ impl Handler for Service {
         self.webhooks.report(out);
         // Without --history-* the cache channels' last events are history.
         self.sequencer.as_ref().unwrap_or(&self.cache).report(out);
-    }
-}
-
-/// The recovery a raw room client asks for with `?since=OFFSET&epoch=EPOCH`
-/// (both or neither); a malformed one is refused with 400.
-fn room_since(request: &Request) -> Result<Option<Since>, Rejection> {
-    match (request.query_param("since"), request.query_param("epoch")) {
-        (None, None) => Ok(None),
-        (Some(offset), Some(epoch)) => {
-            match offset.parse::<u64>() {
-                Ok(offset) if !epoch.is_empty() => Ok(Some(Since { epoch: epoch.into_owned(), offset })),
-                _ => Err(Rejection::bad_request()
-                    .body("since must be an offset (a non-negative integer) and epoch non-empty\n")),
-            }
-        }
-        _ => Err(Rejection::bad_request().body("since and epoch go together: ?since=OFFSET&epoch=EPOCH\n")),
     }
 }

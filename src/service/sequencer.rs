@@ -47,7 +47,12 @@ pub(crate) enum Greeting {
     /// A raw room client: its welcome (a JSON object) with the room's
     /// `epoch` and `offset` added; after a recovery the object
     /// `{"type":"recovery","recovered":..,"epoch":..,"offset":..}`.
-    Raw { welcome: String },
+    /// Joined without `since` and with `recent` above 0: the room's last
+    /// `recent` messages, then `{"type":"history","count":..,"epoch":..,"offset":..}`.
+    /// With `roster` (a named member): that roster channel is joined in the
+    /// same order as the room, so the member hears of every stream that
+    /// begins after its welcome (see [`Sequencer::with_room_app`]).
+    Raw { welcome: String, recent: usize, roster: Option<String> },
 }
 
 /// What a join found.
@@ -74,6 +79,9 @@ pub(crate) struct Sequencer {
     started: Instant,
     /// Publishes and joins refused because an inbox was full.
     refused: AtomicU64,
+    /// The app whose channels are raw rooms too: a stream that begins in
+    /// one of them is announced on the room's roster channel.
+    room_app: Option<String>,
 }
 
 impl Sequencer {
@@ -85,7 +93,19 @@ impl Sequencer {
             order: parking_lot::Mutex::new(()),
             started: Instant::now(),
             refused: AtomicU64::new(0),
+            room_app: None,
         }
+    }
+
+    /// This sequencer, announcing each stream that begins in a channel of
+    /// `app` (the raw rooms' app) to the room's named members:
+    /// `{"type":"stream","epoch":..}` on its roster channel, right after the
+    /// stream's first message. Why: a named member that joined before the
+    /// stream existed had no epoch in its welcome, and raw messages carry
+    /// none, so without this it could never recover what it misses.
+    pub(crate) fn with_room_app(mut self, app: &str) -> Self {
+        self.room_app = Some(app.to_owned());
+        self
     }
 
     /// A sequencer whose history is kept in `store` too: what the store
@@ -195,6 +215,16 @@ impl Sequencer {
         let size = event.size();
         let appended = self.history.append(key, event, size, now_ms);
         debug_assert_eq!(appended, at, "appends are serialized by the order lock");
+        if at.offset == 1
+            && self.room_app.as_deref().is_some_and(|app| audience::split(key).map(|(a, _)| a) == Some(app))
+        {
+            // Only named members hear it (no one else joins a roster). After
+            // the message, under the lock: whoever received the message live
+            // joined the roster before it, so gets this too. Best effort: a
+            // full inbox costs those members their recovery, not a message.
+            let notice = serde_json::json!({"type": "stream", "epoch": at.epoch.as_ref()});
+            let _ = server.publish_in_order(&audience::roster(key), &audience::roster_frame(&notice), None);
+        }
         Ok(())
     }
 
@@ -214,11 +244,20 @@ impl Sequencer {
             Greeting::Pusher { .. } => PUSHER,
             Greeting::Raw { .. } => RAW,
         };
+        let recent = match &greeting {
+            Greeting::Raw { recent, .. } if since.is_none() => *recent,
+            _ => 0,
+        };
         let _order = self.order.lock();
         self.apply_losses();
         let now_ms = self.now_ms();
+        let mut latest = Vec::new();
         let (top, recovery) = match since {
-            None => (self.history.latest(key, 0, None, now_ms).0, None),
+            None => {
+                let (top, newest) = self.history.latest(key, recent, None, now_ms);
+                latest = newest;
+                (top, None)
+            }
             Some(since) => {
                 let since = Position { offset: since.offset, epoch: Arc::from(since.epoch) };
                 match self.history.recover(key, &since, now_ms) {
@@ -231,7 +270,7 @@ impl Sequencer {
             Greeting::Pusher { presence, .. } => {
                 protocol::subscription_succeeded_at(channel, presence.as_ref(), top.as_ref().map(position))
             }
-            Greeting::Raw { welcome } => with_position(welcome, top.as_ref()),
+            Greeting::Raw { welcome, .. } => with_position(welcome, top.as_ref()),
         };
         let mut pushes = vec![Prepared::new(&Message::text(greeting_text))];
         let mut cache_miss = false;
@@ -247,6 +286,12 @@ impl Sequencer {
                 }
             }
         }
+        if recent > 0 {
+            for entry in &latest {
+                pushes.push(Prepared::new(&Message::text(audience::raw_text(&entry.payload.data()))));
+            }
+            pushes.push(Prepared::new(&Message::text(history_marker(latest.len(), top.as_ref()))));
+        }
         if let Some(missed) = recovery {
             let recovered = missed.is_some();
             for entry in missed.into_iter().flatten() {
@@ -258,7 +303,7 @@ impl Sequencer {
                 };
                 pushes.push(Prepared::new(&Message::text(text)));
             }
-            let marker = match greeting {
+            let marker = match &greeting {
                 Greeting::Pusher { .. } => protocol::recovery(channel, recovered, top.as_ref().map(position)),
                 Greeting::Raw { .. } => {
                     let marker = serde_json::json!({"type": "recovery", "recovered": recovered}).to_string();
@@ -268,6 +313,9 @@ impl Sequencer {
             pushes.push(Prepared::new(&Message::text(marker)));
         }
         self.refuse_if(server.join_in_order(conn, key, dialect, &pushes).is_err())?;
+        if let Greeting::Raw { roster: Some(roster), .. } = &greeting {
+            self.refuse_if(server.join_in_order(conn, roster, RAW, &[]).is_err())?;
+        }
         Ok(Joined { cache_miss })
     }
 
@@ -286,6 +334,12 @@ impl Sequencer {
     }
 }
 
+/// The marker that ends a raw client's recent history (`?history=N`):
+/// `{"type":"history","count":..}` with the stream's position when it has one.
+pub(crate) fn history_marker(count: usize, top: Option<&Position>) -> String {
+    with_position(&serde_json::json!({"type": "history", "count": count}).to_string(), top)
+}
+
 /// `object` (JSON object text) with `"epoch"` and `"offset"` added when the
 /// stream exists.
 fn with_position(object: &str, top: Option<&Position>) -> String {
@@ -302,4 +356,17 @@ fn with_position(object: &str, top: Option<&Position>) -> String {
 
 fn position(at: &Position) -> StreamPosition<'_> {
     StreamPosition { epoch: &at.epoch, offset: at.offset }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_history_marker_says_how_many_and_where_the_stream_stands() {
+        assert_eq!(history_marker(0, None), r#"{"count":0,"type":"history"}"#);
+        let top = Position { offset: 7, epoch: Arc::from("3a8eb0a8df78") };
+        let marker: serde_json::Value = serde_json::from_str(&history_marker(3, Some(&top))).expect("json");
+        assert_eq!(marker, serde_json::json!({"type": "history", "count": 3, "epoch": "3a8eb0a8df78", "offset": 7}));
+    }
 }
