@@ -4,7 +4,10 @@
 //! time, rooms kept apart, recent history for a late joiner, a page that
 //! loses its network and shows what it missed once, in order) and exits 0
 //! only when every check passed. It leaves a screenshot in
-//! `target/browser/chat.png`.
+//! `target/browser/chat.png`. `tests/browser/edge.mjs` is the edge: a page
+//! of an allowed origin chatting over wss:// (the test certificate pinned), a login token
+//! as a subprotocol and permessage-deflate, and the refusals without a token
+//! or from another origin.
 //!
 //! Needs Chromium (`/usr/bin/chromium`, or `CHROMIUM`) and `npm ci` in
 //! `tests/browser` (`.ci/run` does both). Without them the test fails under
@@ -59,11 +62,18 @@ fn the_chat_page_works_in_chromium() {
     std::fs::create_dir_all(&shots).expect("create target/browser");
     let screenshot = shots.join("chat.png");
     let _ = std::fs::remove_file(&screenshot);
-    let mut script = Command::new("node")
-        .arg(root().join("tests/browser/chat.mjs"))
-        .arg(format!("http://{}/", server.addr))
-        .arg(&screenshot)
-        .env("CHROMIUM", &browser)
+    run_script("chat.mjs", &[&format!("http://{}/", server.addr), &screenshot.display().to_string()], &browser);
+    assert!(screenshot.is_file(), "no screenshot at {}", screenshot.display());
+    println!("screenshot: {}", screenshot.display());
+}
+
+/// Runs `node tests/browser/SCRIPT ARGS` with `browser`, killing it past
+/// [`LIMIT`]; fails unless it exits 0 having printed "all checks passed".
+fn run_script(script: &str, args: &[&str], browser: &Path) {
+    let mut child = Command::new("node")
+        .arg(root().join("tests/browser").join(script))
+        .args(args)
+        .env("CHROMIUM", browser)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -78,24 +88,56 @@ fn the_chat_page_works_in_chromium() {
             text
         })
     };
-    let stdout = drain(script.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let stderr = drain(script.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = script.try_wait().expect("wait for node") {
+        if let Some(status) = child.try_wait().expect("wait for node") {
             break status;
         }
         if started.elapsed() > LIMIT {
-            let _ = script.kill();
-            break script.wait().expect("reap node");
+            let _ = child.kill();
+            break child.wait().expect("reap node");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     let stdout = stdout.join().expect("stdout");
     let stderr = stderr.join().expect("stderr");
     println!("{stdout}");
-    assert!(status.success(), "chat.mjs failed ({status}, {:?}):\n{stdout}\n{stderr}", started.elapsed());
+    assert!(status.success(), "{script} failed ({status}, {:?}):\n{stdout}\n{stderr}", started.elapsed());
     assert!(stdout.contains("all checks passed"), "{stdout}");
-    assert!(screenshot.is_file(), "no screenshot at {}", screenshot.display());
-    println!("screenshot: {}", screenshot.display());
+}
+
+#[test]
+fn a_browser_on_another_origin_chats_over_wss_with_a_token_and_compression() {
+    let Some(browser) = chromium() else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let fixtures = root().join("tests/fixtures/tls");
+    let (cert, key) = (fixtures.join("server1.pem"), fixtures.join("server1-key.pem"));
+    let secret = "the edge test's token secret, long enough";
+    let origin = format!("https://localhost:{port}");
+    let bind = format!("127.0.0.1:{port}");
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let args = [
+        "--bind",
+        &bind,
+        "--tls-cert",
+        &cert_arg,
+        "--tls-key",
+        &key_arg,
+        "--auth-secret",
+        secret,
+        "--allowed-origin",
+        &origin,
+    ];
+    let _server = Fanout::spawn(&args, None);
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() + 600;
+    let claims = serde_json::json!({"sub": "edge-user", "exp": exp, "rooms": ["edge-*"]});
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).expect("a key"),
+    )
+    .expect("a token");
+    run_script("edge.mjs", &[&port.to_string(), &cert_arg, &token], &browser);
 }
