@@ -29,7 +29,7 @@ impl BusRig {
     /// Sends one broadcast across the bus and takes it out of the inbox;
     /// returns the frame's length as the worker sees it.
     pub fn hop(&self, frame: &Bytes) -> usize {
-        let broadcast = Broadcast { frame: frame.clone(), except: None, sent_at: None };
+        let broadcast = Broadcast { frame: frame.clone(), except: None, sent_at: None, deflated: Default::default() };
         if self.bus.broadcast(broadcast, Wait::No).is_err() {
             return 0;
         }

@@ -172,7 +172,12 @@ impl ServerHandle {
     }
 
     fn send_broadcast(&self, prepared: &Prepared, except: Option<ConnId>, wait: Wait) -> Result<(), SendError> {
-        let broadcast = Broadcast { frame: prepared.frame.clone(), except, sent_at: Some(Instant::now()) };
+        let broadcast = Broadcast {
+            frame: prepared.frame.clone(),
+            except,
+            sent_at: Some(Instant::now()),
+            deflated: Default::default(),
+        };
         self.shared.bus.broadcast(broadcast, wait)
     }
 

@@ -15,7 +15,7 @@ fn roomy() -> InboxBounds {
 }
 
 fn broadcast(frame: &Bytes) -> Broadcast {
-    Broadcast { frame: frame.clone(), except: None, sent_at: None }
+    Broadcast { frame: frame.clone(), except: None, sent_at: None, deflated: Default::default() }
 }
 
 fn push(seq: u64) -> Command {

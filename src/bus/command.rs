@@ -14,6 +14,20 @@ use crate::http::Response;
 /// itself and the channel slot it occupies.
 pub(crate) const COMMAND_OVERHEAD: usize = 64;
 
+/// A frame's compressed form (permessage-deflate), made by the first worker
+/// that has a compressing recipient for it and shared by every other worker
+/// through the clones of the command: a broadcast is compressed once.
+/// `None` inside: the frame does not compress (too small, or no smaller).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeflateCache(Arc<std::sync::OnceLock<Option<Bytes>>>);
+
+impl DeflateCache {
+    /// The compressed form of `frame`, computed with `deflate` the first time.
+    pub(crate) fn get_or_deflate(&self, frame: &Bytes, deflate: impl FnOnce(&Bytes) -> Option<Bytes>) -> Bytes {
+        self.0.get_or_init(|| deflate(frame)).clone().unwrap_or_else(|| frame.clone())
+    }
+}
+
 /// A broadcast on its way to a worker's connections.
 #[derive(Debug, Clone)]
 pub(crate) struct Broadcast {
@@ -23,6 +37,8 @@ pub(crate) struct Broadcast {
     pub(crate) except: Option<ConnId>,
     /// When the application asked for it; `None` for the server's pings.
     pub(crate) sent_at: Option<Instant>,
+    /// Its compressed frame, shared by the workers.
+    pub(crate) deflated: DeflateCache,
 }
 
 /// A publish to one channel on its way to a worker with members of it.

@@ -31,7 +31,7 @@ use bytes::Bytes;
 use mio::Waker;
 
 pub use command::SendError;
-pub(crate) use command::{Broadcast, Command, Publish, Wait, COMMAND_OVERHEAD};
+pub(crate) use command::{Broadcast, Command, DeflateCache, Publish, Wait, COMMAND_OVERHEAD};
 pub(crate) use inbox::{Inbox, InboxBounds, InboxReceiver};
 
 use crate::conn_id::ConnId;

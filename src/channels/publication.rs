@@ -37,6 +37,10 @@ impl Dialect {
 #[derive(Debug, Clone, Default)]
 pub struct Publication {
     frames: [Option<Bytes>; DIALECTS],
+    /// Each frame's compressed form, made once by the first worker that
+    /// needs it and shared by the others (the publication is cloned, not
+    /// copied, to every worker).
+    deflated: [crate::bus::DeflateCache; DIALECTS],
 }
 
 impl Publication {
@@ -59,6 +63,17 @@ impl Publication {
     /// The frame for `dialect`, if any.
     pub(crate) fn frame(&self, dialect: Dialect) -> Option<&Bytes> {
         self.frames[dialect.index()].as_ref()
+    }
+
+    /// The frame for `dialect` as compressing members get it (compressed
+    /// with `deflate` by the first worker to ask, where that pays).
+    pub(crate) fn deflated_frame(
+        &self,
+        dialect: Dialect,
+        deflate: impl FnOnce(&Bytes) -> Option<Bytes>,
+    ) -> Option<Bytes> {
+        let frame = self.frame(dialect)?;
+        Some(self.deflated[dialect.index()].get_or_deflate(frame, deflate))
     }
 
     /// Bytes of every frame: what it costs against an inbox's bound.
@@ -88,5 +103,26 @@ mod tests {
     fn only_four_dialects_exist() {
         assert!(Dialect::new(3).is_some());
         assert!(Dialect::new(4).is_none());
+    }
+
+    #[test]
+    fn a_frame_is_compressed_once_for_every_clone_of_the_publication() {
+        let publication = Publication::single(&Prepared::new(&Message::text("x".repeat(500))));
+        let on_another_worker = publication.clone();
+        let mut calls = 0;
+        let made = on_another_worker.deflated_frame(Dialect::DEFAULT, |_| {
+            calls += 1;
+            Some(Bytes::from_static(b"compressed"))
+        });
+        let reused = publication.deflated_frame(Dialect::DEFAULT, |_| {
+            calls += 1;
+            None
+        });
+        assert_eq!(
+            (made.as_deref(), reused.as_deref(), calls),
+            (Some(&b"compressed"[..]), Some(&b"compressed"[..]), 1)
+        );
+        let plain = Publication::single(&Prepared::new(&Message::text("tiny")));
+        assert_eq!(plain.deflated_frame(Dialect::DEFAULT, |_| None), plain.frame(Dialect::DEFAULT).cloned());
     }
 }

@@ -41,7 +41,8 @@ impl Joined {
         let mut excepted: Vec<ConnId> = batch.iter().filter_map(|b| b.except).collect();
         excepted.sort_unstable();
         excepted.dedup();
-        Some(Joined { run: [Broadcast { frame: run.freeze(), except: None, sent_at: None }], excepted })
+        let run = Broadcast { frame: run.freeze(), except: None, sent_at: None, deflated: Default::default() };
+        Some(Joined { run: [run], excepted })
     }
 
     /// The joined run for `conn`, or `None` when it must skip a frame.
@@ -56,7 +57,14 @@ mod tests {
     use bytes::Bytes;
 
     fn batch(n: usize, except: Option<ConnId>) -> Vec<Broadcast> {
-        (0..n).map(|i| Broadcast { frame: Bytes::from(vec![i as u8; 3]), except, sent_at: None }).collect()
+        (0..n)
+            .map(|i| Broadcast {
+                frame: Bytes::from(vec![i as u8; 3]),
+                except,
+                sent_at: None,
+                deflated: Default::default(),
+            })
+            .collect()
     }
 
     #[test]

@@ -8,7 +8,14 @@ use crate::shard::connection::Flag;
 use crate::shard::rig::{open_connection, Sink};
 
 fn frames(n: usize, len: usize) -> Vec<Broadcast> {
-    (0..n).map(|i| Broadcast { frame: Bytes::from(vec![i as u8; len]), except: None, sent_at: None }).collect()
+    (0..n)
+        .map(|i| Broadcast {
+            frame: Bytes::from(vec![i as u8; len]),
+            except: None,
+            sent_at: None,
+            deflated: Default::default(),
+        })
+        .collect()
 }
 
 fn limit(max_bytes: usize, policy: SlowConsumerPolicy) -> QueueLimit {

@@ -149,16 +149,15 @@ impl<H: Handler, T: Transport> Worker<H, T> {
 }
 
 /// One channel's publishes of a turn, joined per dialect on first use when
-/// there are enough of them to be worth it, and compressed (each frame once
-/// per turn) on first use by a compressing member.
+/// there are enough of them to be worth it; each frame compressed once, by
+/// the first worker with a compressing member (see
+/// [`crate::channels::Publication`]).
 struct RunFrames<'a> {
     run: &'a [Publish],
     /// Sorted ids excluded from some publish of the run.
     excepted: Vec<ConnId>,
     joined: [Option<(Bytes, u64)>; DIALECTS],
     joined_deflated: [Option<(Bytes, u64)>; DIALECTS],
-    /// Per publish, per dialect: its frame as compressing members get it.
-    deflated: Vec<[Option<Bytes>; DIALECTS]>,
 }
 
 impl<'a> RunFrames<'a> {
@@ -166,25 +165,17 @@ impl<'a> RunFrames<'a> {
         let mut excepted: Vec<ConnId> = run.iter().filter_map(|p| p.except).collect();
         excepted.sort_unstable();
         excepted.dedup();
-        RunFrames {
-            run,
-            excepted,
-            joined: Default::default(),
-            joined_deflated: Default::default(),
-            deflated: Vec::new(),
-        }
+        RunFrames { run, excepted, joined: Default::default(), joined_deflated: Default::default() }
     }
 
     /// Publish `i`'s frame for a member of `dialect`: compressed (when that
     /// pays) for a member given `deflater`, plain otherwise.
     fn frame_for(&mut self, i: usize, dialect: Dialect, deflater: Option<&mut Deflater>) -> Option<Bytes> {
-        let plain = self.run.get(i)?.publication.frame(dialect)?;
-        let Some(deflater) = deflater else { return Some(plain.clone()) };
-        if self.deflated.is_empty() {
-            self.deflated = vec![Default::default(); self.run.len()];
+        let publication = &self.run.get(i)?.publication;
+        match deflater {
+            Some(deflater) => publication.deflated_frame(dialect, |frame| deflater.deflate_frame(frame, 15)),
+            None => publication.frame(dialect).cloned(),
         }
-        let slot = &mut self.deflated[i][dialect.index()];
-        Some(slot.get_or_insert_with(|| deflater.deflate_frame(plain, 15).unwrap_or_else(|| plain.clone())).clone())
     }
 
     /// The run as one buffer for a member of `dialect` (compressed frames

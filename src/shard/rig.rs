@@ -95,7 +95,12 @@ impl FanoutRig {
     /// vectored write each; returns the bytes written in all.
     pub fn fan_out(&mut self, frames: &[Bytes]) -> usize {
         self.batch.clear();
-        self.batch.extend(frames.iter().map(|frame| Broadcast { frame: frame.clone(), except: None, sent_at: None }));
+        self.batch.extend(frames.iter().map(|frame| Broadcast {
+            frame: frame.clone(),
+            except: None,
+            sent_at: None,
+            deflated: Default::default(),
+        }));
         // As the worker does: a busy turn is joined into one run first.
         let joined = super::coalesce::Joined::of(&self.batch);
         let mut total = 0;

@@ -57,7 +57,12 @@ impl<H: Handler, T: Transport> Worker<H, T> {
             if now >= self.next_ping {
                 self.next_ping = now + millis(interval);
                 if self.draining_until.is_none() {
-                    self.batch.push(Broadcast { frame: Bytes::from_static(PING), except: None, sent_at: None });
+                    self.batch.push(Broadcast {
+                        frame: Bytes::from_static(PING),
+                        except: None,
+                        sent_at: None,
+                        deflated: Default::default(),
+                    });
                 }
             }
         }

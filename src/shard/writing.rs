@@ -202,11 +202,12 @@ impl<H: Handler, T: Transport> Worker<H, T> {
 /// tells the worker's pressure record how far behind it is.
 /// `batch` with each frame compressed where that pays (the others as they
 /// are), frame for frame, so a connection's place in the turn holds in both.
+/// A frame another worker compressed already is taken as it made it.
 fn deflate_batch(batch: &[Broadcast], deflater: &mut Deflater) -> (Vec<Broadcast>, Option<Joined>) {
     let deflated: Vec<Broadcast> = batch
         .iter()
         .map(|b| Broadcast {
-            frame: deflater.deflate_frame(&b.frame, 15).unwrap_or_else(|| b.frame.clone()),
+            frame: b.deflated.get_or_deflate(&b.frame, |frame| deflater.deflate_frame(frame, 15)),
             ..b.clone()
         })
         .collect();
