@@ -86,7 +86,6 @@ impl<H: Handler, T: Transport> Worker<H, T> {
 
     /// Closes a slow consumer with 1008; counted, and logged rate-limited.
     pub(super) fn close_slow_consumer(&mut self, key: usize, id: crate::ConnId) {
-        WorkerCounters::bump(&self.counters().slow_consumers_closed);
         if let Verdict::Log { suppressed } = self.logs.slow_consumers.check(Instant::now()) {
             log::warn!(
                 "worker {}: connection {id} is a slow consumer (its queue reached {} bytes): closing it with 1008{}",
@@ -97,6 +96,9 @@ impl<H: Handler, T: Transport> Worker<H, T> {
         }
         // begin_close lists it as dirty: the close frame goes out next turn.
         self.begin_close(key, Ending::slow_consumer());
+        // Counted once it is out of the registry: whoever reads the count
+        // finds the connection gone.
+        WorkerCounters::bump(&self.counters().slow_consumers_closed);
     }
 
     /// Logs (rate-limited) a connection that starts losing frames.
