@@ -37,15 +37,7 @@ fn broadcast_over_wss_counts_every_delivery() {
     assert!(output.status.success(), "loadtest failed: {}", util::printed(&output));
     let report = util::json(&output);
     assert_eq!(report["url"].as_str(), Some(url.as_str()));
-    let broadcast = &report["broadcast"];
-    let sent = broadcast["sent"].as_u64().expect("sent");
-    assert!(sent >= 150, "only {sent} messages were sent");
-    // Chat relays to every connection but the sender: 39 receivers per message.
-    assert_eq!(broadcast["expected"].as_u64(), Some(sent * 39));
-    assert_eq!(broadcast["received"], broadcast["expected"], "{report}");
-    for counter in ["lost", "duplicates", "reordered", "self_received"] {
-        assert_eq!(broadcast[counter].as_u64(), Some(0), "{counter} in {report}");
-    }
+    let sent = util::assert_chat_broadcast_complete(&report);
     assert_eq!(report["connections"]["opened"].as_u64(), Some(40));
     assert!(report["handshake_ms"]["count"].as_u64() == Some(40), "{}", report["handshake_ms"]);
     assert!(server.handle().stats().messages_in >= sent);

@@ -3,8 +3,6 @@
 //! `terminate_connections`. Every request is signed (see
 //! `pusher::api_auth`); every answer is JSON, errors as `{"error": ..}`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{json, Map, Value};
 
 use super::audience;
@@ -63,10 +61,6 @@ fn error(status: u16, message: &str) -> Response {
     answer(status, &json!({ "error": message }))
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 impl Service {
     /// Answers an API request; `None` for paths that are not the API.
     pub(crate) fn api(&self, server: &ServerHandle, request: &Request) -> Option<Response> {
@@ -96,7 +90,7 @@ impl Service {
             request.body(),
             &app.key,
             &app.secret,
-            now_secs(),
+            crate::token::now_secs(),
         ) {
             return error(e.status(), &e.to_string());
         }

@@ -55,3 +55,19 @@ pub fn printed(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// Checks a chat `broadcast` report over 40 connections: at least 150
+/// messages sent, each relayed to the 39 others, nothing lost, duplicated,
+/// reordered or echoed to its sender. Gives the messages sent.
+pub fn assert_chat_broadcast_complete(report: &serde_json::Value) -> u64 {
+    let broadcast = &report["broadcast"];
+    let sent = broadcast["sent"].as_u64().expect("sent");
+    assert!(sent >= 150, "only {sent} messages were sent");
+    // Chat relays to every connection but the sender: 39 receivers per message.
+    assert_eq!(broadcast["expected"].as_u64(), Some(sent * 39));
+    assert_eq!(broadcast["received"], broadcast["expected"], "{report}");
+    for counter in ["lost", "duplicates", "reordered", "self_received"] {
+        assert_eq!(broadcast[counter].as_u64(), Some(0), "{counter} in {report}");
+    }
+    sent
+}
