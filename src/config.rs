@@ -99,6 +99,9 @@ pub struct Config {
     /// messages of [`crate::ws::deflate::MIN_COMPRESSED_SIZE`] bytes or more
     /// go out compressed, and compressed messages are taken in.
     pub compression: bool,
+    /// Share channels and broadcasts with the other nodes of a cluster
+    /// through Redis (see [`crate::cluster`]). `None`: a single node.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 impl Default for Config {
@@ -131,6 +134,7 @@ impl Default for Config {
             max_handshakes_per_ip: None,
             tls: None,
             compression: true,
+            cluster: None,
         }
     }
 }

@@ -27,6 +27,9 @@ pub enum ServerError {
     /// The TLS certificate or key cannot be used (the error names the file).
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// The cluster settings cannot work (a bad Redis URL, say).
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// Binding or configuring the listening socket failed.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     pub(crate) per_ip: crate::per_ip::PerIpLimits,
     /// TLS settings when the server speaks TLS (`Config::tls`).
     pub(crate) tls: Option<crate::tls::TlsContext>,
+    /// The bridge to the other nodes, with `Config::cluster`.
+    pub(crate) cluster: Option<crate::cluster::Cluster>,
 }
 
 /// A cheap, cloneable reference to a running server, usable from any thread.
@@ -172,13 +174,23 @@ impl ServerHandle {
     }
 
     fn send_broadcast(&self, prepared: &Prepared, except: Option<ConnId>, wait: Wait) -> Result<(), SendError> {
-        let broadcast = Broadcast {
-            frame: prepared.frame.clone(),
-            except,
-            sent_at: Some(Instant::now()),
-            deflated: Default::default(),
-        };
+        self.broadcast_here(prepared.frame.clone(), except, wait)?;
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.forward_broadcast(&prepared.frame);
+        }
+        Ok(())
+    }
+
+    /// Sends `frame` to this node's connections but `except`.
+    fn broadcast_here(&self, frame: Bytes, except: Option<ConnId>, wait: Wait) -> Result<(), SendError> {
+        let broadcast = Broadcast { frame, except, sent_at: Some(Instant::now()), deflated: Default::default() };
         self.shared.bus.broadcast(broadcast, wait)
+    }
+
+    /// Delivers a broadcast another node made to this node's connections,
+    /// never waiting (`Full`: none got it).
+    pub(crate) fn broadcast_from_cluster(&self, frame: Bytes) -> Result<(), SendError> {
+        self.broadcast_here(frame, None, Wait::No)
     }
 
     /// True when the calling worker holds more work for itself and for other

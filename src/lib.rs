@@ -57,6 +57,7 @@ pub mod bench_support;
 mod bus;
 mod channels;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 mod conn_id;
 mod deferred;

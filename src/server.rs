@@ -54,6 +54,7 @@ impl<H: Handler> Server<H> {
         config.validate()?;
         // Certificates first: a bad file is reported before the port is taken.
         let tls = config.tls.as_ref().map(TlsContext::load).transpose()?;
+        let cluster = config.cluster.as_ref().map(crate::cluster::Cluster::new).transpose()?;
         let listener = sys::bind_listener(config.bind, config.backlog)
             .map_err(|source| ServerError::Bind { addr: config.bind, source })?;
         let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.bind, source })?;
@@ -84,6 +85,7 @@ impl<H: Handler> Server<H> {
             }),
             per_ip: PerIpLimits::new(config.max_connections_per_ip, config.max_handshakes_per_ip),
             tls,
+            cluster,
             config,
             deferrals: Default::default(),
         };
@@ -132,6 +134,9 @@ impl<H: Handler> Server<H> {
             .spawn(move || acceptor.run(&handle.shared))
             .map_err(|source| ServerError::Start { what: "the acceptor thread", source })?;
         running.acceptor = Some(acceptor);
+        if let Some(cluster) = &self.handle.shared.cluster {
+            cluster.start(&self.handle).map_err(|source| ServerError::Start { what: "the Redis bridge", source })?;
+        }
         if self.handle.is_shutting_down() {
             // A shutdown requested before start must still stop the acceptor.
             if let Some(stop) = self.acceptor_stop.lock().as_ref() {
@@ -167,6 +172,9 @@ fn run_worker<H: Handler, T: Transport>(
         // held are vacated now (no hook runs: the worker's thread is gone).
         for channel in handle.shared.channels.forget_worker(index) {
             log::debug!("channel {channel} vacated with worker {index}");
+            if let Some(cluster) = &handle.shared.cluster {
+                cluster.membership_changed(&channel);
+            }
         }
     }
     if let Err(e) = &outcome {

@@ -90,7 +90,9 @@ impl ServerHandle {
             sent_at: Some(Instant::now()),
         };
         let bus = &self.shared.bus;
-        bus.send_through_inboxes(bus.every_worker().iter().map(|&w| (w, Command::Publish(publish.clone()))).collect())
+        bus.send_through_inboxes(bus.every_worker().iter().map(|&w| (w, Command::Publish(publish.clone()))).collect())?;
+        self.forward_to_cluster(channel, publication);
+        Ok(())
     }
 
     /// Subscribes `conn` to `channel` as `dialect`, then sends it `pushes`,
@@ -117,6 +119,33 @@ impl ServerHandle {
     }
 
     fn publish_with(
+        &self,
+        channel: &str,
+        publication: &Publication,
+        except: Option<ConnId>,
+        wait: Wait,
+    ) -> Result<usize, SendError> {
+        let reached = self.publish_here(channel, publication, except, wait)?;
+        self.forward_to_cluster(channel, publication);
+        Ok(reached)
+    }
+
+    /// Hands a publication this node's members got (or would have, had it
+    /// any) to the other nodes, when there are some.
+    fn forward_to_cluster(&self, channel: &str, publication: &Publication) {
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.forward_publication(channel, publication);
+        }
+    }
+
+    /// Delivers a publication another node made to this node's members,
+    /// never waiting (`Full`: none got it).
+    pub(crate) fn publish_from_cluster(&self, channel: &str, publication: &Publication) -> Result<usize, SendError> {
+        self.publish_here(channel, publication, None, Wait::No)
+    }
+
+    /// Sends `publication` to this node's members of `channel` but `except`.
+    fn publish_here(
         &self,
         channel: &str,
         publication: &Publication,

@@ -60,6 +60,13 @@ impl Publication {
         self
     }
 
+    /// Sets the frame members of `dialect` receive to bytes already framed
+    /// (a publication that came from another node).
+    pub(crate) fn with_frame(mut self, dialect: Dialect, frame: Bytes) -> Self {
+        self.frames[dialect.index()] = Some(frame);
+        self
+    }
+
     /// The frame for `dialect`, if any.
     pub(crate) fn frame(&self, dialect: Dialect) -> Option<&Bytes> {
         self.frames[dialect.index()].as_ref()

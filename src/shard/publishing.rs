@@ -9,6 +9,7 @@
 //! delivers the collected ones first, so per-sender order holds.
 
 use std::mem;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
@@ -59,7 +60,10 @@ impl<H: Handler, T: Transport> Worker<H, T> {
         }
     }
 
-    fn channel_changed(&mut self, channel: &str, change: ChannelChange) {
+    fn channel_changed(&mut self, channel: &Arc<str>, change: ChannelChange) {
+        if let Some(cluster) = &self.handle.shared.cluster {
+            cluster.membership_changed(channel);
+        }
         let (handler, handle) = (&self.handler, &self.handle);
         if let Err(panic) = guard::call(|| handler.on_channel(handle, channel, change)) {
             self.hook_panicked("on_channel", &format!("channel {channel}"), &panic, "the server goes on");

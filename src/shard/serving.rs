@@ -156,13 +156,21 @@ impl<H: Handler, T: Transport> Worker<H, T> {
                     application = metrics::MetricsOut::default();
                 }
                 let shared = &self.handle.shared;
+                if let Some(cluster) = &shared.cluster {
+                    cluster.report(&mut application);
+                }
                 Response::new(200)
                     .header("Content-Type", metrics::CONTENT_TYPE)
                     .body(metrics::render(shared, application))
             }
             "/healthz" => Response::text(200, "ok\n"),
             "/readyz" if self.handle.is_shutting_down() => Response::text(503, "draining\n"),
-            "/readyz" => Response::text(200, "ready\n"),
+            "/readyz" => match &self.handle.shared.cluster {
+                // Serving this node's clients is still worth the traffic
+                // while Redis is away: ready, and the body says how it stands.
+                Some(cluster) => Response::text(200, format!("ready\n{}", cluster.readiness())),
+                None => Response::text(200, "ready\n"),
+            },
             _ => {
                 let (handler, handle) = (&self.handler, &self.handle);
                 match guard::call(|| handler.on_http(handle, request)) {

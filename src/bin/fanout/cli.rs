@@ -106,6 +106,16 @@ pub struct Cli {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Join a cluster: share channels and broadcasts with every node on this
+    /// Redis (redis://[:password@]host:port[/db] or rediss://...). Repeat it
+    /// to spread channels over several Redis instances (every node must list
+    /// the same ones in the same order) [default: a single node].
+    #[arg(long = "redis", value_name = "URL")]
+    pub redis: Vec<String>,
+    /// What this cluster's Redis channel names start with (several clusters
+    /// can share one Redis under different prefixes).
+    #[arg(long, value_name = "PREFIX", default_value = "fanout", requires = "redis")]
+    pub redis_prefix: String,
     /// Do not agree to permessage-deflate (by default every client that
     /// offers it gets messages of 128 bytes or more compressed).
     #[arg(long)]
@@ -310,6 +320,11 @@ impl Cli {
         };
         config.max_connections_per_ip = self.max_connections_per_ip;
         config.max_handshakes_per_ip = self.max_handshakes_per_ip;
+        config.cluster = (!self.redis.is_empty()).then(|| {
+            let mut cluster = fanout::cluster::ClusterConfig::new(self.redis.clone());
+            cluster.prefix = self.redis_prefix.clone();
+            cluster
+        });
         config
     }
 }

@@ -1,0 +1,383 @@
+//! Scale-out: several fanout nodes share their channels and broadcasts
+//! through Redis pub/sub, never a protocol of their own.
+//!
+//! Every publish to a channel and every broadcast is delivered to this
+//! node's own members directly (no round trip, and it keeps working while
+//! Redis is away), and also handed, as one [`envelope`], to a bridge thread
+//! that publishes it to Redis. Another bridge thread holds the subscribe
+//! connection: a node is subscribed to a channel's Redis channel only while
+//! it has members of it (the channel directory says so; workers only mark
+//! the channel as changed), plus its node-wide broadcast channel. What
+//! arrives goes to the workers with members, as any publish; a node's own
+//! envelopes coming back are dropped, so each client gets each message once.
+//!
+//! - `envelope`: the bytes that cross.
+//! - `names`: the Redis channels, under a prefix, and which Redis instance
+//!   each channel lives on (by hash of its name, with `--redis` repeated).
+//! - `publisher`: the thread that drains a bounded queue into pipelined
+//!   `PUBLISH`es (a full queue, or Redis away, counts the message as lost:
+//!   at most once, never a wait).
+//! - `subscriber`: the thread that subscribes, delivers, and resubscribes
+//!   everything after reconnecting.
+//!
+//! Nothing here runs on a worker but a few atomic reads, the envelope's
+//! encoding and a `try_send`.
+
+mod envelope;
+mod names;
+mod publisher;
+mod subscriber;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use parking_lot::Mutex;
+
+use crate::channels::Publication;
+use crate::handle::ServerHandle;
+use crate::metrics::MetricsOut;
+use names::Names;
+
+/// How fanout reaches the Redis it shares channels through.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClusterConfig {
+    /// One `redis://` or `rediss://` URL per Redis instance; channels are
+    /// spread over them by hash of their name. Every node must list the
+    /// same instances in the same order.
+    pub redis: Vec<String>,
+    /// What every Redis channel name of this cluster starts with, so
+    /// several clusters can share one Redis.
+    pub prefix: String,
+    /// How often the bridge proves its connections alive; one silent for
+    /// three times this is dropped and made again.
+    pub heartbeat: Duration,
+    /// Publishes that may wait for the bridge per Redis instance; past it
+    /// they are counted as lost rather than held.
+    pub queue: usize,
+}
+
+impl ClusterConfig {
+    /// A cluster over the Redis instances at `redis`, with the default
+    /// prefix (`fanout`), a 1 s heartbeat and a queue of 65,536 publishes.
+    pub fn new(redis: Vec<String>) -> Self {
+        ClusterConfig { redis, prefix: "fanout".into(), heartbeat: Duration::from_secs(1), queue: 1 << 16 }
+    }
+}
+
+/// Why the cluster settings cannot work.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// No Redis URL was given.
+    #[error("a cluster needs at least one Redis URL")]
+    NoRedis,
+    /// A URL is not a Redis URL.
+    #[error("{url} is not a Redis URL (redis://host:port[/db] or rediss://...): {reason}")]
+    BadUrl {
+        /// The URL as given, password hidden.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The prefix is empty or holds a character that would blur names.
+    #[error("the Redis prefix must be 1-64 characters of letters, digits, '-', '_', '.' or ':'")]
+    BadPrefix,
+    /// The heartbeat or queue is zero.
+    #[error("the cluster's heartbeat and queue must be above zero")]
+    Zero,
+}
+
+/// The figures of the bridge, for `/metrics`.
+#[derive(Debug, Default)]
+struct Counters {
+    /// Envelopes Redis took.
+    published: AtomicU64,
+    /// Envelopes that never reached Redis: queue full, Redis away, or a
+    /// pipeline that failed (not knowing which of it got through, all of
+    /// it is counted).
+    lost: AtomicU64,
+    /// Envelopes from other nodes handed to this node's workers.
+    received: AtomicU64,
+    /// Envelopes from other nodes dropped: a worker's inbox was full.
+    dropped: AtomicU64,
+    /// Messages on fanout's Redis channels that were not envelopes.
+    malformed: AtomicU64,
+    /// Connections to Redis made again after one was lost.
+    reconnects: AtomicU64,
+}
+
+/// What the publisher thread sends.
+enum Outgoing {
+    /// An envelope for a Redis channel.
+    Publish { channel: Vec<u8>, envelope: Vec<u8> },
+    /// Tell this node's subscriber to look at the channels that changed.
+    Wake,
+}
+
+/// One Redis instance: its connections' threads share this.
+struct Shard {
+    index: usize,
+    client: redis::Client,
+    /// The URL with any password hidden, for logs.
+    shown: String,
+    outbox: Sender<Outgoing>,
+    inbox: Receiver<Outgoing>,
+    /// The publisher's connection is up.
+    publishing: AtomicBool,
+    /// The subscriber's connection is up and subscribed.
+    subscribed: AtomicBool,
+    /// Redis channels the subscriber holds now.
+    subscriptions: AtomicU64,
+    /// Channels whose membership on this node began or ended since the
+    /// subscriber last looked.
+    changed: Mutex<HashSet<Arc<str>>>,
+    /// A wake is on its way (or due) to the subscriber.
+    wake_pending: AtomicBool,
+}
+
+impl Shard {
+    /// Both connections are up: this node publishes to and hears from it.
+    fn up(&self) -> bool {
+        self.publishing.load(Ordering::Relaxed) && self.subscribed.load(Ordering::Relaxed)
+    }
+}
+
+/// This node's bridge to Redis.
+pub(crate) struct Cluster {
+    node: u64,
+    names: Names,
+    heartbeat: Duration,
+    shards: Box<[Arc<Shard>]>,
+    counters: Arc<Counters>,
+}
+
+impl Cluster {
+    /// Checks `config` and prepares the bridge; no connection is made until
+    /// [`Cluster::start`].
+    pub(crate) fn new(config: &ClusterConfig) -> Result<Self, ClusterError> {
+        if config.redis.is_empty() {
+            return Err(ClusterError::NoRedis);
+        }
+        if config.heartbeat.is_zero() || config.queue == 0 {
+            return Err(ClusterError::Zero);
+        }
+        let names = Names::new(&config.prefix).ok_or(ClusterError::BadPrefix)?;
+        let mut shards = Vec::with_capacity(config.redis.len());
+        for (index, url) in config.redis.iter().enumerate() {
+            let shown = names::hide_password(url);
+            let client = redis::Client::open(url.as_str())
+                .map_err(|e| ClusterError::BadUrl { url: shown.clone(), reason: e.to_string() })?;
+            let (outbox, inbox) = crossbeam_channel::bounded(config.queue);
+            shards.push(Arc::new(Shard {
+                index,
+                client,
+                shown,
+                outbox,
+                inbox,
+                publishing: AtomicBool::new(false),
+                subscribed: AtomicBool::new(false),
+                subscriptions: AtomicU64::new(0),
+                changed: Mutex::new(HashSet::new()),
+                wake_pending: AtomicBool::new(false),
+            }));
+        }
+        Ok(Cluster {
+            node: names::new_node_id(),
+            names,
+            heartbeat: config.heartbeat,
+            shards: shards.into_boxed_slice(),
+            counters: Arc::default(),
+        })
+    }
+
+    /// Starts a publisher and a subscriber thread per Redis instance; they
+    /// connect (and keep reconnecting) on their own and end after the
+    /// server shuts down.
+    pub(crate) fn start(&self, server: &ServerHandle) -> std::io::Result<()> {
+        for shard in self.shards.iter() {
+            let publisher = publisher::Publisher {
+                shard: shard.clone(),
+                counters: self.counters.clone(),
+                control: self.names.control(self.node),
+                heartbeat: self.heartbeat,
+                server: server.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("fanout-redis-pub-{}", shard.index))
+                .spawn(move || publisher.run())?;
+            let subscriber = subscriber::Subscriber {
+                shard: shard.clone(),
+                shards: self.shards.len(),
+                counters: self.counters.clone(),
+                names: self.names.clone(),
+                node: self.node,
+                heartbeat: self.heartbeat,
+                server: server.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("fanout-redis-sub-{}", shard.index))
+                .spawn(move || subscriber.run())?;
+        }
+        Ok(())
+    }
+
+    /// Hands a publication this node delivered to its own members to the
+    /// other nodes (never waits: counted as lost if it cannot be queued).
+    pub(crate) fn forward_publication(&self, channel: &str, publication: &Publication) {
+        let shard = &self.shards[names::shard_of(channel, self.shards.len())];
+        if self.lost_if_down(shard) {
+            return;
+        }
+        let outgoing = Outgoing::Publish {
+            channel: self.names.channel(channel),
+            envelope: envelope::publication(self.node, publication),
+        };
+        self.queue(shard, outgoing);
+    }
+
+    /// Hands a broadcast this node delivered to its own connections to the
+    /// other nodes.
+    pub(crate) fn forward_broadcast(&self, frame: &[u8]) {
+        let shard = &self.shards[0];
+        if self.lost_if_down(shard) {
+            return;
+        }
+        let outgoing =
+            Outgoing::Publish { channel: self.names.broadcast(), envelope: envelope::broadcast(self.node, frame) };
+        self.queue(shard, outgoing);
+    }
+
+    fn lost_if_down(&self, shard: &Shard) -> bool {
+        let down = !shard.publishing.load(Ordering::Relaxed);
+        if down {
+            self.counters.lost.fetch_add(1, Ordering::Relaxed);
+        }
+        down
+    }
+
+    fn queue(&self, shard: &Shard, outgoing: Outgoing) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = shard.outbox.try_send(outgoing) {
+            self.counters.lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes that `channel` gained its first or lost its last member on
+    /// this node: the subscriber subscribes or unsubscribes it soon after.
+    pub(crate) fn membership_changed(&self, channel: &Arc<str>) {
+        let shard = &self.shards[names::shard_of(channel, self.shards.len())];
+        shard.changed.lock().insert(channel.clone());
+        if !shard.wake_pending.swap(true, Ordering::AcqRel) {
+            // A full queue: the publisher sees `wake_pending` after its batch.
+            let _ = shard.outbox.try_send(Outgoing::Wake);
+        }
+    }
+
+    /// One line for `/readyz`: how the bridge stands.
+    pub(crate) fn readiness(&self) -> String {
+        let up = self.shards.iter().filter(|s| s.up()).count();
+        if up == self.shards.len() {
+            format!("redis: connected ({up} of {})\n", self.shards.len())
+        } else {
+            let down: Vec<&str> = self.shards.iter().filter(|s| !s.up()).map(|s| s.shown.as_str()).collect();
+            format!(
+                "redis: disconnected from {} ({up} of {} connected): serving this node's clients only\n",
+                down.join(", "),
+                self.shards.len()
+            )
+        }
+    }
+
+    /// Writes the bridge's figures.
+    pub(crate) fn report(&self, out: &mut MetricsOut) {
+        let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let c = &self.counters;
+        out.counter("fanout_cluster_published", "Envelopes published to Redis", &[], count(&c.published));
+        out.counter(
+            "fanout_cluster_lost",
+            "Envelopes not published: Redis away, its queue full, or a failed pipeline",
+            &[],
+            count(&c.lost),
+        );
+        out.counter("fanout_cluster_received", "Envelopes from other nodes delivered here", &[], count(&c.received));
+        out.counter(
+            "fanout_cluster_dropped",
+            "Envelopes from other nodes dropped: a worker's inbox was full",
+            &[],
+            count(&c.dropped),
+        );
+        out.counter(
+            "fanout_cluster_malformed",
+            "Messages on fanout's Redis channels that were not envelopes",
+            &[],
+            count(&c.malformed),
+        );
+        out.counter(
+            "fanout_cluster_reconnects",
+            "Connections to Redis made again after a loss",
+            &[],
+            count(&c.reconnects),
+        );
+        for shard in self.shards.iter() {
+            let index = shard.index.to_string();
+            let labels = [("redis", index.as_str())];
+            out.gauge(
+                "fanout_cluster_redis_up",
+                "1 while both connections to this Redis are up",
+                &labels,
+                u64::from(shard.up()),
+            );
+            out.gauge(
+                "fanout_cluster_redis_channels",
+                "Redis channels this node is subscribed to",
+                &labels,
+                count(&shard.subscriptions),
+            );
+        }
+    }
+}
+
+/// How long to wait before connecting again after `failures` failures in a
+/// row: 100 ms doubling to 2 s.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100u64 << failures.min(5)).min(Duration::from_secs(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_are_refused_with_what_is_wrong() {
+        assert!(matches!(Cluster::new(&ClusterConfig::new(vec![])), Err(ClusterError::NoRedis)));
+        let bad = Cluster::new(&ClusterConfig::new(vec!["http://user:secret@host:80".into()]));
+        let Err(ClusterError::BadUrl { url, .. }) = bad else { panic!("a bad URL") };
+        assert!(!url.contains("secret"), "{url}");
+        let mut config = ClusterConfig::new(vec!["redis://127.0.0.1:1".into()]);
+        config.prefix = "has space".into();
+        assert!(matches!(Cluster::new(&config), Err(ClusterError::BadPrefix)));
+        config.prefix = "ok".into();
+        config.queue = 0;
+        assert!(matches!(Cluster::new(&config), Err(ClusterError::Zero)));
+    }
+
+    #[test]
+    fn backoff_grows_to_two_seconds() {
+        assert_eq!(backoff(0), Duration::from_millis(100));
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(backoff(40), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn while_redis_is_away_a_publish_is_counted_lost_not_queued() {
+        let cluster = Cluster::new(&ClusterConfig::new(vec!["redis://127.0.0.1:1".into()])).expect("a cluster");
+        cluster.forward_broadcast(b"\x81\x02hi");
+        assert_eq!(cluster.counters.lost.load(Ordering::Relaxed), 1);
+        assert!(cluster.shards[0].inbox.is_empty());
+        assert!(!cluster.shards[0].up());
+        assert!(cluster.readiness().contains("disconnected from redis://127.0.0.1:1"), "{}", cluster.readiness());
+    }
+}

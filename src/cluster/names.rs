@@ -1,0 +1,123 @@
+//! The Redis channels a cluster uses, and which Redis instance holds each.
+//!
+//! Under prefix `p`: `p:ch:{channel}` carries a channel's publications,
+//! `p:broadcast` the node-wide broadcasts, and `p:node:{id}` is one node's
+//! own channel (its publisher wakes its subscriber through it, and its
+//! heartbeats prove both connections alive).
+
+use std::hash::{BuildHasher, Hasher};
+
+/// Redis channel names under one prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    /// `p:ch:`, what every channel's name starts with.
+    channels: String,
+    prefix: String,
+}
+
+impl Names {
+    /// Names under `prefix`: 1-64 letters, digits, `-`, `_`, `.` or `:`.
+    pub(crate) fn new(prefix: &str) -> Option<Self> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
+        if prefix.is_empty() || prefix.len() > 64 || !prefix.chars().all(allowed) {
+            return None;
+        }
+        Some(Names { channels: format!("{prefix}:ch:"), prefix: prefix.to_owned() })
+    }
+
+    /// The Redis channel of fanout channel `channel`.
+    pub(crate) fn channel(&self, channel: &str) -> Vec<u8> {
+        [self.channels.as_bytes(), channel.as_bytes()].concat()
+    }
+
+    /// The fanout channel a Redis channel name carries, if it is one.
+    pub(crate) fn channel_of<'a>(&self, redis_channel: &'a str) -> Option<&'a str> {
+        redis_channel.strip_prefix(&self.channels)
+    }
+
+    /// The Redis channel of node-wide broadcasts.
+    pub(crate) fn broadcast(&self) -> Vec<u8> {
+        format!("{}:broadcast", self.prefix).into_bytes()
+    }
+
+    /// Node `node`'s own Redis channel.
+    pub(crate) fn control(&self, node: u64) -> Vec<u8> {
+        format!("{}:node:{node:016x}", self.prefix).into_bytes()
+    }
+}
+
+/// Which of `shards` Redis instances carries `channel`: FNV-1a of its name,
+/// the same on every node and every build.
+pub(crate) fn shard_of(channel: &str, shards: usize) -> usize {
+    if shards <= 1 {
+        return 0;
+    }
+    let hash = channel.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (hash % shards as u64) as usize
+}
+
+/// A node id for this process: random, so a restarted node is a new node.
+pub(crate) fn new_node_id() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    hasher.finish()
+}
+
+/// `url` with the password, if any, replaced by `***` (for logs and errors).
+pub(crate) fn hide_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let shown = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => format!("***@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    match path {
+        Some(path) => format!("{scheme}://{shown}/{path}"),
+        None => format!("{scheme}://{shown}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_names_round_trip_under_their_prefix_only() {
+        let names = Names::new("prod").expect("a prefix");
+        let redis = String::from_utf8(names.channel("12345:presence-room")).expect("utf-8");
+        assert_eq!(redis, "prod:ch:12345:presence-room");
+        assert_eq!(names.channel_of(&redis), Some("12345:presence-room"));
+        assert_eq!(names.channel_of("other:ch:12345:x"), None);
+        assert_eq!(names.channel_of("prod:broadcast"), None);
+        assert_eq!(names.broadcast(), b"prod:broadcast");
+        assert_eq!(names.control(255), b"prod:node:00000000000000ff");
+        assert!(Names::new("").is_none() && Names::new("a b").is_none() && Names::new(&"x".repeat(65)).is_none());
+    }
+
+    #[test]
+    fn channels_spread_over_instances_the_same_way_everywhere() {
+        assert_eq!(shard_of("anything", 1), 0);
+        // FNV-1a is fixed: these must never change, or nodes of different
+        // builds would disagree.
+        assert_eq!(shard_of("a", 2), (0xaf63_dc4c_8601_ec8cu64 % 2) as usize);
+        let spread: std::collections::HashSet<usize> = (0..64).map(|n| shard_of(&format!("room-{n}"), 4)).collect();
+        assert_eq!(spread.len(), 4);
+    }
+
+    #[test]
+    fn passwords_never_reach_a_log() {
+        assert_eq!(hide_password("redis://:hunter2@db:6379/2"), "redis://:***@db:6379/2");
+        assert_eq!(hide_password("rediss://app:hunter2@db"), "rediss://app:***@db");
+        assert_eq!(hide_password("redis://db:6379"), "redis://db:6379");
+        assert_eq!(hide_password("redis://tok@db"), "redis://***@db");
+    }
+
+    #[test]
+    fn node_ids_differ() {
+        assert_ne!(new_node_id(), new_node_id());
+    }
+}

@@ -1,0 +1,186 @@
+//! The thread that holds this node's subscribe connection to one Redis
+//! instance and delivers what other nodes publish.
+//!
+//! It subscribes to its node's own channel, to the broadcast channel (on
+//! the first instance), and to the Redis channel of every channel with a
+//! member on this node, then reads. Memberships change on the workers,
+//! which only mark the channel; the publisher then sends a wake on the
+//! node's channel, and this thread, reading, compares each marked channel
+//! with the directory and subscribes or unsubscribes in one command each.
+//! Heartbeats arrive the same way: a connection silent for three of them
+//! is dead (Redis gone, or it dropped us for a full output buffer), and is
+//! made again with every channel subscribed afresh.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::envelope::{self, Body};
+use super::names::{self, Names};
+use super::{backoff, Counters, Shard};
+use crate::handle::ServerHandle;
+
+/// Channels named in one SUBSCRIBE or UNSUBSCRIBE at most.
+const NAMES_PER_COMMAND: usize = 512;
+
+/// The subscriber of one Redis instance.
+pub(super) struct Subscriber {
+    pub(super) shard: Arc<Shard>,
+    /// Redis instances in the cluster, to tell which channels are this one's.
+    pub(super) shards: usize,
+    pub(super) counters: Arc<Counters>,
+    pub(super) names: Names,
+    pub(super) node: u64,
+    pub(super) heartbeat: Duration,
+    pub(super) server: ServerHandle,
+}
+
+impl Subscriber {
+    /// Connects, subscribes and delivers until the server shuts down;
+    /// reconnects, with backoff, whenever the connection is lost.
+    pub(super) fn run(self) {
+        let mut failures = 0u32;
+        let mut was_connected = false;
+        while !self.server.is_shutting_down() {
+            let mut connection = match self.connect() {
+                Ok(connection) => connection,
+                Err(e) => {
+                    if failures == 0 {
+                        log::warn!("redis {}: cannot connect to subscribe ({e}); retrying", self.shard.shown);
+                    }
+                    std::thread::sleep(backoff(failures));
+                    failures = failures.saturating_add(1);
+                    continue;
+                }
+            };
+            if was_connected {
+                self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            }
+            was_connected = true;
+            failures = 0;
+            let outcome = self.serve(&mut connection);
+            self.shard.subscribed.store(false, Ordering::Relaxed);
+            self.shard.subscriptions.store(0, Ordering::Relaxed);
+            if let Err(e) = outcome {
+                log::warn!("redis {}: subscription lost ({e}); reconnecting", self.shard.shown);
+                std::thread::sleep(backoff(0));
+            }
+        }
+    }
+
+    fn connect(&self) -> redis::RedisResult<redis::Connection> {
+        let connection = self.shard.client.get_connection_with_timeout(Duration::from_secs(2))?;
+        connection.set_read_timeout(Some(self.heartbeat * 3))?;
+        connection.set_write_timeout(Some(self.heartbeat * 3))?;
+        Ok(connection)
+    }
+
+    /// Subscribes everything this node needs and delivers what arrives.
+    /// Ok once the server shuts down; Err when the connection fails.
+    fn serve(&self, connection: &mut redis::Connection) -> redis::RedisResult<()> {
+        let control = self.names.control(self.node);
+        let broadcast = self.names.broadcast();
+        // The full list below covers every change marked before it.
+        self.shard.changed.lock().clear();
+        let mut held: HashSet<Arc<str>> = self
+            .server
+            .shared
+            .channels
+            .channels("")
+            .into_iter()
+            .map(|(name, _)| Arc::<str>::from(name))
+            .filter(|name| names::shard_of(name, self.shards) == self.shard.index)
+            .collect();
+        let mut fixed = vec![control.clone()];
+        if self.shard.index == 0 {
+            fixed.push(broadcast.clone());
+        }
+        let fixed_count = fixed.len();
+        let mut first = fixed;
+        first.extend(held.iter().map(|name| self.names.channel(name)));
+        send(connection, "SUBSCRIBE", &first)?;
+        self.shard.subscriptions.store((fixed_count + held.len()) as u64, Ordering::Relaxed);
+        let mut confirmed = false;
+        loop {
+            let value = connection.recv_response()?;
+            if self.server.is_shutting_down() {
+                return Ok(());
+            }
+            if !confirmed {
+                // The first reply is the confirmation of the node's own channel.
+                confirmed = true;
+                self.shard.subscribed.store(true, Ordering::Relaxed);
+                log::info!("redis {}: subscribed", self.shard.shown);
+            }
+            let Some(message) = redis::Msg::from_owned_value(value) else { continue };
+            let channel = message.get_channel_name().as_bytes();
+            if channel == control.as_slice() {
+                self.sync(connection, &mut held)?;
+                self.shard.subscriptions.store((fixed_count + held.len()) as u64, Ordering::Relaxed);
+            } else if channel == broadcast.as_slice() {
+                self.deliver(None, message.get_payload_bytes());
+            } else if let Some(name) = self.names.channel_of(message.get_channel_name()) {
+                self.deliver(Some(name), message.get_payload_bytes());
+            }
+        }
+    }
+
+    /// Subscribes the marked channels that now have members here, and
+    /// unsubscribes those that have none.
+    fn sync(&self, connection: &mut redis::Connection, held: &mut HashSet<Arc<str>>) -> redis::RedisResult<()> {
+        let changed: Vec<Arc<str>> = self.shard.changed.lock().drain().collect();
+        let (mut join, mut leave) = (Vec::new(), Vec::new());
+        for channel in changed {
+            let wanted = self.server.shared.channels.subscriptions(&channel) > 0;
+            if wanted && !held.contains(&channel) {
+                join.push(self.names.channel(&channel));
+                held.insert(channel);
+            } else if !wanted && held.remove(&channel) {
+                leave.push(self.names.channel(&channel));
+            }
+        }
+        send(connection, "SUBSCRIBE", &join)?;
+        send(connection, "UNSUBSCRIBE", &leave)
+    }
+
+    /// Hands an envelope from Redis to the workers (`channel`: a channel's
+    /// publication; `None`: a broadcast). This node's own come back too:
+    /// its members had them already.
+    fn deliver(&self, channel: Option<&str>, payload: &[u8]) {
+        let Ok(envelope) = envelope::decode(Bytes::copy_from_slice(payload)) else {
+            self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if envelope.origin == self.node {
+            return;
+        }
+        let delivered = match (channel, envelope.body) {
+            (Some(channel), Body::Publication(publication)) => {
+                self.server.publish_from_cluster(channel, &publication).is_ok()
+            }
+            (None, Body::Broadcast(frame)) => self.server.broadcast_from_cluster(frame).is_ok(),
+            _ => {
+                self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let counter = if delivered { &self.counters.received } else { &self.counters.dropped };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Sends `command` for `channels` without waiting for its replies (they
+/// arrive among the messages, and are skipped there).
+fn send(connection: &mut redis::Connection, command: &str, channels: &[Vec<u8>]) -> redis::RedisResult<()> {
+    for chunk in channels.chunks(NAMES_PER_COMMAND) {
+        let mut cmd = redis::cmd(command);
+        for channel in chunk {
+            cmd.arg(channel.as_slice());
+        }
+        connection.send_packed_command(&cmd.get_packed_command())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! Several fanout nodes, each a server of its own in this process, sharing
+//! channels and broadcasts through a real `redis-server`: what is published
+//! on one node reaches every member on every node exactly once, a node is
+//! subscribed in Redis only to channels it has members of, and Redis being
+//! absent at start, or killed and restarted mid-stream, costs what was
+//! published while it was away and nothing else.
+//! (The `fanout` binaries with real Pusher clients: `cluster_processes.rs`.)
+
+mod http_client;
+mod pusher_client;
+mod redis_process;
+mod util;
+
+use std::time::{Duration, Instant};
+
+use fanout::cluster::ClusterConfig;
+use fanout::pusher::{auth, App};
+use fanout::RunningServer;
+use pusher_client::{connect, event, send, subscribe, trigger, KEY, SECRET};
+use redis_process::RedisProcess;
+use serde_json::json;
+use tungstenite::Message as WsMessage;
+
+/// Short, so that a dead connection is noticed within a test's patience.
+const HEARTBEAT: Duration = Duration::from_millis(200);
+
+fn app() -> App {
+    let mut app = App::new("42", KEY, SECRET);
+    app.client_events = true;
+    app
+}
+
+/// A node (two workers) of the cluster on `redis`.
+fn node(redis: &RedisProcess) -> RunningServer {
+    let mut cluster = ClusterConfig::new(vec![redis.url()]);
+    cluster.heartbeat = HEARTBEAT;
+    let config = util::with_config(util::config(2), |c| c.cluster = Some(cluster));
+    util::start(config, pusher_client::service(app(), None))
+}
+
+fn get(server: &RunningServer, path: &str) -> String {
+    let request = http_client::request("GET", path, "Connection: close\r\n");
+    http_client::exchange_and_close(server.local_addr(), request.as_bytes()).text().to_owned()
+}
+
+/// The value of an unlabelled counter in `server`'s `/metrics`.
+fn counter(server: &RunningServer, name: &str) -> u64 {
+    let scrape = get(server, "/metrics");
+    let line = scrape
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}_total")))
+        .unwrap_or_else(|| panic!("{name} in {scrape}"));
+    line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("a count")
+}
+
+fn wait_connected(server: &RunningServer) {
+    util::wait_until("the node to be connected to Redis", || get(server, "/readyz").contains("redis: connected"));
+}
+
+/// Waits until `nodes` nodes are subscribed to the app's channel `channel`.
+fn wait_subscribed(redis: &RedisProcess, channel: &str, nodes: u64) {
+    let name = format!("fanout:ch:42:{channel}");
+    util::wait_until(&format!("{nodes} nodes on {name}"), || redis.subscribers(&name) == nodes);
+}
+
+/// Asserts that nothing more arrives on `client` for a while.
+fn nothing_more(client: &mut util::Client) {
+    client.get_mut().set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+    match client.read() {
+        Err(tungstenite::Error::Io(e))
+            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+        other => panic!("expected nothing more, got {other:?}"),
+    }
+    client.get_mut().set_read_timeout(Some(util::PATIENCE)).expect("timeout");
+}
+
+fn subscribe_private(client: &mut util::Client, socket_id: &str, channel: &str) {
+    let signed = auth::channel_auth_string(KEY, SECRET, socket_id, channel, None);
+    let answer = subscribe(client, channel, Some(signed), None);
+    assert_eq!(answer["event"], "pusher_internal:subscription_succeeded", "{answer}");
+}
+
+#[test]
+fn events_from_the_api_a_client_and_a_raw_room_reach_every_node_once() {
+    let redis = RedisProcess::start();
+    let nodes: Vec<RunningServer> = (0..3).map(|_| node(&redis)).collect();
+    nodes.iter().for_each(wait_connected);
+    let mut clients: Vec<(util::Client, String)> = nodes.iter().map(|n| connect(n.local_addr())).collect();
+    for (client, socket_id) in &mut clients {
+        subscribe_private(client, socket_id, "private-chat");
+    }
+    wait_subscribed(&redis, "private-chat", 3);
+
+    // Through the HTTP API of the second node.
+    let (status, _) =
+        trigger(nodes[1].local_addr(), json!({"name": "news", "channel": "private-chat", "data": "from the API"}));
+    assert_eq!(status, 200);
+    for (client, _) in &mut clients {
+        let got = event(client);
+        assert_eq!((got["event"].as_str(), got["data"].as_str()), (Some("news"), Some("from the API")), "{got}");
+    }
+
+    // A client event from the third node: everyone but its sender.
+    send(&mut clients[2].0, json!({"event": "client-typing", "channel": "private-chat", "data": {"who": "c"}}));
+    for (client, _) in &mut clients[..2] {
+        let got = event(client);
+        assert_eq!((got["event"].as_str(), &got["data"]), (Some("client-typing"), &json!({"who": "c"})), "{got}");
+    }
+
+    // A raw room client on the first node; Pusher members of the room's
+    // channel on the other two.
+    let mut room = util::connect(nodes[0].local_addr(), "/chat/lobby");
+    util::next_message(&mut room);
+    for (client, _) in &mut clients[1..] {
+        assert_eq!(subscribe(client, "lobby", None, None)["event"], "pusher_internal:subscription_succeeded");
+    }
+    wait_subscribed(&redis, "lobby", 3);
+    room.send(WsMessage::text("hello room")).expect("send");
+    for (client, _) in &mut clients[1..] {
+        let got = event(client);
+        assert_eq!((got["event"].as_str(), got["data"].as_str()), (Some("message"), Some("hello room")), "{got}");
+    }
+
+    // Exactly once: nothing else arrives anywhere.
+    for (client, _) in &mut clients {
+        nothing_more(client);
+    }
+    nothing_more(&mut room);
+    assert_eq!(counter(&nodes[0], "fanout_cluster_malformed"), 0);
+}
+
+#[test]
+fn chat_broadcasts_reach_every_node_and_not_their_sender() {
+    let redis = RedisProcess::start();
+    let nodes: Vec<RunningServer> = (0..3).map(|_| node(&redis)).collect();
+    nodes.iter().for_each(wait_connected);
+    let mut chatters: Vec<util::Client> = nodes.iter().map(|n| util::connect_chat(n.local_addr())).collect();
+    chatters[1].send(WsMessage::text("hi all")).expect("send");
+    for (i, chatter) in chatters.iter_mut().enumerate().filter(|(i, _)| *i != 1) {
+        assert_eq!(util::next_message(chatter).into_text().expect("text"), "hi all", "node {i}");
+    }
+    for chatter in &mut chatters {
+        nothing_more(chatter);
+    }
+}
+
+#[test]
+fn a_node_is_subscribed_in_redis_only_to_channels_it_has_members_of() {
+    let redis = RedisProcess::start();
+    let (a, b) = (node(&redis), node(&redis));
+    wait_connected(&a);
+    wait_connected(&b);
+    assert!(redis.channels("fanout:ch:*").is_empty());
+    let (mut one, id) = connect(a.local_addr());
+    subscribe_private(&mut one, &id, "private-one");
+    let (mut two, id) = connect(a.local_addr());
+    subscribe_private(&mut two, &id, "private-one");
+    subscribe_private(&mut two, &id, "private-two");
+    wait_subscribed(&redis, "private-one", 1);
+    wait_subscribed(&redis, "private-two", 1);
+    assert_eq!(redis.channels("fanout:ch:*"), ["fanout:ch:42:private-one", "fanout:ch:42:private-two"]);
+
+    send(&mut two, json!({"event": "pusher:unsubscribe", "data": {"channel": "private-two"}}));
+    wait_subscribed(&redis, "private-two", 0);
+    drop(one);
+    // One member of private-one left on this node: still subscribed.
+    std::thread::sleep(HEARTBEAT);
+    assert_eq!(redis.subscribers("fanout:ch:42:private-one"), 1);
+    drop(two);
+    util::wait_until("no channel subscribed", || redis.channels("fanout:ch:*").is_empty());
+    // The nodes' own channels and the broadcast channel stay.
+    assert_eq!(redis.channels("fanout:node:*").len(), 2);
+    assert_eq!(redis.subscribers("fanout:broadcast"), 2);
+}
+
+#[test]
+fn a_node_started_without_redis_serves_its_own_clients_and_joins_when_redis_appears() {
+    let mut redis = RedisProcess::not_started();
+    let a = node(&redis);
+    let ready = get(&a, "/readyz");
+    assert!(ready.starts_with("ready\n") && ready.contains("redis: disconnected from redis://127.0.0.1:"), "{ready}");
+    assert!(get(&a, "/metrics").contains("fanout_cluster_redis_up{redis=\"0\"} 0"));
+    let mut local = util::connect_chat(a.local_addr());
+    let mut sender = util::connect_chat(a.local_addr());
+    sender.send(WsMessage::text("alone")).expect("send");
+    assert_eq!(util::next_message(&mut local).into_text().expect("text"), "alone");
+    assert!(counter(&a, "fanout_cluster_lost") >= 1, "a broadcast with Redis away counts as lost");
+
+    redis.restart();
+    wait_connected(&a);
+    let b = node(&redis);
+    wait_connected(&b);
+    let mut remote = util::connect_chat(b.local_addr());
+    sender.send(WsMessage::text("together")).expect("send");
+    assert_eq!(util::next_message(&mut local).into_text().expect("text"), "together");
+    assert_eq!(util::next_message(&mut remote).into_text().expect("text"), "together");
+}
+
+#[test]
+fn redis_killed_and_restarted_mid_stream_loses_only_what_was_sent_while_it_was_away() {
+    let mut redis = RedisProcess::start();
+    let (a, b) = (node(&redis), node(&redis));
+    wait_connected(&a);
+    wait_connected(&b);
+    let (mut listener, id) = connect(b.local_addr());
+    subscribe_private(&mut listener, &id, "private-ticks");
+    wait_subscribed(&redis, "private-ticks", 1);
+    listener.get_mut().set_read_timeout(Some(Duration::from_millis(20))).expect("timeout");
+
+    let mut received: Vec<u64> = Vec::new();
+    let read_ready = |listener: &mut util::Client, received: &mut Vec<u64>| loop {
+        match listener.read() {
+            Ok(WsMessage::Text(text)) => {
+                let got: serde_json::Value = serde_json::from_str(&text).expect("json");
+                received.push(got["data"].as_str().and_then(|n| n.parse().ok()).expect("a number"));
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+            {
+                return
+            }
+            Err(e) => panic!("the listener failed: {e}"),
+        }
+    };
+    let mut n = 0u64;
+    let tick = |n: &mut u64| {
+        *n += 1;
+        let (status, _) =
+            trigger(a.local_addr(), json!({"name": "tick", "channel": "private-ticks", "data": n.to_string()}));
+        assert_eq!(status, 200, "the API answers whether or not Redis is there");
+    };
+    while received.len() < 10 {
+        tick(&mut n);
+        read_ready(&mut listener, &mut received);
+    }
+    redis.kill();
+    let killed_at = n;
+    let outage = Instant::now();
+    while outage.elapsed() < Duration::from_millis(500) {
+        tick(&mut n);
+        read_ready(&mut listener, &mut received);
+    }
+    redis.restart();
+    let restarted_at = n;
+    let deadline = Instant::now() + util::PATIENCE;
+    while received.last().is_none_or(|&last| last <= restarted_at) {
+        assert!(Instant::now() < deadline, "nothing arrived after Redis came back: {received:?}");
+        tick(&mut n);
+        read_ready(&mut listener, &mut received);
+    }
+    // In order, each once; everything before the kill arrived; what was
+    // lost was sent while Redis was away (or in the moment it died).
+    assert!(received.windows(2).all(|w| w[0] < w[1]), "{received:?}");
+    assert!((1..killed_at.min(10)).all(|k| received.contains(&k)), "{received:?}");
+    let missing: Vec<u64> = (1..=received[received.len() - 1]).filter(|k| !received.contains(k)).collect();
+    assert!(!missing.is_empty(), "Redis was away for 500 ms, yet nothing was lost");
+    assert!(missing.iter().all(|&k| k + 1 >= killed_at && k <= n), "{missing:?}");
+    assert!(counter(&a, "fanout_cluster_lost") >= 1);
+    assert!(counter(&b, "fanout_cluster_reconnects") >= 1);
+}
+
+#[test]
+fn what_is_not_an_envelope_on_a_fanout_channel_is_counted_and_dropped() {
+    let redis = RedisProcess::start();
+    let a = node(&redis);
+    wait_connected(&a);
+    let (mut client, id) = connect(a.local_addr());
+    subscribe_private(&mut client, &id, "private-x");
+    wait_subscribed(&redis, "private-x", 1);
+    let _: u64 = redis.query(redis::cmd("PUBLISH").arg("fanout:ch:42:private-x").arg("not an envelope"));
+    let _: u64 = redis.query(redis::cmd("PUBLISH").arg("fanout:broadcast").arg(b"F\x01\x02short".as_slice()));
+    util::wait_until("both counted", || counter(&a, "fanout_cluster_malformed") == 2);
+    nothing_more(&mut client);
+    let (status, _) = trigger(a.local_addr(), json!({"name": "still", "channel": "private-x", "data": "here"}));
+    assert_eq!(status, 200);
+    assert_eq!(event(&mut client)["event"], "still");
+}

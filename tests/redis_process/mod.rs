@@ -1,0 +1,93 @@
+//! A real `redis-server` (Debian's, which `.ci/run` installs) on a free
+//! loopback port, for the cluster tests: start, kill -9, start again on the
+//! same port, and ask it things with the `redis` crate.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One `redis-server` process, killed when dropped.
+pub struct RedisProcess {
+    child: Option<Child>,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl RedisProcess {
+    /// Starts one on a free port and waits until it answers.
+    pub fn start() -> RedisProcess {
+        let mut redis = RedisProcess { child: None, port: free_port() };
+        redis.restart();
+        redis
+    }
+
+    /// A port where nothing listens yet, for a Redis started later.
+    pub fn not_started() -> RedisProcess {
+        RedisProcess { child: None, port: free_port() }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again) on its port, with nothing kept on disk.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian's redis-server package; .ci/run installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.connection().is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not answer on port {}", self.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it at once (SIGKILL): no goodbye to its clients.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn connection(&self) -> redis::RedisResult<redis::Connection> {
+        redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(1))
+    }
+
+    /// Runs one command and returns its answer.
+    pub fn query<T: redis::FromRedisValue>(&self, command: &mut redis::Cmd) -> T {
+        let mut connection = self.connection().expect("connect to redis");
+        command.query(&mut connection).expect("a redis command")
+    }
+
+    /// Redis channels with at least one subscriber, sorted.
+    pub fn channels(&self, pattern: &str) -> Vec<String> {
+        let mut channels: Vec<String> = self.query(redis::cmd("PUBSUB").arg("CHANNELS").arg(pattern));
+        channels.sort();
+        channels
+    }
+
+    /// Subscribers of one Redis channel.
+    pub fn subscribers(&self, channel: &str) -> u64 {
+        let answer: Vec<(String, u64)> = self.query(redis::cmd("PUBSUB").arg("NUMSUB").arg(channel));
+        answer.first().map_or(0, |(_, n)| *n)
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
