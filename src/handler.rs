@@ -164,6 +164,13 @@ pub trait Handler: Send + Sync + 'static {
     /// `Config::trust_proxy`, the client's from `X-Forwarded-For`).
     fn on_upgrade(&self, server: &ServerHandle, request: &Request) -> Result<Accept<Self::State>, Rejection>;
 
+    /// Called once when the server starts, before any connection is
+    /// accepted (swoole's `onStart`): start here what the application runs
+    /// beside the workers. A panic is logged and the server goes on.
+    fn on_start(&self, server: &ServerHandle) {
+        let _ = server;
+    }
+
     /// Called once the connection is open and counted; pushes made here are
     /// delivered before anything else sent to this connection afterwards.
     fn on_open(&self, server: &ServerHandle, conn: ConnId, state: &mut Self::State) {

@@ -111,6 +111,12 @@ impl<H: Handler> Server<H> {
         let config = self.handle.config().clone();
         let mut running = RunningServer { handle: self.handle.clone(), workers: Vec::new(), acceptor: None };
         let tls = self.handle.shared.tls.is_some();
+        if let Some(cluster) = &self.handle.shared.cluster {
+            cluster.start(&self.handle).map_err(|source| ServerError::Start { what: "the Redis bridge", source })?;
+        }
+        if let Err(panic) = guard::call(|| self.handler.on_start(&self.handle)) {
+            log::error!("the application's on_start panicked: {panic}; the server goes on");
+        }
         for (index, (poll, inbox)) in self.polls.into_iter().zip(self.receivers).enumerate() {
             let (handler, handle) = (self.handler.clone(), self.handle.clone());
             let pin = config.pin_cores;
@@ -134,9 +140,6 @@ impl<H: Handler> Server<H> {
             .spawn(move || acceptor.run(&handle.shared))
             .map_err(|source| ServerError::Start { what: "the acceptor thread", source })?;
         running.acceptor = Some(acceptor);
-        if let Some(cluster) = &self.handle.shared.cluster {
-            cluster.start(&self.handle).map_err(|source| ServerError::Start { what: "the Redis bridge", source })?;
-        }
         if self.handle.is_shutting_down() {
             // A shutdown requested before start must still stop the acceptor.
             if let Some(stop) = self.acceptor_stop.lock().as_ref() {

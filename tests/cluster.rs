@@ -11,10 +11,13 @@ mod pusher_client;
 mod redis_process;
 mod util;
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fanout::cluster::ClusterConfig;
-use fanout::pusher::{auth, App};
+use fanout::pusher::{auth, App, WebhookTarget};
 use fanout::RunningServer;
 use pusher_client::{connect, event, send, subscribe, trigger, KEY, SECRET};
 use redis_process::RedisProcess;
@@ -275,4 +278,152 @@ fn what_is_not_an_envelope_on_a_fanout_channel_is_counted_and_dropped() {
     let (status, _) = trigger(a.local_addr(), json!({"name": "still", "channel": "private-x", "data": "here"}));
     assert_eq!(status, 200);
     assert_eq!(event(&mut client)["event"], "still");
+}
+
+/// A webhook receiver that keeps every event posted to it.
+fn webhook_events() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
+    let url = format!("http://{}/hooks", listener.local_addr().expect("address"));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let kept = events.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            stream.set_read_timeout(Some(util::PATIENCE)).expect("timeout");
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stream.read(&mut buf) {
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).into_owned();
+                let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+                let length = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    let posted: serde_json::Value = serde_json::from_str(body).expect("a JSON webhook");
+                    kept.lock().expect("events").extend(posted["events"].as_array().cloned().unwrap_or_default());
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    break;
+                }
+            }
+        }
+    });
+    (url, events)
+}
+
+/// A node whose app posts webhooks to `url`.
+fn node_with_webhooks(redis: &RedisProcess, url: &str) -> RunningServer {
+    let mut app = app();
+    app.webhooks = vec![WebhookTarget { url: url.to_owned(), events: Vec::new() }];
+    let mut cluster = ClusterConfig::new(vec![redis.url()]);
+    cluster.heartbeat = HEARTBEAT;
+    let config = util::with_config(util::config(2), |c| c.cluster = Some(cluster));
+    util::start(config, pusher_client::service(app, None))
+}
+
+fn join_presence(client: &mut util::Client, socket_id: &str, user: &str) -> serde_json::Value {
+    let channel_data = json!({"user_id": user, "user_info": {"name": user}}).to_string();
+    let signed = auth::channel_auth_string(KEY, SECRET, socket_id, "presence-room", Some(&channel_data));
+    let joined = subscribe(client, "presence-room", Some(signed), Some(&channel_data));
+    assert_eq!(joined["event"], "pusher_internal:subscription_succeeded", "{joined}");
+    pusher_client::data(&joined)["presence"].clone()
+}
+
+fn api_get(server: &RunningServer, path: &str, params: &[(&str, &str)]) -> serde_json::Value {
+    let (status, body) = pusher_client::api(server.local_addr(), "GET", path, params, "");
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+#[test]
+fn presence_counts_a_user_once_over_the_cluster_and_every_node_answers_alike() {
+    let redis = RedisProcess::start();
+    let (url, hooks) = webhook_events();
+    let nodes: Vec<RunningServer> = (0..3).map(|_| node_with_webhooks(&redis, &url)).collect();
+    nodes.iter().for_each(wait_connected);
+    let (mut watcher, id) = connect(nodes[2].local_addr());
+    join_presence(&mut watcher, &id, "w");
+
+    let (mut tab1, id) = connect(nodes[0].local_addr());
+    let members = join_presence(&mut tab1, &id, "u1");
+    assert_eq!(members["count"], 2, "{members}");
+    let added = event(&mut watcher);
+    assert_eq!(added["event"], "pusher_internal:member_added");
+    assert_eq!(pusher_client::data(&added), json!({"user_id": "u1", "user_info": {"name": "u1"}}));
+
+    // The same user on another node: already a member, nobody is told.
+    let (mut tab2, id) = connect(nodes[1].local_addr());
+    let members = join_presence(&mut tab2, &id, "u1");
+    assert_eq!((members["count"].clone(), members["hash"]["w"].clone()), (json!(2), json!({"name": "w"})));
+    nothing_more(&mut watcher);
+
+    for node in &nodes {
+        let users = api_get(node, "/apps/42/channels/presence-room/users", &[]);
+        assert_eq!(users, json!({"users": [{"id": "u1"}, {"id": "w"}]}));
+        let channels = api_get(node, "/apps/42/channels", &[("filter_by_prefix", "presence-"), ("info", "user_count")]);
+        assert_eq!(channels, json!({"channels": {"presence-room": {"user_count": 2}}}));
+        let info = api_get(node, "/apps/42/channels/presence-room", &[("info", "user_count")]);
+        assert_eq!(info, json!({"occupied": true, "user_count": 2}));
+    }
+
+    drop(tab1);
+    nothing_more(&mut watcher);
+    send(&mut tab2, json!({"event": "pusher:unsubscribe", "data": {"channel": "presence-room"}}));
+    let removed = event(&mut watcher);
+    assert_eq!(removed["event"], "pusher_internal:member_removed");
+    assert_eq!(pusher_client::data(&removed)["user_id"], "u1");
+    nothing_more(&mut watcher);
+    drop(watcher);
+
+    // Each once per cluster, whichever node saw it (departures are held
+    // 3 s, in case the user comes back).
+    util::wait_until("the channel vacated and w removed", || {
+        let events = hooks.lock().expect("events");
+        events.iter().any(|e| e["name"] == "channel_vacated")
+            && events.iter().any(|e| e["name"] == "member_removed" && e["user_id"] == "w")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let events = hooks.lock().expect("events").clone();
+    let count = |name: &str, user: Option<&str>| {
+        events.iter().filter(|e| e["name"] == name && user.is_none_or(|u| e["user_id"] == u)).count()
+    };
+    assert_eq!(count("channel_occupied", None), 1, "{events:?}");
+    assert_eq!(count("member_added", Some("u1")), 1, "{events:?}");
+    assert_eq!(count("member_added", Some("w")), 1, "{events:?}");
+    assert_eq!(count("member_removed", Some("u1")), 1, "{events:?}");
+    assert_eq!(count("member_removed", Some("w")), 1, "{events:?}");
+    assert_eq!(count("channel_vacated", None), 1, "{events:?}");
+    for node in &nodes {
+        assert_eq!(api_get(node, "/apps/42/channels", &[]), json!({"channels": {}}));
+    }
+}
+
+#[test]
+fn a_public_channel_is_occupied_and_vacated_once_over_the_cluster() {
+    let redis = RedisProcess::start();
+    let (url, hooks) = webhook_events();
+    let (a, b) = (node_with_webhooks(&redis, &url), node_with_webhooks(&redis, &url));
+    wait_connected(&a);
+    wait_connected(&b);
+    let (mut one, _) = connect(a.local_addr());
+    let (mut two, _) = connect(b.local_addr());
+    for client in [&mut one, &mut two] {
+        assert_eq!(subscribe(client, "news", None, None)["event"], "pusher_internal:subscription_succeeded");
+    }
+    wait_subscribed(&redis, "news", 2);
+    for node in [&a, &b] {
+        assert_eq!(api_get(node, "/apps/42/channels", &[]), json!({"channels": {"news": {}}}));
+    }
+    drop(one);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(api_get(&a, "/apps/42/channels/news", &[]), json!({"occupied": true}), "occupied on the other node");
+    drop(two);
+    util::wait_until("the channel to be vacated", || {
+        hooks.lock().expect("events").iter().any(|e| e["name"] == "channel_vacated")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let names: Vec<String> =
+        hooks.lock().expect("events").iter().map(|e| e["name"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(names, ["channel_occupied", "channel_vacated"]);
 }

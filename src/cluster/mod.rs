@@ -225,6 +225,17 @@ impl Cluster {
         Ok(())
     }
 
+    /// Where and how the application keeps shared state.
+    pub(crate) fn state_link(&self) -> StateLink {
+        StateLink {
+            client: self.shards[0].client.clone(),
+            shown: self.shards[0].shown.clone(),
+            prefix: self.names.prefix().to_owned(),
+            node: self.node,
+            heartbeat: self.heartbeat,
+        }
+    }
+
     /// Hands a publication this node delivered to its own members to the
     /// other nodes (never waits: counted as lost if it cannot be queued).
     pub(crate) fn forward_publication(&self, channel: &str, publication: &Publication) {
@@ -340,9 +351,26 @@ impl Cluster {
     }
 }
 
+/// What the application needs to keep its own state in the cluster's Redis
+/// (presence, occupancy): where it is, under which prefix, and who this
+/// node is.
+#[derive(Clone)]
+pub(crate) struct StateLink {
+    /// The first Redis instance: where shared state lives.
+    pub(crate) client: redis::Client,
+    /// The URL with any password hidden.
+    pub(crate) shown: String,
+    /// The cluster's prefix (keys are `{prefix}:...`).
+    pub(crate) prefix: String,
+    /// This node's id.
+    pub(crate) node: u64,
+    /// How often to prove this node alive; three missed and it is gone.
+    pub(crate) heartbeat: Duration,
+}
+
 /// How long to wait before connecting again after `failures` failures in a
 /// row: 100 ms doubling to 2 s.
-fn backoff(failures: u32) -> Duration {
+pub(crate) fn backoff(failures: u32) -> Duration {
     Duration::from_millis(100u64 << failures.min(5)).min(Duration::from_secs(2))
 }
 

@@ -25,6 +25,11 @@ impl Names {
         Some(Names { channels: format!("{prefix}:ch:"), prefix: prefix.to_owned() })
     }
 
+    /// The prefix itself.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// The Redis channel of fanout channel `channel`.
     pub(crate) fn channel(&self, channel: &str) -> Vec<u8> {
         [self.channels.as_bytes(), channel.as_bytes()].concat()

@@ -6,8 +6,10 @@
 use serde_json::{json, Map, Value};
 
 use super::audience;
+use super::channel_view::{ChannelView, ClusterView, LocalView};
+use super::cluster_state::Job;
 use super::durable::Ack;
-use super::sequencer::{Sequencer, StoredEvent};
+use super::sequencer::StoredEvent;
 use super::Service;
 use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
@@ -108,14 +110,14 @@ impl Service {
             },
             "channels" => self.list_channels(server, app, request),
             "channel" => self.channel_info(server, app, route.channel.as_deref().unwrap_or_default(), request),
-            "users" => self.channel_users(app, route.channel.as_deref().unwrap_or_default()),
+            "users" => self.channel_users(server, app, route.channel.as_deref().unwrap_or_default()),
             "history" => self.channel_history(app, route.channel.as_deref().unwrap_or_default(), request),
             _ => self.terminate(server, app, route.user.as_deref().unwrap_or_default()),
         }
     }
 
     fn trigger(&self, server: &ServerHandle, app: &App, events: &[TriggerRequest], batch: bool) -> Response {
-        let congested = |key: &str| self.sequencer_for(key).is_some_and(Sequencer::congested);
+        let congested = |key: &str| self.sequencer_for(key).is_some_and(|s| s.congested());
         let keys = || events.iter().flat_map(|e| e.channels.iter().map(|c| audience::audience(&app.id, c)));
         if server.is_congested() || keys().any(|key| congested(&key)) {
             return error(503, "the server is congested: retry shortly").header("Retry-After", "1");
@@ -146,7 +148,7 @@ impl Service {
             .map(|event| {
                 let info = event.info.as_deref()?;
                 let channels: Map<String, Value> =
-                    event.channels.iter().map(|c| (c.clone(), self.attributes(server, app, c, info))).collect();
+                    event.channels.iter().map(|c| (c.clone(), self.trigger_attributes(server, app, c, info))).collect();
                 Some(Value::Object(channels))
             })
             .collect();
@@ -166,71 +168,86 @@ impl Service {
         placeholder
     }
 
-    /// The requested `info` attributes of one channel.
-    fn attributes(&self, server: &ServerHandle, app: &App, channel: &str, info: &str) -> Value {
+    /// The `info` attributes a trigger answers with: this node's view (an
+    /// answer to a publish does not wait for Redis).
+    fn trigger_attributes(&self, server: &ServerHandle, app: &App, channel: &str, info: &str) -> Value {
         let key = audience::audience(&app.id, channel);
-        let mut attributes = Map::new();
-        for attribute in info.split(',').map(str::trim) {
-            match attribute {
-                "subscription_count" => {
-                    attributes.insert(attribute.into(), server.subscription_count(&key).into());
-                }
-                "user_count" if is_presence(channel) => {
-                    attributes.insert(attribute.into(), self.presence.user_count(&key).into());
-                }
-                _ => {}
-            }
-        }
-        Value::Object(attributes)
+        attributes(&mut LocalView { server, presence: &self.presence }, &key, channel, info)
+    }
+
+    /// Answers from the channels' view: this node's on a single node, the
+    /// cluster's with `--redis` (later, from the state thread).
+    fn with_view(
+        &self,
+        server: &ServerHandle,
+        answer: impl FnOnce(&mut dyn ChannelView) -> Response + Send + 'static,
+    ) -> Response {
+        let Some(cluster) = self.cluster.get() else {
+            return answer(&mut LocalView { server, presence: &self.presence });
+        };
+        let (placeholder, responder) = server.defer_response();
+        let (server, presence) = (server.clone(), self.presence.clone());
+        let read = move |reader: Option<super::cluster_state::Reader<'_>>| {
+            let mut local = LocalView { server: &server, presence: &presence };
+            let response = match reader {
+                Some(reader) => answer(&mut ClusterView { reader, local }),
+                None => answer(&mut local),
+            };
+            responder.send(response);
+        };
+        cluster.submit(Job::Read(Box::new(read)), &self.presence);
+        placeholder
     }
 
     fn list_channels(&self, server: &ServerHandle, app: &App, request: &Request) -> Response {
-        let prefix = request.query_param("filter_by_prefix").unwrap_or_default();
-        let info = request.query_param("info").unwrap_or_default();
+        let prefix = request.query_param("filter_by_prefix").unwrap_or_default().to_string();
+        let info = request.query_param("info").unwrap_or_default().to_string();
         if info.split(',').any(|a| a.trim() == "user_count") && !prefix.starts_with("presence-") {
             return error(400, "info=user_count needs filter_by_prefix=presence-");
         }
-        let all = audience::audience(&app.id, "");
-        let mut channels = Map::new();
-        for channel in server.channels(&audience::audience(&app.id, &prefix)) {
-            let name = channel.name[all.len()..].to_owned();
-            if name.starts_with(names::SERVER_TO_USER_PREFIX) || audience::is_roster(&name) {
-                continue;
+        let app_id = app.id.clone();
+        self.with_view(server, move |view| {
+            let all = audience::audience(&app_id, "");
+            let mut channels = Map::new();
+            for key in view.occupied(&audience::audience(&app_id, &prefix)) {
+                let name = &key[all.len()..];
+                if name.starts_with(names::SERVER_TO_USER_PREFIX) || audience::is_roster(name) {
+                    continue;
+                }
+                channels.insert(name.to_owned(), attributes(view, &key, name, &info));
             }
-            let attributes = self.attributes(server, app, &name, &info);
-            channels.insert(name, attributes);
-        }
-        answer(200, &json!({ "channels": channels }))
+            answer(200, &json!({ "channels": channels }))
+        })
     }
 
     fn channel_info(&self, server: &ServerHandle, app: &App, channel: &str, request: &Request) -> Response {
         if let Err(e) = names::classify(channel, app.limits.max_channel_name_length) {
             return error(400, &e.to_string());
         }
-        let info = request.query_param("info").unwrap_or_default();
+        let info = request.query_param("info").unwrap_or_default().to_string();
         if info.split(',').any(|a| a.trim() == "user_count") && !is_presence(channel) {
             return error(400, "user_count is only available for presence channels");
         }
-        let key = audience::audience(&app.id, channel);
-        let mut body = Map::new();
-        body.insert("occupied".into(), (server.subscription_count(&key) > 0).into());
-        if let Value::Object(attributes) = self.attributes(server, app, channel, &info) {
-            body.extend(attributes);
-        }
-        answer(200, &Value::Object(body))
+        let (key, channel) = (audience::audience(&app.id, channel), channel.to_owned());
+        self.with_view(server, move |view| {
+            let mut body = Map::new();
+            body.insert("occupied".into(), view.is_occupied(&key).into());
+            if let Value::Object(attributes) = attributes(view, &key, &channel, &info) {
+                body.extend(attributes);
+            }
+            answer(200, &Value::Object(body))
+        })
     }
 
-    fn channel_users(&self, app: &App, channel: &str) -> Response {
+    fn channel_users(&self, server: &ServerHandle, app: &App, channel: &str) -> Response {
         if !is_presence(channel) {
             return error(400, "users are only listed for presence channels");
         }
-        let users: Vec<Value> = self
-            .presence
-            .user_ids(&audience::audience(&app.id, channel))
-            .into_iter()
-            .map(|id| json!({ "id": id }))
-            .collect();
-        answer(200, &json!({ "users": users }))
+        let key = audience::audience(&app.id, channel);
+        self.with_view(server, move |view| {
+            let users: Vec<Value> = view.users(&key).into_iter().map(|id| json!({ "id": id })).collect();
+            answer(200, &json!({ "users": users }))
+        })
     }
 
     /// The newest messages of a channel's history, oldest first:
@@ -267,6 +284,23 @@ impl Service {
         }
         answer(200, &json!({}))
     }
+}
+
+/// The requested `info` attributes of channel `name` (core key `key`).
+fn attributes(view: &mut dyn ChannelView, key: &str, name: &str, info: &str) -> Value {
+    let mut attributes = Map::new();
+    for attribute in info.split(',').map(str::trim) {
+        match attribute {
+            "subscription_count" => {
+                attributes.insert(attribute.into(), view.subscriptions(key).into());
+            }
+            "user_count" if is_presence(name) => {
+                attributes.insert(attribute.into(), view.user_count(key).into());
+            }
+            _ => {}
+        }
+    }
+    Value::Object(attributes)
 }
 
 fn is_presence(channel: &str) -> bool {

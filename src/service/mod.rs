@@ -18,6 +18,8 @@
 
 mod api;
 mod audience;
+mod channel_view;
+mod cluster_state;
 mod counters;
 mod durable;
 mod expiry;
@@ -49,6 +51,7 @@ pub use session::Session;
 
 use crate::history::store::{DurableStore, StoreError};
 use crate::token::{TokenCarrier, TokenError, TokenVerifier, TOKEN_PROTOCOL};
+use cluster_state::{ClusterState, Job};
 use counters::ServiceCounters;
 use expiry::TokenExpiry;
 use presence::PresenceRegistry;
@@ -145,15 +148,18 @@ pub struct Service {
     /// The app raw rooms belong to ("" when no app is configured).
     room_app: String,
     echo_to_sender: bool,
-    presence: PresenceRegistry,
+    presence: std::sync::Arc<PresenceRegistry>,
+    /// Presence and occupancy over the cluster, with `--redis` (started
+    /// with the server).
+    cluster: std::sync::OnceLock<ClusterState>,
     /// Raw rooms' named members.
     roster: Roster,
     users: UserRegistry,
     webhooks: Webhooks,
     counters: ServiceCounters,
-    sequencer: Option<Sequencer>,
+    sequencer: Option<std::sync::Arc<Sequencer>>,
     /// The last event of each cache channel, when there is no history.
-    cache: Sequencer,
+    cache: std::sync::Arc<Sequencer>,
     tokens: Option<std::sync::Arc<TokenVerifier>>,
     expiry: TokenExpiry,
 }
@@ -175,15 +181,16 @@ impl Service {
             (None, None) => None,
         };
         let room_app = config.apps.iter().next().map_or_else(String::new, |app| app.id.clone());
-        let sequencer = sequencer.map(|sequencer| sequencer.with_room_app(&room_app));
-        let cache = Sequencer::new(CACHE_HISTORY).with_room_app(&room_app);
+        let sequencer = sequencer.map(|sequencer| std::sync::Arc::new(sequencer.with_room_app(&room_app)));
+        let cache = std::sync::Arc::new(Sequencer::new(CACHE_HISTORY).with_room_app(&room_app));
         let webhooks = Webhooks::start(&config.apps);
         let counters = ServiceCounters::new(&config.apps);
         Ok(Service {
             apps: config.apps,
             room_app,
             echo_to_sender: config.echo_to_sender,
-            presence: PresenceRegistry::default(),
+            presence: Default::default(),
+            cluster: std::sync::OnceLock::new(),
             roster: Roster::default(),
             users: UserRegistry::default(),
             webhooks,
@@ -239,7 +246,7 @@ impl Service {
     /// on, every channel its app's `history_channels` allows (but a user's
     /// own `#server-to-user-` channel), and cache channels always (their
     /// last event at least).
-    fn sequencer_for(&self, key: &str) -> Option<&Sequencer> {
+    fn sequencer_for(&self, key: &str) -> Option<&std::sync::Arc<Sequencer>> {
         let (app, channel) = audience::split(key).unwrap_or(("", key));
         if channel.starts_with(crate::pusher::names::SERVER_TO_USER_PREFIX) {
             return None;
@@ -391,11 +398,35 @@ impl Handler for Service {
         }
     }
 
-    fn on_channel(&self, _server: &ServerHandle, channel: &str, change: ChannelChange) {
-        let Some((app, channel)) = audience::split(channel) else { return };
+    fn on_start(&self, server: &ServerHandle) {
+        let Some(cluster) = &server.shared.cluster else { return };
+        let started = ClusterState::start(
+            cluster.state_link(),
+            server.clone(),
+            self.apps.clone(),
+            self.webhooks.clone(),
+            self.presence.clone(),
+        );
+        match started {
+            Ok(state) => {
+                let _ = self.cluster.set(state);
+            }
+            Err(e) => {
+                log::error!("cannot start the presence thread ({e}): presence and occupancy are this node's only")
+            }
+        }
+    }
+
+    fn on_channel(&self, _server: &ServerHandle, key: &str, change: ChannelChange) {
+        let Some((app, channel)) = audience::split(key) else { return };
         let Some(app) = self.apps.by_id(app) else { return };
         if audience::is_roster(channel) {
             return; // the service's own, not the app's
+        }
+        if let Some(cluster) = self.cluster.get() {
+            // Told once per cluster, by the node that changed the total.
+            let delta = if change == ChannelChange::Occupied { 1 } else { -1 };
+            return cluster.submit(Job::Occupancy { key: key.to_owned(), delta }, &self.presence);
         }
         let channel = channel.to_owned();
         let event = match change {

@@ -111,6 +111,13 @@ impl PresenceRegistry {
         channels.get(channel).map_or_else(Vec::new, |c| c.users.iter().map(|u| u.member.user_id.clone()).collect())
     }
 
+    /// Every user of every presence channel here, by channel: what this
+    /// node puts into a cluster's shared presence.
+    pub(crate) fn all_members(&self) -> Vec<(String, PresenceMember)> {
+        let channels = self.channels.lock();
+        channels.iter().flat_map(|(key, c)| c.users.iter().map(move |u| (key.clone(), u.member.clone()))).collect()
+    }
+
     /// Distinct users of `channel`.
     pub(crate) fn user_count(&self, channel: &str) -> usize {
         self.channels.lock().get(channel).map_or(0, |c| c.users.len())

@@ -6,8 +6,9 @@
 use std::time::Instant;
 
 use super::audience::{self, PUSHER};
+use super::cluster_state::{Job, JoinAnswer};
 use super::presence::JoinError;
-use super::sequencer::{Greeting, StoredEvent};
+use super::sequencer::{Busy, Greeting, Joined, Sequencer, StoredEvent};
 use super::Service;
 use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
@@ -66,6 +67,33 @@ impl Session {
 
 fn push(server: &ServerHandle, conn: ConnId, text: String) {
     server.push(conn, &Message::text(text));
+}
+
+/// Subscribes `conn` to channel `key` as a Pusher member and greets it
+/// with `subscription_succeeded` (with `snapshot`, on a presence channel);
+/// through `sequencer` when the channel keeps history (then with what it
+/// missed since `since`, or a cache channel's last event: `Some` tells
+/// whether there was one). Nothing is subscribed on `Busy`.
+fn join_channel(
+    server: &ServerHandle,
+    conn: ConnId,
+    key: &str,
+    channel: &str,
+    snapshot: Option<crate::pusher::PresenceSnapshot>,
+    sequencer: Option<&Sequencer>,
+    since: Option<Since>,
+) -> Result<Option<Joined>, Busy> {
+    match sequencer {
+        Some(sequencer) => {
+            let greeting = Greeting::Pusher { presence: snapshot, cache: names::is_cache(channel) };
+            sequencer.join(server, conn, key, greeting, since).map(Some)
+        }
+        None => {
+            server.subscribe_as(conn, key, PUSHER);
+            push(server, conn, protocol::subscription_succeeded(channel, snapshot.as_ref()));
+            Ok(None)
+        }
+    }
 }
 
 impl Service {
@@ -140,10 +168,24 @@ impl Service {
         let mut user_id = None;
         let mut snapshot = None;
         if kind == ChannelKind::Presence {
-            if session.subscribed(&channel).is_some() {
+            if let Some(subscribed) = session.subscribed(&channel) {
                 // Re-subscribing to a presence channel: only its member list again.
-                let ids = self.presence.snapshot(&key);
-                return push(server, conn, protocol::subscription_succeeded(&channel, Some(&ids)));
+                let Some(cluster) = self.cluster.get() else {
+                    let ids = self.presence.snapshot(&key);
+                    return push(server, conn, protocol::subscription_succeeded(&channel, Some(&ids)));
+                };
+                let member = crate::pusher::PresenceMember {
+                    user_id: subscribed.user_id.clone().unwrap_or_default(),
+                    user_info: None,
+                };
+                let (server, name) = (server.clone(), channel.clone());
+                let then = Box::new(move |answer| {
+                    if let JoinAnswer::Joined { snapshot } = answer {
+                        push(&server, conn, protocol::subscription_succeeded(&name, Some(&snapshot)));
+                    }
+                });
+                let job = Job::Join { key, member, count: false, max: usize::MAX, then };
+                return cluster.submit(job, &self.presence);
             }
             let Some(data) = channel_data.as_deref() else {
                 return refuse("InvalidChannelData", "presence channels need channel_data", 400);
@@ -153,12 +195,30 @@ impl Service {
                 Err(e) => return refuse("InvalidChannelData", &e.to_string(), 400),
             };
             let id = member.user_id.clone();
-            let joined = match self.presence.join(&key, conn, member, app.limits.max_presence_members) {
+            let max = app.limits.max_presence_members;
+            let joined = match self.presence.join(&key, conn, member.clone(), max) {
                 Ok(joined) => joined,
                 Err(JoinError::Full { max }) => {
                     return refuse("LimitReached", &format!("presence channel has its most members ({max})"), 403)
                 }
             };
+            if let Some(cluster) = self.cluster.get() {
+                // The members are the cluster's: the greeting waits for them.
+                let greet = self.greeter(server, conn, app, &key, &channel, since);
+                let (server, presence, name) = (server.clone(), self.presence.clone(), channel.clone());
+                let job_key = key.clone();
+                let then = Box::new(move |answer| match answer {
+                    JoinAnswer::Joined { snapshot } => greet(Some(snapshot)),
+                    JoinAnswer::Full => {
+                        let _ = presence.leave(&job_key, conn);
+                        let why = format!("presence channel has its most members ({max})");
+                        push(&server, conn, protocol::subscription_error(&name, "LimitReached", &why, 403));
+                    }
+                });
+                cluster.submit(Job::Join { key, member, count: joined.new_user, max, then }, &self.presence);
+                session.channels.push(Subscribed { name: channel, kind, user_id: Some(id) });
+                return;
+            }
             if joined.new_user {
                 let info = joined.snapshot.info(&id).flatten();
                 let added = protocol::member_added(&channel, &id, info);
@@ -169,27 +229,45 @@ impl Service {
             user_id = Some(id);
         }
         let subscribed = Subscribed { name: channel.clone(), kind, user_id };
-        match self.sequencer_for(&key) {
-            Some(sequencer) => {
-                let greeting = Greeting::Pusher { presence: snapshot, cache: names::is_cache(&channel) };
-                match sequencer.join(server, conn, &key, greeting, since) {
-                    Ok(joined) => {
-                        if joined.cache_miss {
-                            self.webhook(app, WebhookEvent::CacheMiss { channel: channel.clone() });
-                        }
-                    }
-                    Err(_) => {
-                        self.leave(server, conn, app, &subscribed);
-                        return refuse("ServerBusy", "the server is congested: retry shortly", 503);
-                    }
+        let sequencer = self.sequencer_for(&key).map(|s| &**s);
+        match join_channel(server, conn, &key, &channel, snapshot, sequencer, since) {
+            Ok(joined) => {
+                if joined.is_some_and(|j| j.cache_miss) {
+                    self.webhook(app, WebhookEvent::CacheMiss { channel });
                 }
             }
-            None => {
-                server.subscribe_as(conn, &key, PUSHER);
-                push(server, conn, protocol::subscription_succeeded(&subscribed.name, snapshot.as_ref()));
+            Err(Busy) => {
+                self.leave(server, conn, app, &subscribed);
+                return refuse("ServerBusy", "the server is congested: retry shortly", 503);
             }
         }
         session.channels.push(subscribed);
+    }
+
+    /// What greets a presence subscriber once the cluster told its
+    /// members: [`join_channel`] on another thread, with what it needs.
+    fn greeter(
+        &self,
+        server: &ServerHandle,
+        conn: ConnId,
+        app: &App,
+        key: &str,
+        channel: &str,
+        since: Option<Since>,
+    ) -> impl FnOnce(Option<crate::pusher::PresenceSnapshot>) + Send + 'static {
+        let (server, app, key, channel) = (server.clone(), app.clone(), key.to_owned(), channel.to_owned());
+        let (sequencer, webhooks) = (self.sequencer_for(&key).cloned(), self.webhooks.clone());
+        move |snapshot| match join_channel(&server, conn, &key, &channel, snapshot, sequencer.as_deref(), since) {
+            Ok(joined) => {
+                if joined.is_some_and(|j| j.cache_miss) {
+                    webhooks.emit(&app, WebhookEvent::CacheMiss { channel });
+                }
+            }
+            Err(Busy) => {
+                let why = "the server is congested: retry shortly";
+                push(&server, conn, protocol::subscription_error(&channel, "ServerBusy", why, 503));
+            }
+        }
     }
 
     /// Ends a subscription: the core membership, and on a presence channel
@@ -203,6 +281,10 @@ impl Service {
         }
         if subscribed.kind == ChannelKind::Presence {
             if let Some(user_id) = self.presence.leave(&key, conn) {
+                if let Some(cluster) = self.cluster.get() {
+                    // Told once per cluster, by the node whose user was the last.
+                    return cluster.submit(Job::Leave { key, user_id }, &self.presence);
+                }
                 let removed = protocol::member_removed(&subscribed.name, &user_id);
                 let _ = server.try_publish(&key, &audience::pusher_only(removed), None, None);
                 self.webhook(app, WebhookEvent::MemberRemoved { channel: subscribed.name.clone(), user_id });

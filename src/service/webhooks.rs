@@ -51,6 +51,7 @@ impl WebhookStats {
 }
 
 /// The workers' side: queues events, never blocks.
+#[derive(Clone)]
 pub(crate) struct Webhooks {
     events: Option<Sender<(String, WebhookEvent)>>,
     stats: Arc<WebhookStats>,
