@@ -427,3 +427,56 @@ fn a_public_channel_is_occupied_and_vacated_once_over_the_cluster() {
         hooks.lock().expect("events").iter().map(|e| e["name"].as_str().unwrap_or_default().to_owned()).collect();
     assert_eq!(names, ["channel_occupied", "channel_vacated"]);
 }
+
+#[test]
+fn presence_outlives_a_redis_restart_and_what_changed_meanwhile_reaches_the_other_nodes() {
+    let mut redis = RedisProcess::start();
+    let (a, b) = (node(&redis), node(&redis));
+    wait_connected(&a);
+    wait_connected(&b);
+    let (mut on_a, id) = connect(a.local_addr());
+    join_presence(&mut on_a, &id, "oa");
+    wait_subscribed(&redis, "presence-room", 1);
+    let (mut on_b, id) = connect(b.local_addr());
+    join_presence(&mut on_b, &id, "ob");
+    let (mut leaving, id) = connect(b.local_addr());
+    join_presence(&mut leaving, &id, "leaving");
+    for user in ["ob", "leaving"] {
+        assert_eq!(pusher_client::data(&event(&mut on_a))["user_id"], user);
+    }
+    assert_eq!(pusher_client::data(&event(&mut on_b))["user_id"], "leaving");
+
+    redis.kill();
+    for node in [&a, &b] {
+        util::wait_until("the node to see Redis gone", || !get(node, "/readyz").contains("redis: connected"));
+    }
+    // While Redis is away each node tells its own clients, as one alone would.
+    let (mut late, id) = connect(a.local_addr());
+    join_presence(&mut late, &id, "late");
+    assert_eq!(pusher_client::data(&event(&mut on_a))["user_id"], "late");
+    drop(leaving);
+    let removed = event(&mut on_b);
+    assert_eq!(
+        (removed["event"].as_str(), pusher_client::data(&removed)["user_id"].as_str()),
+        (Some("pusher_internal:member_removed"), Some("leaving"))
+    );
+
+    redis.restart();
+    // Each node puts its own members back; the other node hears what it missed.
+    let added = event(&mut on_b);
+    assert_eq!(
+        (added["event"].as_str(), pusher_client::data(&added)["user_id"].as_str()),
+        (Some("pusher_internal:member_added"), Some("late"))
+    );
+    let removed = event(&mut on_a);
+    assert_eq!(
+        (removed["event"].as_str(), pusher_client::data(&removed)["user_id"].as_str()),
+        (Some("pusher_internal:member_removed"), Some("leaving"))
+    );
+    for node in [&a, &b] {
+        let users = api_get(node, "/apps/42/channels/presence-room/users", &[]);
+        assert_eq!(users, json!({"users": [{"id": "late"}, {"id": "oa"}, {"id": "ob"}]}));
+    }
+    nothing_more(&mut on_a);
+    nothing_more(&mut on_b);
+}

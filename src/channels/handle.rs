@@ -130,6 +130,12 @@ impl ServerHandle {
         Ok(reached)
     }
 
+    /// Hands a publication to the other nodes only (this node's members
+    /// had it already), when there are some.
+    pub(crate) fn publish_elsewhere(&self, channel: &str, publication: &Publication) {
+        self.forward_to_cluster(channel, publication);
+    }
+
     /// Hands a publication this node's members got (or would have, had it
     /// any) to the other nodes, when there are some.
     fn forward_to_cluster(&self, channel: &str, publication: &Publication) {

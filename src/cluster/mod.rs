@@ -287,10 +287,15 @@ impl Cluster {
         }
     }
 
+    /// True while every Redis instance has both connections up.
+    pub(crate) fn is_up(&self) -> bool {
+        self.shards.iter().all(|s| s.up())
+    }
+
     /// One line for `/readyz`: how the bridge stands.
     pub(crate) fn readiness(&self) -> String {
         let up = self.shards.iter().filter(|s| s.up()).count();
-        if up == self.shards.len() {
+        if self.is_up() {
             format!("redis: connected ({up} of {})\n", self.shards.len())
         } else {
             let down: Vec<&str> = self.shards.iter().filter(|s| !s.up()).map(|s| s.shown.as_str()).collect();

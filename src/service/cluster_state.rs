@@ -40,6 +40,11 @@ use crate::pusher::{protocol, Apps, PresenceMember, PresenceSnapshot};
 /// node's view and a count change is left to the next resync.
 const QUEUE: usize = 16 * 1024;
 
+/// How long after its pub/sub bridge is back a node waits before telling
+/// what changed while Redis was away: the longest reconnect backoff, so the
+/// other nodes have resubscribed and hear it.
+const RESYNC_GRACE: Duration = Duration::from_secs(2);
+
 /// One node's presence in one channel: counts it once per user, refuses a
 /// new user past the most, and returns whether the user is new to the
 /// cluster and everyone's info.
@@ -56,10 +61,11 @@ return {new, redis.call('HGETALL', KEYS[2])}
 ";
 
 /// One node's last tab of a user left a channel: 1 when it was the
-/// cluster's last.
+/// cluster's last, 0 when others remain, -1 when this node had not counted
+/// it (Redis lost this node's state).
 const LEAVE: &str = r"
 local mine = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
-if mine <= 0 then return 0 end
+if mine <= 0 then return -1 end
 if mine == 1 then redis.call('HDEL', KEYS[3], ARGV[2]) else redis.call('HINCRBY', KEYS[3], ARGV[2], -1) end
 if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then
   redis.call('HDEL', KEYS[1], ARGV[1])
@@ -167,6 +173,10 @@ impl ClusterState {
             failures: 0,
             retry_at: Instant::now(),
             resync: true,
+            outage_added: HashSet::new(),
+            outage_occupied: HashSet::new(),
+            outage_removed: HashSet::new(),
+            bridged_since: None,
             scripts: Scripts::new(),
         };
         std::thread::Builder::new().name("fanout-redis-state".into()).spawn(move || thread.run(&inbox))?;
@@ -292,6 +302,15 @@ fn invoke<T: redis::FromRedisValue>(
     invocation.invoke(connection)
 }
 
+/// Who hears of a member that came or went.
+#[derive(Clone, Copy)]
+enum Reach {
+    /// Every member on every node (and the webhooks).
+    Everywhere,
+    /// The members on the other nodes only: this node's were told already.
+    Elsewhere,
+}
+
 /// Users that left and channels vacated, or joined and occupied, by one
 /// change of a node's whole state.
 #[derive(Default)]
@@ -314,6 +333,16 @@ struct StateThread {
     /// This node's state in Redis may differ from its own view: put it
     /// back at the next chance.
     resync: bool,
+    /// Presence users told as new by this node alone while Redis was away:
+    /// the cluster hears of them at the resync.
+    outage_added: HashSet<(String, String)>,
+    /// Channels occupied here while Redis was away.
+    outage_occupied: HashSet<String>,
+    /// Presence users that left while Redis could not count it, told here
+    /// then: the others hear of them at the resync.
+    outage_removed: HashSet<(String, String)>,
+    /// Since when this node's pub/sub bridge has been up.
+    bridged_since: Option<Instant>,
     scripts: Scripts,
 }
 
@@ -375,26 +404,46 @@ impl StateThread {
                 let (pu, pi, np) =
                     (self.keys.users(&key), self.keys.infos(&key), self.keys.node_presence(&self.keys.node));
                 self.connect_if_due();
-                let Some(connection) = self.connection.as_mut() else { return self.resync = true };
-                let outcome: redis::RedisResult<i64> =
-                    invoke(connection, &self.scripts.leave, &[&pu, &pi, &np], &[&user_id, &field]);
+                let outcome = self.connection.as_mut().map(|connection| {
+                    invoke::<i64>(connection, &self.scripts.leave, &[&pu, &pi, &np], &[&user_id, &field])
+                });
                 match outcome {
-                    Ok(1) => self.tell_removed(&key, &user_id),
-                    Ok(_) => {}
-                    Err(e) => self.failed(&e),
+                    Some(Ok(1)) => self.tell_removed(&key, &user_id, Reach::Everywhere),
+                    // Not counted here: Redis lost this node's state, which
+                    // the resync puts back without this user.
+                    Some(Ok(-1)) if self.resync => self.left_unseen(key, user_id),
+                    Some(Ok(_)) => {}
+                    failure => {
+                        if let Some(Err(e)) = failure {
+                            self.failed(&e);
+                        }
+                        self.resync = true;
+                        self.left_unseen(key, user_id);
+                    }
                 }
             }
             Job::Occupancy { key, delta } => {
                 let (occ, no) = (self.keys.occupied(), self.keys.node_occupancy(&self.keys.node));
                 self.connect_if_due();
-                let Some(connection) = self.connection.as_mut() else { return self.resync = true };
-                let outcome: redis::RedisResult<i64> =
-                    invoke(connection, &self.scripts.occupy, &[&occ, &no], &[&key, &delta.to_string()]);
+                let outcome = self.connection.as_mut().map(|connection| {
+                    invoke::<i64>(connection, &self.scripts.occupy, &[&occ, &no], &[&key, &delta.to_string()])
+                });
                 match outcome {
-                    Ok(1) if delta > 0 => self.tell_channel(&key, true),
-                    Ok(0) if delta < 0 => self.tell_channel(&key, false),
-                    Ok(_) => {}
-                    Err(e) => self.failed(&e),
+                    Some(Ok(1)) if delta > 0 => self.tell_channel(&key, true),
+                    Some(Ok(0)) if delta < 0 => self.tell_channel(&key, false),
+                    Some(Ok(_)) => {}
+                    failure => {
+                        if let Some(Err(e)) = failure {
+                            self.failed(&e);
+                        }
+                        // Whether the cluster changed is known at the resync.
+                        self.resync = true;
+                        if delta > 0 {
+                            self.outage_occupied.insert(key);
+                        } else {
+                            self.outage_occupied.remove(&key);
+                        }
+                    }
                 }
             }
             Job::Read(read) => {
@@ -403,6 +452,15 @@ impl StateThread {
                 read(self.connection.as_mut().map(|connection| Reader { connection, prefix }));
             }
         }
+    }
+
+    /// A user left while Redis could not count it: told here as a single
+    /// node would, and to the others at the resync.
+    fn left_unseen(&mut self, key: String, user_id: String) {
+        self.tell_removed(&key, &user_id, Reach::Everywhere);
+        let user = (key, user_id);
+        self.outage_added.remove(&user);
+        self.outage_removed.insert(user);
     }
 
     /// Runs the join script (with Redis away: this node's view), telling
@@ -421,7 +479,7 @@ impl StateThread {
             Some(Ok((-1, _))) => JoinAnswer::Full,
             Some(Ok((new, infos))) => {
                 if new == 1 {
-                    self.tell_added(key, member);
+                    self.tell_added(key, member, Reach::Everywhere);
                 }
                 JoinAnswer::Joined { snapshot: snapshot(&infos) }
             }
@@ -430,10 +488,14 @@ impl StateThread {
                     self.failed(&e);
                 }
                 self.resync = true;
-                // Told by this node alone: its view says whether the user is new.
+                // Told by this node alone, as a single node would: its view
+                // says whether the user is new. The others hear it at the resync.
                 let snapshot = self.presence.snapshot(key);
                 if count == "1" {
-                    self.tell_added(key, member);
+                    let user = (key.to_owned(), member.user_id.clone());
+                    self.outage_removed.remove(&user);
+                    self.outage_added.insert(user);
+                    self.tell_added(key, member, Reach::Everywhere);
                 }
                 JoinAnswer::Joined { snapshot }
             }
@@ -464,7 +526,17 @@ impl StateThread {
             Ok(answer) => answer,
             Err(e) => return self.failed(&e),
         };
-        if added == 1 || self.resync {
+        if added == 1 {
+            self.resync = true; // Redis forgot this node, or never knew it
+        }
+        // What the resync tells travels by pub/sub: it waits until every
+        // node can have resubscribed after Redis came back.
+        let bridged = self.server.shared.cluster.as_ref().is_some_and(crate::cluster::Cluster::is_up);
+        let since = if bridged { *self.bridged_since.get_or_insert_with(Instant::now) } else { Instant::now() };
+        if !bridged {
+            self.bridged_since = None;
+        }
+        if self.resync && since.elapsed() >= RESYNC_GRACE + self.link.heartbeat {
             if let Err(e) = self.resync() {
                 return self.failed(&e);
             }
@@ -489,7 +561,7 @@ impl StateThread {
             );
         }
         for (key, user) in &changes.users {
-            self.tell_removed(key, user);
+            self.tell_removed(key, user, Reach::Everywhere);
         }
         for key in &changes.channels {
             self.tell_channel(key, false);
@@ -514,7 +586,9 @@ impl StateThread {
     }
 
     /// Replaces what Redis holds of this node with its own view, and tells
-    /// the difference (users and channels that came or went meanwhile).
+    /// the difference: users and channels gone meanwhile (told again if
+    /// this node told its own clients already: pusher-js ignores a second
+    /// `member_removed`), and those that came while Redis was away.
     fn resync(&mut self) -> redis::RedisResult<()> {
         let node = self.keys.node.clone();
         let before = self.forget(&node, true)?;
@@ -545,20 +619,32 @@ impl StateThread {
         self.resync = false;
         let gone: HashSet<&(String, String)> = before.users.iter().collect();
         let back: HashSet<&(String, String)> = after.users.iter().collect();
-        for (key, user) in before.users.iter().filter(|u| !back.contains(u)) {
-            self.tell_removed(key, user);
+        // Users that left while Redis was away were told here then: the
+        // others hear of them now.
+        let outage_removed = std::mem::take(&mut self.outage_removed);
+        for (key, user) in before.users.iter().filter(|u| !back.contains(u) && !outage_removed.contains(*u)) {
+            self.tell_removed(key, user, Reach::Everywhere);
         }
-        for (key, user) in after.users.iter().filter(|u| !gone.contains(u)) {
+        for (key, user) in &outage_removed {
+            self.tell_removed(key, user, Reach::Elsewhere);
+        }
+        // New to the cluster: those that joined while Redis was away, told
+        // here then (the rest were told when they joined; after Redis lost
+        // everything all of this node's users are new to it, and nobody
+        // needs telling).
+        let outage_added = std::mem::take(&mut self.outage_added);
+        for (key, user) in after.users.iter().filter(|u| !gone.contains(u) && outage_added.contains(*u)) {
             let info = self.presence.snapshot(key).info(user).flatten().map(|i| i.to_owned());
             let member = PresenceMember { user_id: user.clone(), user_info: info };
-            self.tell_added(key, &member);
+            self.tell_added(key, &member, Reach::Elsewhere);
         }
         let (vacated, occupied): (HashSet<&String>, HashSet<&String>) =
             (before.channels.iter().collect(), after.channels.iter().collect());
         for key in before.channels.iter().filter(|k| !occupied.contains(k)) {
             self.tell_channel(key, false);
         }
-        for key in after.channels.iter().filter(|k| !vacated.contains(k)) {
+        let outage_occupied = std::mem::take(&mut self.outage_occupied);
+        for key in after.channels.iter().filter(|k| !vacated.contains(k) && outage_occupied.contains(*k)) {
             self.tell_channel(key, true);
         }
         log::info!("redis {}: presence and occupancy of this node in place", self.link.shown);
@@ -572,23 +658,32 @@ impl StateThread {
             .is_some_and(|(app, channel)| self.apps.by_id(app).is_some() && !audience::is_roster(channel))
     }
 
-    fn tell_added(&self, key: &str, member: &PresenceMember) {
+    fn tell_added(&self, key: &str, member: &PresenceMember, reach: Reach) {
         let Some((app, channel)) = audience::split(key) else { return };
         let added = protocol::member_added(channel, &member.user_id, member.user_info.as_deref());
-        let _ = self.server.try_publish(key, &audience::pusher_only(added), None, Some(Duration::from_millis(100)));
-        if let Some(app) = self.apps.by_id(app) {
+        self.publish(key, &audience::pusher_only(added), reach);
+        if let (Reach::Everywhere, Some(app)) = (reach, self.apps.by_id(app)) {
             let event = WebhookEvent::MemberAdded { channel: channel.to_owned(), user_id: member.user_id.clone() };
             self.webhooks.emit(app, event);
         }
     }
 
-    fn tell_removed(&self, key: &str, user_id: &str) {
+    fn tell_removed(&self, key: &str, user_id: &str, reach: Reach) {
         let Some((app, channel)) = audience::split(key) else { return };
         let removed = protocol::member_removed(channel, user_id);
-        let _ = self.server.try_publish(key, &audience::pusher_only(removed), None, Some(Duration::from_millis(100)));
-        if let Some(app) = self.apps.by_id(app) {
+        self.publish(key, &audience::pusher_only(removed), reach);
+        if let (Reach::Everywhere, Some(app)) = (reach, self.apps.by_id(app)) {
             let event = WebhookEvent::MemberRemoved { channel: channel.to_owned(), user_id: user_id.to_owned() };
             self.webhooks.emit(app, event);
+        }
+    }
+
+    fn publish(&self, key: &str, publication: &crate::channels::Publication, reach: Reach) {
+        match reach {
+            Reach::Everywhere => {
+                let _ = self.server.try_publish(key, publication, None, Some(Duration::from_millis(100)));
+            }
+            Reach::Elsewhere => self.server.publish_elsewhere(key, publication),
         }
     }
 
