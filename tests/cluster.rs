@@ -480,3 +480,60 @@ fn presence_outlives_a_redis_restart_and_what_changed_meanwhile_reaches_the_othe
     nothing_more(&mut on_a);
     nothing_more(&mut on_b);
 }
+
+#[test]
+fn a_node_dropped_by_redis_resubscribes_and_hears_the_others_again() {
+    let redis = RedisProcess::start();
+    let (a, b) = (node(&redis), node(&redis));
+    wait_connected(&a);
+    wait_connected(&b);
+    let (mut listener, id) = connect(b.local_addr());
+    subscribe_private(&mut listener, &id, "private-x");
+    wait_subscribed(&redis, "private-x", 1);
+    // What Redis does to a subscriber past its output buffer limit.
+    let killed: u64 = redis.query(redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub"));
+    assert!(killed >= 2, "both nodes' subscribers were dropped ({killed})");
+    util::wait_until("b to resubscribe", || {
+        redis.subscribers("fanout:ch:42:private-x") == 1 && get(&b, "/readyz").contains("redis: connected")
+    });
+    let (status, _) = trigger(a.local_addr(), json!({"name": "again", "channel": "private-x", "data": "1"}));
+    assert_eq!(status, 200);
+    assert_eq!(event(&mut listener)["event"], "again");
+    assert!(counter(&b, "fanout_cluster_reconnects") >= 1);
+}
+
+#[test]
+fn channels_spread_over_several_redis_instances_and_still_cross_once() {
+    let (first, second) = (RedisProcess::start(), RedisProcess::start());
+    let start = || {
+        let mut cluster = ClusterConfig::new(vec![first.url(), second.url()]);
+        cluster.heartbeat = HEARTBEAT;
+        util::start(
+            util::with_config(util::config(2), |c| c.cluster = Some(cluster)),
+            pusher_client::service(app(), None),
+        )
+    };
+    let (a, b) = (start(), start());
+    wait_connected(&a);
+    wait_connected(&b);
+    let channels: Vec<String> = (0..8).map(|n| format!("room-{n}")).collect();
+    let (mut listener, _) = connect(b.local_addr());
+    for channel in &channels {
+        assert_eq!(subscribe(&mut listener, channel, None, None)["event"], "pusher_internal:subscription_succeeded");
+    }
+    util::wait_until("every channel subscribed on one instance or the other", || {
+        first.channels("fanout:ch:*").len() + second.channels("fanout:ch:*").len() == channels.len()
+    });
+    let (on_first, on_second) = (first.channels("fanout:ch:*"), second.channels("fanout:ch:*"));
+    assert!(!on_first.is_empty() && !on_second.is_empty(), "{on_first:?} {on_second:?}");
+    // Broadcasts and shared state live on the first instance.
+    assert_eq!(first.subscribers("fanout:broadcast"), 2);
+    assert_eq!(second.subscribers("fanout:broadcast"), 0);
+    for channel in &channels {
+        let (status, _) = trigger(a.local_addr(), json!({"name": "hi", "channel": channel, "data": channel}));
+        assert_eq!(status, 200);
+        let got = event(&mut listener);
+        assert_eq!((got["channel"].as_str(), got["data"].as_str()), (Some(channel.as_str()), Some(channel.as_str())));
+    }
+    nothing_more(&mut listener);
+}

@@ -405,6 +405,18 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_counts_the_publish_lost_and_never_waits() {
+        let mut config = ClusterConfig::new(vec!["redis://127.0.0.1:1".into()]);
+        config.queue = 1;
+        let cluster = Cluster::new(&config).expect("a cluster");
+        cluster.shards[0].publishing.store(true, Ordering::Relaxed);
+        cluster.forward_broadcast(b"\x81\x01a");
+        cluster.forward_broadcast(b"\x81\x01b");
+        assert_eq!(cluster.shards[0].inbox.len(), 1);
+        assert_eq!(cluster.counters.lost.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
     fn while_redis_is_away_a_publish_is_counted_lost_not_queued() {
         let cluster = Cluster::new(&ClusterConfig::new(vec!["redis://127.0.0.1:1".into()])).expect("a cluster");
         cluster.forward_broadcast(b"\x81\x02hi");
