@@ -10,10 +10,8 @@ mod http_client;
 mod pusher_client;
 mod redis_process;
 mod util;
+mod webhook_sink;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fanout::cluster::ClusterConfig;
@@ -280,38 +278,6 @@ fn what_is_not_an_envelope_on_a_fanout_channel_is_counted_and_dropped() {
     assert_eq!(event(&mut client)["event"], "still");
 }
 
-/// A webhook receiver that keeps every event posted to it.
-fn webhook_events() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
-    let url = format!("http://{}/hooks", listener.local_addr().expect("address"));
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let kept = events.clone();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            stream.set_read_timeout(Some(util::PATIENCE)).expect("timeout");
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = stream.read(&mut buf) {
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request).into_owned();
-                let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
-                let length = head
-                    .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .unwrap_or(0);
-                if body.len() >= length {
-                    let posted: serde_json::Value = serde_json::from_str(body).expect("a JSON webhook");
-                    kept.lock().expect("events").extend(posted["events"].as_array().cloned().unwrap_or_default());
-                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                    break;
-                }
-            }
-        }
-    });
-    (url, events)
-}
-
 /// A node whose app posts webhooks to `url`.
 fn node_with_webhooks(redis: &RedisProcess, url: &str) -> RunningServer {
     let mut app = app();
@@ -339,7 +305,7 @@ fn api_get(server: &RunningServer, path: &str, params: &[(&str, &str)]) -> serde
 #[test]
 fn presence_counts_a_user_once_over_the_cluster_and_every_node_answers_alike() {
     let redis = RedisProcess::start();
-    let (url, hooks) = webhook_events();
+    let (url, hooks) = webhook_sink::start();
     let nodes: Vec<RunningServer> = (0..3).map(|_| node_with_webhooks(&redis, &url)).collect();
     nodes.iter().for_each(wait_connected);
     let (mut watcher, id) = connect(nodes[2].local_addr());
@@ -379,12 +345,12 @@ fn presence_counts_a_user_once_over_the_cluster_and_every_node_answers_alike() {
     // Each once per cluster, whichever node saw it (departures are held
     // 3 s, in case the user comes back).
     util::wait_until("the channel vacated and w removed", || {
-        let events = hooks.lock().expect("events");
+        let events = webhook_sink::events(&hooks);
         events.iter().any(|e| e["name"] == "channel_vacated")
             && events.iter().any(|e| e["name"] == "member_removed" && e["user_id"] == "w")
     });
     std::thread::sleep(Duration::from_millis(500));
-    let events = hooks.lock().expect("events").clone();
+    let events = webhook_sink::events(&hooks);
     let count = |name: &str, user: Option<&str>| {
         events.iter().filter(|e| e["name"] == name && user.is_none_or(|u| e["user_id"] == u)).count()
     };
@@ -402,7 +368,7 @@ fn presence_counts_a_user_once_over_the_cluster_and_every_node_answers_alike() {
 #[test]
 fn a_public_channel_is_occupied_and_vacated_once_over_the_cluster() {
     let redis = RedisProcess::start();
-    let (url, hooks) = webhook_events();
+    let (url, hooks) = webhook_sink::start();
     let (a, b) = (node_with_webhooks(&redis, &url), node_with_webhooks(&redis, &url));
     wait_connected(&a);
     wait_connected(&b);
@@ -420,11 +386,11 @@ fn a_public_channel_is_occupied_and_vacated_once_over_the_cluster() {
     assert_eq!(api_get(&a, "/apps/42/channels/news", &[]), json!({"occupied": true}), "occupied on the other node");
     drop(two);
     util::wait_until("the channel to be vacated", || {
-        hooks.lock().expect("events").iter().any(|e| e["name"] == "channel_vacated")
+        webhook_sink::events(&hooks).iter().any(|e| e["name"] == "channel_vacated")
     });
     std::thread::sleep(Duration::from_millis(300));
     let names: Vec<String> =
-        hooks.lock().expect("events").iter().map(|e| e["name"].as_str().unwrap_or_default().to_owned()).collect();
+        webhook_sink::events(&hooks).iter().map(|e| e["name"].as_str().unwrap_or_default().to_owned()).collect();
     assert_eq!(names, ["channel_occupied", "channel_vacated"]);
 }
 

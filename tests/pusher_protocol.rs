@@ -9,12 +9,7 @@ mod http_client;
 mod openmetrics;
 mod pusher_client;
 mod util;
-
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::thread;
+mod webhook_sink;
 
 use fanout::pusher::{auth, App, WebhookTarget};
 use fanout::RunningServer;
@@ -209,42 +204,9 @@ fn api_requests_with_bad_signatures_are_refused() {
     server.shutdown().unwrap();
 }
 
-/// Answers 200 to every HTTP request on a fresh port, counting them: a
-/// webhook receiver that always succeeds.
-fn webhook_receiver() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
-    let url = format!("http://{}/hooks", listener.local_addr().expect("address"));
-    let posts = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&posts);
-    thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            stream.set_read_timeout(Some(util::PATIENCE)).expect("timeout");
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            // The head, then as much body as Content-Length says.
-            while let Ok(n @ 1..) = stream.read(&mut buf) {
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request);
-                let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
-                let length = head
-                    .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .unwrap_or(0);
-                if body.len() >= length {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                    break;
-                }
-            }
-        }
-    });
-    (url, posts)
-}
-
 #[test]
 fn metrics_count_apps_channels_members_api_requests_client_events_and_webhooks() {
-    let (url, posts) = webhook_receiver();
+    let (url, posts) = webhook_sink::start();
     let mut app = App::new("42", KEY, SECRET);
     app.client_events = true;
     app.webhooks = vec![WebhookTarget { url, events: Vec::new() }];
@@ -267,7 +229,7 @@ fn metrics_count_apps_channels_members_api_requests_client_events_and_webhooks()
     assert_eq!(event(&mut a)["event"], "headline");
     assert_eq!(trigger(addr, json!({"name": "headline"})).0, 400);
     // Two channels occupied, a member added twice, a client event: webhooks.
-    util::wait_until("a webhook post", || posts.load(Ordering::SeqCst) > 0);
+    util::wait_until("a webhook post", || !posts.lock().expect("bodies").is_empty());
 
     let scrape = || {
         let request = http_client::request("GET", "/metrics", "Connection: close\r\n");
