@@ -503,3 +503,31 @@ fn channels_spread_over_several_redis_instances_and_still_cross_once() {
     }
     nothing_more(&mut listener);
 }
+
+#[test]
+fn subscribed_means_events_from_every_node_arrive_from_then_on() {
+    let redis = RedisProcess::start();
+    // The subscribing node reaches Redis through a 50 ms delay each way, so
+    // its Redis subscription lags well behind what its worker does.
+    let far = redis_process::delaying_proxy(redis.port, Duration::from_millis(50));
+    let a = node(&redis);
+    let mut cluster = ClusterConfig::new(vec![format!("redis://127.0.0.1:{far}")]);
+    cluster.heartbeat = HEARTBEAT;
+    let b = util::start(
+        util::with_config(util::config(2), |c| c.cluster = Some(cluster)),
+        pusher_client::service(app(), None),
+    );
+    wait_connected(&a);
+    wait_connected(&b);
+    let (mut listener, _) = connect(b.local_addr());
+    // Fresh channels, published to on the other node the moment the
+    // subscription is confirmed to the client.
+    for n in 0..5 {
+        let channel = format!("fresh-{n}");
+        assert_eq!(subscribe(&mut listener, &channel, None, None)["event"], "pusher_internal:subscription_succeeded");
+        let (status, _) = trigger(a.local_addr(), json!({"name": "first", "channel": channel, "data": n.to_string()}));
+        assert_eq!(status, 200);
+        let got = event(&mut listener);
+        assert_eq!((got["channel"].as_str(), got["event"].as_str()), (Some(channel.as_str()), Some("first")));
+    }
+}

@@ -130,6 +130,16 @@ impl ServerHandle {
         Ok(reached)
     }
 
+    /// Runs `then` once a publish from any node of the cluster reaches this
+    /// node's members of `channel` (its Redis subscription is confirmed;
+    /// at once on a single node, or while Redis is away).
+    pub(crate) fn when_channel_ready(&self, channel: &str, then: crate::cluster::Waiter) {
+        match &self.shared.cluster {
+            Some(cluster) => cluster.when_subscribed(channel, then),
+            None => then(),
+        }
+    }
+
     /// Hands a publication to the other nodes only (this node's members
     /// had it already), when there are some.
     pub(crate) fn publish_elsewhere(&self, channel: &str, publication: &Publication) {

@@ -31,7 +31,7 @@ mod subscriber;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
@@ -137,6 +137,50 @@ struct Shard {
     changed: Mutex<HashSet<Arc<str>>>,
     /// A wake is on its way (or due) to the subscriber.
     wake_pending: AtomicBool,
+    /// Channels Redis confirmed subscribed, and what waits for others.
+    ready: Mutex<Readiness>,
+}
+
+/// Which channels' Redis subscriptions are confirmed, and what waits for
+/// a confirmation (a subscriber's greeting): run when it comes, when the
+/// connection fails, or after [`READY_PATIENCE`] at the latest.
+#[derive(Default)]
+struct Readiness {
+    confirmed: HashSet<Arc<str>>,
+    waiting: Vec<(Arc<str>, Instant, Waiter)>,
+}
+
+/// What waits for a channel's Redis subscription.
+pub(crate) type Waiter = Box<dyn FnOnce() + Send>;
+
+/// The longest a greeting waits for its channel's Redis subscription.
+const READY_PATIENCE: Duration = Duration::from_secs(2);
+
+impl Readiness {
+    /// Marks `channel` confirmed and hands back what waited for it.
+    fn confirm(&mut self, channel: &str) -> Vec<Waiter> {
+        self.confirmed.insert(Arc::from(channel));
+        self.take(|name, _| &**name == channel)
+    }
+
+    /// Forgets every confirmation (the connection is gone) and hands back
+    /// everything that waited.
+    fn reset(&mut self) -> Vec<Waiter> {
+        self.confirmed.clear();
+        self.take(|_, _| true)
+    }
+
+    /// Hands back what waited longer than its patience.
+    fn expired(&mut self, now: Instant) -> Vec<Waiter> {
+        self.take(|_, since| now.saturating_duration_since(since) >= READY_PATIENCE)
+    }
+
+    fn take(&mut self, due: impl Fn(&Arc<str>, Instant) -> bool) -> Vec<Waiter> {
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.waiting).into_iter().partition(|(name, since, _)| due(name, *since));
+        self.waiting = waiting;
+        ready.into_iter().map(|(_, _, then)| then).collect()
+    }
 }
 
 impl Shard {
@@ -183,6 +227,7 @@ impl Cluster {
                 subscriptions: AtomicU64::new(0),
                 changed: Mutex::new(HashSet::new()),
                 wake_pending: AtomicBool::new(false),
+                ready: Mutex::new(Readiness::default()),
             }));
         }
         Ok(Cluster {
@@ -285,6 +330,20 @@ impl Cluster {
             // A full queue: the publisher sees `wake_pending` after its batch.
             let _ = shard.outbox.try_send(Outgoing::Wake);
         }
+    }
+
+    /// Runs `then` once this node's Redis subscription of `channel` is
+    /// confirmed (at once if it is, or while Redis is away; after
+    /// [`READY_PATIENCE`] at the latest), so that a client told it is
+    /// subscribed gets whatever any node publishes from then on.
+    pub(crate) fn when_subscribed(&self, channel: &str, then: Waiter) {
+        let shard = &self.shards[names::shard_of(channel, self.shards.len())];
+        let mut ready = shard.ready.lock();
+        if !shard.subscribed.load(Ordering::Acquire) || ready.confirmed.contains(channel) {
+            drop(ready);
+            return then();
+        }
+        ready.waiting.push((Arc::from(channel), Instant::now(), then));
     }
 
     /// True while every Redis instance has both connections up.

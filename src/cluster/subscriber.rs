@@ -62,8 +62,11 @@ impl Subscriber {
             was_connected = true;
             failures = 0;
             let outcome = self.serve(&mut connection);
-            self.shard.subscribed.store(false, Ordering::Relaxed);
+            self.shard.subscribed.store(false, Ordering::Release);
             self.shard.subscriptions.store(0, Ordering::Relaxed);
+            // Nothing is confirmed any more: greetings go out at once.
+            let waiting = self.shard.ready.lock().reset();
+            waiting.into_iter().for_each(|then| then());
             if let Err(e) = outcome {
                 log::warn!("redis {}: subscription lost ({e}); reconnecting", self.shard.shown);
                 std::thread::sleep(backoff(0));
@@ -112,8 +115,15 @@ impl Subscriber {
             if !confirmed {
                 // The first reply is the confirmation of the node's own channel.
                 confirmed = true;
-                self.shard.subscribed.store(true, Ordering::Relaxed);
+                self.shard.subscribed.store(true, Ordering::Release);
                 log::info!("redis {}: subscribed", self.shard.shown);
+            }
+            if let Some(channel) = subscribe_confirmation(&value) {
+                if let Some(name) = self.names.channel_of(channel) {
+                    let waiting = self.shard.ready.lock().confirm(name);
+                    waiting.into_iter().for_each(|then| then());
+                }
+                continue;
             }
             let Some(message) = redis::Msg::from_owned_value(value) else { continue };
             let channel = message.get_channel_name().as_bytes();
@@ -132,6 +142,8 @@ impl Subscriber {
     /// unsubscribes those that have none.
     fn sync(&self, connection: &mut redis::Connection, held: &mut HashSet<Arc<str>>) -> redis::RedisResult<()> {
         let changed: Vec<Arc<str>> = self.shard.changed.lock().drain().collect();
+        let late = self.shard.ready.lock().expired(std::time::Instant::now());
+        late.into_iter().for_each(|then| then());
         let (mut join, mut leave) = (Vec::new(), Vec::new());
         for channel in changed {
             let wanted = self.server.shared.channels.subscriptions(&channel) > 0;
@@ -139,6 +151,7 @@ impl Subscriber {
                 join.push(self.names.channel(&channel));
                 held.insert(channel);
             } else if !wanted && held.remove(&channel) {
+                self.shard.ready.lock().confirmed.remove(&channel);
                 leave.push(self.names.channel(&channel));
             }
         }
@@ -169,6 +182,18 @@ impl Subscriber {
         };
         let counter = if delivered { &self.counters.received } else { &self.counters.dropped };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The channel a `subscribe` confirmation names (RESP2:
+/// `["subscribe", channel, count]`), if `value` is one.
+fn subscribe_confirmation(value: &redis::Value) -> Option<&str> {
+    let redis::Value::Array(parts) = value else { return None };
+    match parts.as_slice() {
+        [redis::Value::BulkString(kind), redis::Value::BulkString(channel), _] if kind.as_slice() == b"subscribe" => {
+            std::str::from_utf8(channel).ok()
+        }
+        _ => None,
     }
 }
 

@@ -90,7 +90,15 @@ fn join_channel(
         }
         None => {
             server.subscribe_as(conn, key, PUSHER);
-            push(server, conn, protocol::subscription_succeeded(channel, snapshot.as_ref()));
+            // In a cluster, "subscribed" waits until events from every node
+            // reach it.
+            let (greeting, here) = (protocol::subscription_succeeded(channel, snapshot.as_ref()), server.clone());
+            server.when_channel_ready(
+                key,
+                Box::new(move || {
+                    here.push_timeout(conn, &Message::text(greeting), std::time::Duration::from_secs(1));
+                }),
+            );
             Ok(None)
         }
     }

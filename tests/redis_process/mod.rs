@@ -91,3 +91,42 @@ fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("its address").port()
 }
+
+/// A TCP proxy to `127.0.0.1:target` that holds every chunk, each way, for
+/// `delay` before passing it on (a Redis far away); returns its port.
+pub fn delaying_proxy(target: u16, delay: Duration) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    let port = listener.local_addr().expect("its address").port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else { continue };
+            for (from, to) in [(client.try_clone(), server.try_clone()), (Ok(server), Ok(client))] {
+                let (Ok(from), Ok(to)) = (from, to) else { continue };
+                pump(from, to, delay);
+            }
+        }
+    });
+    port
+}
+
+/// Copies `from` to `to`, each chunk `delay` after it was read.
+fn pump(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: Duration) {
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut from, &mut buf) {
+            if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        for (due, chunk) in rx {
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            if std::io::Write::write_all(&mut to, &chunk).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Both);
+    });
+}
