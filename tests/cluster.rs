@@ -531,3 +531,26 @@ fn subscribed_means_events_from_every_node_arrive_from_then_on() {
         assert_eq!((got["channel"].as_str(), got["event"].as_str()), (Some(channel.as_str()), Some("first")));
     }
 }
+
+#[test]
+fn nodes_share_channels_over_rediss_with_the_ca_they_are_given() {
+    let redis = RedisProcess::start_tls();
+    let tls_node = |ca: bool| {
+        let mut cluster = ClusterConfig::new(vec![redis.url()]);
+        cluster.heartbeat = HEARTBEAT;
+        cluster.ca_file = ca.then(redis_process::test_ca);
+        util::start(util::with_config(util::config(2), |c| c.cluster = Some(cluster)), pusher_client::service(app(), None))
+    };
+    let (a, b) = (tls_node(true), tls_node(true));
+    wait_connected(&a);
+    wait_connected(&b);
+    let (mut listener, id) = connect(b.local_addr());
+    subscribe_private(&mut listener, &id, "private-tls");
+    let (status, _) = trigger(a.local_addr(), json!({"name": "secret", "channel": "private-tls", "data": "x"}));
+    assert_eq!(status, 200);
+    assert_eq!(event(&mut listener)["event"], "secret");
+    // Without the CA the server's certificate is not trusted: never connected.
+    let stranger = tls_node(false);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(get(&stranger, "/readyz").contains("redis: disconnected"), "{}", get(&stranger, "/readyz"));
+}

@@ -58,13 +58,16 @@ pub struct ClusterConfig {
     /// Publishes that may wait for the bridge per Redis instance; past it
     /// they are counted as lost rather than held.
     pub queue: usize,
+    /// The CA certificate (PEM) that `rediss://` servers' certificates
+    /// must chain to. `None`: the system's trusted roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl ClusterConfig {
     /// A cluster over the Redis instances at `redis`, with the default
     /// prefix (`fanout`), a 1 s heartbeat and a queue of 65,536 publishes.
     pub fn new(redis: Vec<String>) -> Self {
-        ClusterConfig { redis, prefix: "fanout".into(), heartbeat: Duration::from_secs(1), queue: 1 << 16 }
+        ClusterConfig { redis, prefix: "fanout".into(), heartbeat: Duration::from_secs(1), queue: 1 << 16, ca_file: None }
     }
 }
 
@@ -86,6 +89,14 @@ pub enum ClusterError {
     /// The prefix is empty or holds a character that would blur names.
     #[error("the Redis prefix must be 1-64 characters of letters, digits, '-', '_', '.' or ':'")]
     BadPrefix,
+    /// The CA file of `rediss://` cannot be read.
+    #[error("cannot read the Redis CA file {path}: {source}")]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The heartbeat or queue is zero.
     #[error("the cluster's heartbeat and queue must be above zero")]
     Zero,
@@ -210,11 +221,23 @@ impl Cluster {
             return Err(ClusterError::Zero);
         }
         let names = Names::new(&config.prefix).ok_or(ClusterError::BadPrefix)?;
+        let root_cert = match &config.ca_file {
+            Some(path) => {
+                Some(std::fs::read(path).map_err(|source| ClusterError::CaFile { path: path.clone(), source })?)
+            }
+            None => None,
+        };
         let mut shards = Vec::with_capacity(config.redis.len());
         for (index, url) in config.redis.iter().enumerate() {
             let shown = names::hide_password(url);
-            let client = redis::Client::open(url.as_str())
-                .map_err(|e| ClusterError::BadUrl { url: shown.clone(), reason: e.to_string() })?;
+            let opened = match &root_cert {
+                Some(pem) if url.starts_with("rediss://") => {
+                    let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(pem.clone()) };
+                    redis::Client::build_with_tls(url.as_str(), certificates)
+                }
+                _ => redis::Client::open(url.as_str()),
+            };
+            let client = opened.map_err(|e| ClusterError::BadUrl { url: shown.clone(), reason: e.to_string() })?;
             let (outbox, inbox) = crossbeam_channel::bounded(config.queue);
             shards.push(Arc::new(Shard {
                 index,

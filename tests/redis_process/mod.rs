@@ -12,31 +12,61 @@ pub struct RedisProcess {
     child: Option<Child>,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// It speaks TLS only, with the test certificate of `localhost`.
+    tls: bool,
+}
+
+/// The test CA, which signed the certificate a TLS Redis presents.
+pub fn test_ca() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem")
 }
 
 impl RedisProcess {
     /// Starts one on a free port and waits until it answers.
     pub fn start() -> RedisProcess {
-        let mut redis = RedisProcess { child: None, port: free_port() };
+        let mut redis = RedisProcess { child: None, port: free_port(), tls: false };
+        redis.restart();
+        redis
+    }
+
+    /// Starts one that speaks TLS only (`rediss://localhost:PORT`), with
+    /// the test certificate signed by [`test_ca`].
+    pub fn start_tls() -> RedisProcess {
+        let mut redis = RedisProcess { child: None, port: free_port(), tls: true };
         redis.restart();
         redis
     }
 
     /// A port where nothing listens yet, for a Redis started later.
     pub fn not_started() -> RedisProcess {
-        RedisProcess { child: None, port: free_port() }
+        RedisProcess { child: None, port: free_port(), tls: false }
     }
 
     /// Its URL.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.tls {
+            true => format!("rediss://localhost:{}", self.port),
+            false => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     /// Starts it (again) on its port, with nothing kept on disk.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+        let file = |name: &str| fixtures.join(name).to_string_lossy().into_owned();
+        let port = self.port.to_string();
+        let mut args: Vec<String> = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"].map(String::from).to_vec();
+        if self.tls {
+            let tls = ["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"];
+            args.extend(tls.map(String::from));
+            args.extend(["--tls-cert-file".into(), file("server1.pem"), "--tls-key-file".into(), file("server1-key.pem")]);
+            args.extend(["--tls-ca-cert-file".into(), file("ca.pem")]);
+        } else {
+            args.extend(["--port".to_owned(), port]);
+        }
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -58,7 +88,15 @@ impl RedisProcess {
     }
 
     fn connection(&self) -> redis::RedisResult<redis::Connection> {
-        redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(1))
+        let client = match self.tls {
+            true => {
+                let root_cert = std::fs::read(test_ca()).expect("the test CA");
+                let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(root_cert) };
+                redis::Client::build_with_tls(self.url(), certificates)?
+            }
+            false => redis::Client::open(self.url())?,
+        };
+        client.get_connection_with_timeout(Duration::from_secs(1))
     }
 
     /// Runs one command and returns its answer.

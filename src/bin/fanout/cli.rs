@@ -116,6 +116,10 @@ pub struct Cli {
     /// can share one Redis under different prefixes).
     #[arg(long, value_name = "PREFIX", default_value = "fanout", requires = "redis")]
     pub redis_prefix: String,
+    /// The CA certificate (PEM) rediss:// servers must chain to [default: the
+    /// system's trusted roots].
+    #[arg(long, value_name = "PATH", requires = "redis")]
+    pub redis_ca_file: Option<PathBuf>,
     /// Do not agree to permessage-deflate (by default every client that
     /// offers it gets messages of 128 bytes or more compressed).
     #[arg(long)]
@@ -323,6 +327,7 @@ impl Cli {
         config.cluster = (!self.redis.is_empty()).then(|| {
             let mut cluster = fanout::cluster::ClusterConfig::new(self.redis.clone());
             cluster.prefix = self.redis_prefix.clone();
+            cluster.ca_file = self.redis_ca_file.clone();
             cluster
         });
         config
