@@ -24,7 +24,9 @@ pub struct Cli {
 const TLS_HELP: &str = "Every scenario takes --url ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (TLS). wss:// needs \
 --ca-file PATH (PEM: the CA certificate(s) that signed the server's certificate; there are no built-in roots) or \
 --insecure (any certificate accepted, for self-signed benchmark servers). Over wss:// the handshake time includes \
-the TLS handshake, and the channels scenario sends its HTTP API requests over https to the same host and port.";
+the TLS handshake, and the channels scenario sends its HTTP API requests over https to the same host and port \
+(unless --api-url says otherwise). To drive a cluster, broadcast takes --publish-url and channels --api-url and \
+--subscriber-url; the same trust flags apply to every wss:// or https:// URL.";
 
 /// The scenarios.
 #[derive(Debug, Subcommand, Clone)]
@@ -64,6 +66,15 @@ pub enum Scenario {
         /// The server also sends each message back to its publisher.
         #[arg(long)]
         expect_echo: bool,
+        /// Where the publishing connections (0..P) connect, ws://host:port/path or
+        /// wss://host:port/path; the other connections connect to --url. For a cluster: publish
+        /// on one node, receive on another. Default: --url, where every connection receives and
+        /// each message is owed to all but its publisher (all, with --expect-echo). Given, even
+        /// equal to --url, the publishers only send: what reaches them is counted apart and not
+        /// as a delivery, and each measured message is owed to every one of the other
+        /// connections open when measuring began (so --publishers must be below -c).
+        #[arg(long, value_name = "URL")]
+        publish_url: Option<String>,
         /// Shared flags.
         #[command(flatten)]
         common: Common,
@@ -352,6 +363,27 @@ mod tests {
         let mut ce = app.to_vec();
         ce.extend(["--via", "client-events", "-c", "7"]);
         assert_eq!(Cli::try_parse_from(ce).unwrap().scenario.common().connections, 7);
+    }
+
+    #[test]
+    fn the_cluster_flags_belong_to_broadcast_and_channels() {
+        assert!(flags("broadcast").iter().any(|f| f == "publish-url"));
+        let channels = flags("channels");
+        assert!(channels.iter().any(|f| f == "api-url") && channels.iter().any(|f| f == "subscriber-url"));
+        for scenario in ["connect", "echo", "overload"] {
+            let listed = flags(scenario);
+            for absent in ["publish-url", "api-url", "subscriber-url"] {
+                assert!(!listed.iter().any(|f| f == absent), "{scenario} lists --{absent}");
+            }
+        }
+        let app = ["loadtest", "channels", "--app-id", "1", "--app-key", "k", "--app-secret", "s"];
+        let mut two = app.to_vec();
+        two.extend(["--subscriber-url", "ws://a:1", "--subscriber-url", "ws://b:2", "--api-url", "http://c:3"]);
+        let Scenario::Channels(args) = Cli::try_parse_from(two).unwrap().scenario else { panic!("channels") };
+        assert_eq!(
+            (args.subscriber_urls, args.api_url.as_deref()),
+            (vec!["ws://a:1".into(), "ws://b:2".into()], Some("http://c:3"))
+        );
     }
 
     #[test]

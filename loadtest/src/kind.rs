@@ -21,6 +21,9 @@ pub enum Kind {
         rate: f64,
         /// The server sends a message back to its publisher too.
         expect_echo: bool,
+        /// `--publish-url` given: the publishers only send (what reaches them is not a
+        /// delivery), and every measured message is owed to each other connection.
+        separate_publishers: bool,
     },
     /// Request/echo.
     Echo {

@@ -2,10 +2,12 @@
 //! derives the same schedule from the same epoch, so they agree on when connections open, when
 //! measuring starts and stops, and when each publisher sends, without talking to each other.
 
+use std::path::Path;
 use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::channels::plan::Via;
 use crate::cli::{Common, Scenario};
 use crate::header::HEADER_LEN;
 pub use crate::kind::Kind;
@@ -35,6 +37,21 @@ pub enum PlanError {
     Invalid(String),
 }
 
+/// One server address connections go to: `--url`, `--publish-url`, a `--subscriber-url`, or the
+/// channels scenario's HTTP API (`--api-url`), with what connecting to it takes.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The flag that named it, for messages.
+    pub flag: &'static str,
+    /// Where to connect, and the request path of a WebSocket upgrade (the API ignores it).
+    pub url: WsUrl,
+    /// For `wss://` (`https://`): the TLS settings, shared with every other target of this
+    /// process but for the server name, which is this URL's host.
+    pub tls: Option<TlsClient>,
+    /// The `Host:` header sent to it.
+    pub host: String,
+}
+
 /// Validated settings plus the absolute timeline (CLOCK_MONOTONIC ns).
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -42,10 +59,17 @@ pub struct Plan {
     pub name: &'static str,
     /// Scenario details.
     pub kind: Kind,
-    /// Target server.
-    pub url: WsUrl,
-    /// For a `wss://` URL: the TLS settings every connection of this process shares.
-    pub tls: Option<TlsClient>,
+    /// `--url`: where every connection goes unless one of the fields below sends it elsewhere
+    /// (channels: its path is `/app/{key}?...`).
+    pub main: Target,
+    /// broadcast `--publish-url`: where the publishers (connections `0..P`) go.
+    pub publish: Option<Target>,
+    /// channels `--subscriber-url`, in order: subscriber `s` goes to `subscribe[s % N]` (empty:
+    /// to `main`).
+    pub subscribe: Vec<Target>,
+    /// channels `--via api`: where the HTTP API requests go (`--api-url`, or `main`'s host and
+    /// port).
+    pub api: Option<Target>,
     /// Offer permessage-deflate on every connection (`--deflate`).
     pub deflate: bool,
     /// Connections over all processes.
@@ -81,8 +105,8 @@ impl Plan {
     pub fn new(scenario: &Scenario, epoch: u64) -> Result<Plan, PlanError> {
         let c: &Common = scenario.common();
         let invalid = |m: String| Err(PlanError::Invalid(m));
-        let url = WsUrl::parse(&c.url)?;
-        let tls = TlsClient::from_flags(&url, c.ca_file.as_deref(), c.insecure)?;
+        let mut url = WsUrl::parse(&c.url)?;
+        let mut urls = Urls::parse(scenario).map_err(PlanError::Invalid)?;
         let source_ips = match &c.source_ips {
             Some(text) => SourceIps::parse(text)?,
             None => SourceIps::default(),
@@ -90,13 +114,14 @@ impl Plan {
         let zero = Duration::ZERO;
         let (kind, duration, warmup, drain) = match scenario {
             Scenario::Connect { duration, .. } => (Kind::Connect, *duration, zero, zero),
-            Scenario::Broadcast { publishers, size, payload, rate, expect_echo, window, .. } => (
+            Scenario::Broadcast { publishers, size, payload, rate, expect_echo, publish_url, window, .. } => (
                 Kind::Broadcast {
                     publishers: *publishers,
                     size: *size,
                     payload: *payload,
                     rate: *rate,
                     expect_echo: *expect_echo,
+                    separate_publishers: publish_url.is_some(),
                 },
                 window.duration,
                 window.warmup,
@@ -117,14 +142,27 @@ impl Plan {
                 (Kind::Channels(cp), measured, warmup, drain)
             }
         };
-        let mut url = url;
         let connections = match &kind {
             Kind::Channels(cp) => {
                 url.path = cp.ws_path();
+                for u in &mut urls.subscribe {
+                    u.path = cp.ws_path();
+                }
+                if cp.via == Via::ClientEvents && urls.api.is_some() {
+                    return invalid(
+                        "--api-url only applies to --via api (client events go over the publishers' WebSocket \
+                         connections to --url)"
+                            .into(),
+                    );
+                }
+                if cp.via == Via::Api && urls.api.is_none() {
+                    (urls.api, urls.api_flag) = (Some(url.clone()), "--url");
+                }
                 cp.total_connections()
             }
             _ => c.connections,
         };
+        let targets = Targets::new(url, urls, c.ca_file.as_deref(), c.insecure)?;
         let connect_rate = c.connect_rate;
         if c.connections == 0 {
             return invalid("--connections must be at least 1".into());
@@ -136,9 +174,16 @@ impl Plan {
             return invalid(format!("--processes must be between 1 and --connections ({})", c.connections));
         }
         match &kind {
-            Kind::Broadcast { publishers, size, rate, .. } => {
+            Kind::Broadcast { publishers, size, rate, separate_publishers, .. } => {
                 if *publishers == 0 || *publishers > c.connections {
                     return invalid(format!("--publishers must be between 1 and --connections ({})", c.connections));
+                }
+                if *separate_publishers && *publishers >= c.connections {
+                    return invalid(format!(
+                        "--publishers must be below --connections ({}) with --publish-url: the connections that \
+                         do not publish are the receivers",
+                        c.connections
+                    ));
                 }
                 check_size(*size)?;
                 if !(*rate > 0.0 && rate.is_finite()) {
@@ -195,8 +240,10 @@ impl Plan {
         Ok(Plan {
             name: scenario.name(),
             kind,
-            url,
-            tls,
+            main: targets.main,
+            publish: targets.publish,
+            subscribe: targets.subscribe,
+            api: targets.api,
             deflate: c.deflate,
             connections,
             threads,
@@ -212,6 +259,38 @@ impl Plan {
             drain_end,
             close_end: drain_end + CLOSE_WAIT_NS,
         })
+    }
+
+    /// Where global connection `index` connects: a broadcast publisher to `--publish-url`, a
+    /// channels subscriber to its `--subscriber-url`, anything else to `--url`.
+    pub fn target(&self, index: u64) -> &Target {
+        match &self.kind {
+            Kind::Broadcast { publishers, .. } if index < *publishers => self.publish.as_ref().unwrap_or(&self.main),
+            Kind::Channels(cp) if !cp.is_publisher(index) && !self.subscribe.is_empty() => {
+                let s = index - cp.ws_publishers();
+                &self.subscribe[(s % self.subscribe.len() as u64) as usize]
+            }
+            _ => &self.main,
+        }
+    }
+
+    /// Every target something connects to, each address once: what the probe before the run
+    /// tries. (A channels `--url` that only names the default of `--api-url`, with every
+    /// subscriber sent elsewhere, is not one.)
+    pub fn targets_in_use(&self) -> Vec<&Target> {
+        let main_used = match &self.kind {
+            Kind::Channels(cp) => cp.ws_publishers() > 0 || self.subscribe.is_empty(),
+            _ => true,
+        };
+        let all =
+            main_used.then_some(&self.main).into_iter().chain(&self.publish).chain(&self.subscribe).chain(&self.api);
+        let mut used: Vec<&Target> = Vec::new();
+        for t in all {
+            if !used.iter().any(|u| u.url.addr == t.url.addr && u.url.tls == t.url.tls && u.host == t.host) {
+                used.push(t);
+            }
+        }
+        used
     }
 
     /// Connections handled by this process.
@@ -257,6 +336,70 @@ impl Plan {
             k += 1;
         }
         k
+    }
+}
+
+/// The URLs given besides `--url`, parsed.
+struct Urls {
+    publish: Option<WsUrl>,
+    subscribe: Vec<WsUrl>,
+    api: Option<WsUrl>,
+    /// The flag `api` came from: `--api-url`, or `--url` for the default.
+    api_flag: &'static str,
+}
+
+impl Urls {
+    /// Parses the scenario's `--publish-url`, `--subscriber-url` and `--api-url`; the error
+    /// names the flag and the value.
+    fn parse(scenario: &Scenario) -> Result<Urls, String> {
+        let mut urls = Urls { publish: None, subscribe: Vec::new(), api: None, api_flag: "--api-url" };
+        match scenario {
+            Scenario::Broadcast { publish_url: Some(text), .. } => {
+                urls.publish = Some(WsUrl::parse_flag("--publish-url", text, false)?);
+            }
+            Scenario::Channels(a) => {
+                for text in &a.subscriber_urls {
+                    urls.subscribe.push(WsUrl::parse_flag("--subscriber-url", text, false)?);
+                }
+                if let Some(text) = &a.api_url {
+                    urls.api = Some(WsUrl::parse_flag("--api-url", text, true)?);
+                }
+            }
+            _ => {}
+        }
+        Ok(urls)
+    }
+}
+
+/// The plan's targets, with their TLS settings.
+struct Targets {
+    main: Target,
+    publish: Option<Target>,
+    subscribe: Vec<Target>,
+    api: Option<Target>,
+}
+
+impl Targets {
+    /// Builds one TLS configuration from `--ca-file` / `--insecure` when any URL is `wss://` (or
+    /// `https://`), and gives each TLS target its own server name. The trust flags without any
+    /// such URL are refused, as are TLS URLs without them.
+    fn new(main: WsUrl, urls: Urls, ca_file: Option<&Path>, insecure: bool) -> Result<Targets, PlanError> {
+        let first_tls =
+            std::iter::once(&main).chain(&urls.publish).chain(&urls.subscribe).chain(&urls.api).find(|u| u.tls);
+        let base = TlsClient::from_flags(first_tls.unwrap_or(&main), ca_file, insecure)?;
+        let target = |flag: &'static str, url: WsUrl| -> Result<Target, PlanError> {
+            let tls = match &base {
+                Some(base) if url.tls => Some(base.for_url(&url)?),
+                _ => None,
+            };
+            Ok(Target { flag, host: url.host_header(), url, tls })
+        };
+        Ok(Targets {
+            main: target("--url", main)?,
+            publish: urls.publish.map(|u| target("--publish-url", u)).transpose()?,
+            subscribe: urls.subscribe.into_iter().map(|u| target("--subscriber-url", u)).collect::<Result<_, _>>()?,
+            api: urls.api.map(|u| target(urls.api_flag, u)).transpose()?,
+        })
     }
 }
 
@@ -341,9 +484,9 @@ mod tests {
 
     #[test]
     fn wss_urls_carry_shared_tls_settings() {
-        assert!(plan(&["connect"]).unwrap().tls.is_none());
+        assert!(plan(&["connect"]).unwrap().main.tls.is_none());
         let p = plan(&["broadcast", "--url", "wss://127.0.0.1:9502/chat", "--insecure"]).unwrap();
-        assert!(p.url.tls && p.tls.is_some());
+        assert!(p.main.url.tls && p.main.tls.is_some());
     }
 
     #[test]
@@ -361,5 +504,88 @@ mod tests {
         assert!(err(&["overload", "-c", "5", "--publishers", "5"]).contains("--publishers"));
         assert!(err(&["overload", "--capacity", "0"]).contains("--capacity"));
         assert!(err(&["connect", "--source-ips", "1.2.3"]).contains("--source-ips"));
+    }
+
+    const APP: [&str; 9] =
+        ["channels", "--app-id", "1", "--app-key", "k", "--app-secret", "s", "--url", "ws://127.0.0.1:1/ignored"];
+
+    fn channels(extra: &[&str]) -> Result<Plan, PlanError> {
+        plan(&[&APP[..], &["--rate", "10", "-c", "6"], extra].concat())
+    }
+
+    fn ports(targets: &[&Target]) -> Vec<u16> {
+        targets.iter().map(|t| t.url.port).collect()
+    }
+
+    #[test]
+    fn broadcast_publishers_go_to_the_publish_url() {
+        let args = ["broadcast", "-c", "10", "--publishers", "3", "--url", "ws://127.0.0.1:1/chat"];
+        let split = plan(&[&args[..], &["--publish-url", "ws://127.0.0.1:2/pub"]].concat()).unwrap();
+        assert!(matches!(split.kind, Kind::Broadcast { separate_publishers: true, .. }));
+        let (publisher, receiver) = (split.target(2), split.target(3));
+        assert_eq!((publisher.flag, publisher.url.port, publisher.url.path.as_str()), ("--publish-url", 2, "/pub"));
+        assert_eq!((receiver.flag, receiver.url.port, receiver.url.path.as_str()), ("--url", 1, "/chat"));
+        assert_eq!(ports(&split.targets_in_use()), [1, 2]);
+        let plain = plan(&args).unwrap();
+        assert!(matches!(plain.kind, Kind::Broadcast { separate_publishers: false, .. }));
+        assert_eq!((plain.target(0).flag, ports(&plain.targets_in_use())), ("--url", vec![1]));
+    }
+
+    #[test]
+    fn channels_subscribers_spread_over_the_subscriber_urls_and_the_api_has_its_own() {
+        let p = channels(&[
+            "--subscriber-url",
+            "ws://127.0.0.1:2/x",
+            "--subscriber-url",
+            "ws://127.0.0.1:3",
+            "--api-url",
+            "https://localhost:4/ignored",
+            "--insecure",
+        ])
+        .unwrap();
+        let Kind::Channels(cp) = &p.kind else { panic!("channels plan") };
+        assert_eq!((0..6).map(|i| p.target(i).url.port).collect::<Vec<_>>(), [2, 3, 2, 3, 2, 3]);
+        assert!((0..6).all(|i| p.target(i).url.path == cp.ws_path()), "every subscriber opens /app/{{key}}");
+        let api = p.api.as_ref().expect("an API target");
+        assert_eq!(
+            (api.flag, api.url.tls, api.host.as_str(), api.tls.is_some()),
+            ("--api-url", true, "localhost:4", true)
+        );
+        assert!(p.main.tls.is_none() && p.subscribe[0].tls.is_none(), "only the https:// URL runs TLS");
+        assert_eq!(ports(&p.targets_in_use()), [2, 3, 4], "--url is not used: nothing connects there");
+        // The default: everything, the API included, at --url's host and port.
+        let d = channels(&[]).unwrap();
+        let api = d.api.as_ref().expect("an API target");
+        assert_eq!(
+            (api.flag, api.url.addr, api.url.tls, api.host.as_str()),
+            ("--url", d.main.url.addr, false, "127.0.0.1:1")
+        );
+        assert_eq!((d.target(5).flag, ports(&d.targets_in_use())), ("--url", vec![1]));
+        // Client-event publishers (connections 0..P) stay on --url; subscriber s goes to s % N.
+        let ce =
+            channels(&["--via", "client-events", "--publishers", "2", "--subscriber-url", "ws://127.0.0.1:2"]).unwrap();
+        assert!(ce.api.is_none());
+        assert_eq!((0..8).map(|i| ce.target(i).url.port).collect::<Vec<_>>(), [1, 1, 2, 2, 2, 2, 2, 2]);
+        assert_eq!(ports(&ce.targets_in_use()), [1, 2]);
+    }
+
+    #[test]
+    fn bad_cluster_urls_name_their_flag() {
+        let err = |a: &[&str]| plan(a).unwrap_err().to_string();
+        let c = |a: &[&str]| channels(a).unwrap_err().to_string();
+        let e = c(&["--api-url", "ftp://x"]);
+        assert!(e.starts_with("--api-url ftp://x: unsupported URL scheme"), "{e}");
+        assert!(c(&["--subscriber-url", "http://127.0.0.1:2/"]).starts_with("--subscriber-url http://127.0.0.1:2/: "));
+        assert!(c(&["--subscriber-url", "ws://127.0.0.1:0/"]).contains("--subscriber-url ws://127.0.0.1:0/: bad host"));
+        assert!(c(&["--via", "client-events", "--api-url", "http://127.0.0.1:2"]).contains("--api-url only applies"));
+        assert!(c(&["--api-url", "https://127.0.0.1:2"]).contains("needs --ca-file PATH"));
+        let e = err(&["broadcast", "--publish-url", "http://127.0.0.1:2/"]);
+        assert!(e.starts_with("--publish-url http://127.0.0.1:2/: unsupported URL scheme"), "{e}");
+        let e = err(&["broadcast", "-c", "3", "--publishers", "3", "--publish-url", "ws://127.0.0.1:2/"]);
+        assert!(e.contains("--publishers must be below --connections (3) with --publish-url"), "{e}");
+        assert!(err(&["broadcast", "--publish-url", "ws://127.0.0.1:2/", "--insecure"]).contains("only apply to"));
+        // The trust flags are for any TLS URL, not only --url.
+        let p = plan(&["broadcast", "--publish-url", "wss://localhost:2/", "--insecure"]).unwrap();
+        assert!(p.main.tls.is_none() && p.publish.as_ref().is_some_and(|t| t.tls.is_some()));
     }
 }

@@ -113,7 +113,11 @@ pub struct Broadcast {
     pub sent: u64,
     /// Measured messages the client could not send on time (see warnings).
     pub unsent: u64,
-    /// sent × receivers per message.
+    /// The connections each measured message is owed to: every connection open when measuring
+    /// began but its publisher (--expect-echo: and its publisher); with --publish-url, every
+    /// connection open then that does not publish.
+    pub receivers: u64,
+    /// sent × receivers.
     pub expected: u64,
     /// Deliveries received with a valid header.
     pub received: u64,
@@ -127,6 +131,12 @@ pub struct Broadcast {
     pub other: u64,
     /// Own messages echoed back although --expect-echo was not given.
     pub self_received: u64,
+    /// `--publish-url`: where the publishers connected (the receivers: `url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_url: Option<String>,
+    /// `--publish-url`: measured messages that reached a publisher, not counted as deliveries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_by_publishers: Option<u64>,
     /// Deliveries per second over the measurement window.
     pub deliveries_per_sec: f64,
     /// Send→receive latency, intended send time based.
@@ -228,8 +238,15 @@ impl Report {
         let secs = (plan.measure_end - plan.measure_start) as f64 / 1e9;
         let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
         let broadcast = match plan.kind {
-            Kind::Broadcast { publishers, size, payload, rate, expect_echo } => {
-                let receivers = p.open_at_measure.saturating_sub(u64::from(!expect_echo));
+            Kind::Broadcast { publishers, size, payload, rate, expect_echo, separate_publishers } => {
+                // Both counts judge the same connections at the same instant (`Conn::open_at`
+                // the measure start), so their difference is exactly the receivers that are not
+                // publishers.
+                let receivers = if separate_publishers {
+                    p.open_at_measure.saturating_sub(p.publishers_at_measure)
+                } else {
+                    p.open_at_measure.saturating_sub(u64::from(!expect_echo))
+                };
                 let expected = p.sent * receivers;
                 Some(Broadcast {
                     publishers,
@@ -239,6 +256,7 @@ impl Report {
                     rate,
                     sent: p.sent,
                     unsent: p.unsent,
+                    receivers,
                     expected,
                     received: p.received,
                     lost: expected.saturating_sub(p.received - p.duplicates.min(p.received)),
@@ -246,6 +264,8 @@ impl Report {
                     reordered: p.reordered,
                     other: p.other,
                     self_received: p.self_received,
+                    publish_url: plan.publish.as_ref().map(|t| t.url.display()),
+                    received_by_publishers: separate_publishers.then_some(p.publisher_received),
                     deliveries_per_sec: per_sec(p.received),
                     latency_ms: Percentiles::of(&p.latency),
                 })
@@ -293,7 +313,7 @@ impl Report {
         };
         let mut report = Report {
             scenario: plan.name.to_string(),
-            url: plan.url.display(),
+            url: plan.main.url.display(),
             measure_seconds: secs,
             connections: Connections {
                 requested: plan.connections,

@@ -11,7 +11,7 @@ use crossbeam_channel::RecvTimeoutError;
 
 use crate::cli::Cli;
 use crate::live::{Live, Snapshot};
-use crate::plan::{Kind, Plan};
+use crate::plan::{Kind, Plan, Target};
 use crate::proc_sampler::ProcSampler;
 use crate::progress::Progress;
 use crate::report::{Report, Server};
@@ -194,23 +194,39 @@ fn check_fd_limit(plan: &Plan, nofile: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// One plain TCP connect before the real run (and for wss:// one TLS handshake), so a server
-/// that is not there, or whose certificate is not trusted, is reported at once and in one line,
-/// not as thousands of failed connections.
+/// One plain TCP connect before the real run (and for wss:// one TLS handshake) to every server
+/// the run uses (`--url`, and `--publish-url`, `--subscriber-url`, `--api-url` when given), so a
+/// server that is not there, or whose certificate is not trusted, is reported at once and in one
+/// line, not as thousands of failed connections.
 fn probe(plan: &Plan) -> Result<(), String> {
-    let addr = plan.url.addr;
+    for target in plan.targets_in_use() {
+        probe_one(target)?;
+    }
+    Ok(())
+}
+
+fn probe_one(target: &Target) -> Result<(), String> {
+    let addr = target.url.addr;
+    // The flag is named when it is not the usual --url.
+    let via = if target.flag == "--url" { String::new() } else { format!(" ({})", target.flag) };
     match TcpStream::connect_timeout(&addr, PROBE_TIMEOUT) {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             return Err(format!(
-                "cannot connect to {addr}: connection refused (is the server running on {}?)",
-                plan.url.host_header()
+                "cannot connect to {addr}{via}: connection refused (is the server running on {}?)",
+                target.host
             ))
         }
-        Err(e) => return Err(format!("cannot connect to {addr}: {e}")),
+        Err(e) => return Err(format!("cannot connect to {addr}{via}: {e}")),
     }
-    match &plan.tls {
-        Some(tls) => crate::tls::probe::handshake(addr, tls, PROBE_TIMEOUT),
+    match &target.tls {
+        Some(tls) => crate::tls::probe::handshake(addr, tls, PROBE_TIMEOUT).map_err(|e| {
+            if via.is_empty() {
+                e
+            } else {
+                format!("{}: {e}", target.flag)
+            }
+        }),
         None => Ok(()),
     }
 }

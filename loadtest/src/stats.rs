@@ -53,6 +53,9 @@ pub struct Partial {
     pub other: u64,
     /// Publishers' own messages echoed back without `--expect-echo`.
     pub self_received: u64,
+    /// broadcast `--publish-url`: measured messages that reached a publisher (not deliveries).
+    #[serde(default)]
+    pub publisher_received: u64,
     /// Messages from the warm-up period (not measured).
     pub warmup_received: u64,
     /// Echo round trips completed in the measurement window.
@@ -116,6 +119,7 @@ impl Partial {
         self.gaps += other.gaps;
         self.other += other.other;
         self.self_received += other.self_received;
+        self.publisher_received += other.publisher_received;
         self.warmup_received += other.warmup_received;
         self.round_trips += other.round_trips;
         self.thread_cpu_ns.extend_from_slice(&other.thread_cpu_ns);

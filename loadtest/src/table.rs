@@ -53,8 +53,19 @@ impl Report {
                 "broadcast     {} publishers ({} active) x {} B{json} at {} msg/s",
                 b.publishers, b.publishers_active, b.size, b.rate
             );
-            let _ =
-                writeln!(s, "  sent {}  unsent {}  expected {}  received {}", b.sent, b.unsent, b.expected, b.received);
+            if let Some(url) = &b.publish_url {
+                let _ = writeln!(
+                    s,
+                    "  publishers on {url}, receivers on {}  (messages reaching publishers, not counted: {})",
+                    self.url,
+                    b.received_by_publishers.unwrap_or(0)
+                );
+            }
+            let _ = writeln!(
+                s,
+                "  sent {}  unsent {}  receivers {}  expected {}  received {}",
+                b.sent, b.unsent, b.receivers, b.expected, b.received
+            );
             let _ = writeln!(
                 s,
                 "  lost (not received by the end of --drain) {}  duplicated {}  reordered {}  other {}",

@@ -1,4 +1,6 @@
-//! Parsing of the `--url` flag: `ws://host:port/path`, or `wss://` for WebSocket over TLS.
+//! Parsing of the `--url` flag: `ws://host:port/path`, or `wss://` for WebSocket over TLS; and of
+//! the other URL flags (`--publish-url`, `--subscriber-url`, `--api-url`), whose errors name the
+//! flag.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
@@ -21,8 +23,9 @@ pub enum UrlError {
 /// A parsed `ws://` or `wss://` URL, resolved once at start so the hot path never does DNS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsUrl {
-    /// `wss://`: every connection runs TLS over TCP (and the channels scenario's HTTP API
-    /// requests go over https to the same host and port).
+    /// `wss://` (or, for `--api-url`, `https://`): every connection runs TLS over TCP (and
+    /// without `--api-url` the channels scenario's HTTP API requests go over https to the same
+    /// host and port).
     pub tls: bool,
     /// Host as written, sent in the `Host:` header and, with TLS, as the server name (SNI).
     pub host: String,
@@ -75,6 +78,38 @@ impl WsUrl {
     pub fn display(&self) -> String {
         let scheme = if self.tls { "wss" } else { "ws" };
         format!("{scheme}://{}{}", self.host_header(), self.path)
+    }
+
+    /// The HTTP origin the same host and port serve: `http://` or `https://` and the `Host:` form.
+    pub fn http_display(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host_header())
+    }
+
+    /// Parses and resolves the value `text` of `flag`: `ws://` or `wss://`, and with `http` also
+    /// `http://` (read as `ws://`) or `https://` (read as `wss://`). The error names the flag and
+    /// the value, e.g. `--api-url ftp://x: unsupported URL scheme: expected ...`.
+    pub fn parse_flag(flag: &str, text: &str, http: bool) -> Result<WsUrl, String> {
+        let mapped = match (text.strip_prefix("http://"), text.strip_prefix("https://")) {
+            (Some(rest), _) if http => format!("ws://{rest}"),
+            (_, Some(rest)) if http => format!("wss://{rest}"),
+            _ => text.to_string(),
+        };
+        WsUrl::parse(&mapped).map_err(|e| {
+            let why = match e {
+                UrlError::Scheme(_) if http => {
+                    "unsupported URL scheme: expected http://host:port or https://host:port (ws:// and wss:// \
+                     mean the same)"
+                        .to_string()
+                }
+                UrlError::Scheme(_) => {
+                    "unsupported URL scheme: expected ws://host:port/path or wss://host:port/path".to_string()
+                }
+                UrlError::HostPort(_) => "bad host or port".to_string(),
+                UrlError::Resolve(host) => format!("cannot resolve {host} to an IPv4 address"),
+            };
+            format!("{flag} {text}: {why}")
+        })
     }
 }
 
@@ -144,6 +179,24 @@ mod tests {
         assert!(matches!(WsUrl::parse("http://x/"), Err(UrlError::Scheme(_))));
         assert!(matches!(WsUrl::parse("https://x/"), Err(UrlError::Scheme(_))));
         assert!(matches!(WsUrl::parse("127.0.0.1:80"), Err(UrlError::Scheme(_))));
+    }
+
+    #[test]
+    fn flag_values_map_http_and_name_the_flag() {
+        let api = WsUrl::parse_flag("--api-url", "http://127.0.0.1:8080", true).unwrap();
+        assert_eq!((api.tls, api.port, api.http_display()), (false, 8080, "http://127.0.0.1:8080".to_string()));
+        let tls = WsUrl::parse_flag("--api-url", "https://localhost", true).unwrap();
+        assert_eq!((tls.tls, tls.port, tls.http_display()), (true, 443, "https://localhost".to_string()));
+        let ws = WsUrl::parse_flag("--api-url", "wss://127.0.0.1:9/app/k", true).unwrap();
+        assert_eq!((ws.tls, ws.http_display()), (true, "https://127.0.0.1:9".to_string()));
+        let err = WsUrl::parse_flag("--api-url", "ftp://x", true).unwrap_err();
+        assert!(err.starts_with("--api-url ftp://x: unsupported URL scheme: expected http://"), "{err}");
+        let err = WsUrl::parse_flag("--publish-url", "http://127.0.0.1:1/chat", false).unwrap_err();
+        assert!(err.starts_with("--publish-url http://127.0.0.1:1/chat: unsupported URL scheme: expected ws://"));
+        assert_eq!(
+            WsUrl::parse_flag("--subscriber-url", "ws://h:0/", false).unwrap_err(),
+            "--subscriber-url ws://h:0/: bad host or port"
+        );
     }
 
     #[test]

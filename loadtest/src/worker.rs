@@ -38,7 +38,6 @@ struct Loop<'a> {
     inflater: Inflater,
     again: Vec<usize>,
     dirty: Vec<usize>,
-    host: String,
     open: i64,
     pending: usize,
     measuring: bool,
@@ -68,7 +67,6 @@ pub fn run<D: Driver>(plan: &Plan, thread: usize, mut driver: D, live: &Live) ->
         inflater: Inflater::default(),
         again: Vec::new(),
         dirty: Vec::new(),
-        host: plan.url.host_header(),
         open: 0,
         pending: 0,
         measuring: false,
@@ -209,8 +207,9 @@ impl Loop<'_> {
         let slot = self.conns.len();
         self.st.attempted += 1;
         let source = self.plan.source_ips.for_connection(index);
-        let started = sys::start_connect(self.plan.url.addr, source)
-            .and_then(|tcp| Stream::new(tcp, self.plan.tls.as_ref()))
+        let target = self.plan.target(index);
+        let started = sys::start_connect(target.url.addr, source)
+            .and_then(|tcp| Stream::new(tcp, target.tls.as_ref()))
             .and_then(|mut s| {
                 s.register(self.poll.registry(), Token(slot), Interest::READABLE | Interest::WRITABLE)?;
                 Ok(s)
@@ -244,7 +243,8 @@ impl Loop<'_> {
         }
         let mut outcome = Outcome::Idle;
         if was == State::Connecting || writable {
-            outcome = conn.on_writable(&self.host, &self.plan.url.path, self.plan.deflate);
+            let target = self.plan.target(conn.index);
+            outcome = conn.on_writable(&target.host, &target.url.path, self.plan.deflate);
         }
         if readable && outcome == Outcome::Idle && conn.state != State::Connecting {
             if self.measuring {

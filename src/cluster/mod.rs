@@ -67,7 +67,13 @@ impl ClusterConfig {
     /// A cluster over the Redis instances at `redis`, with the default
     /// prefix (`fanout`), a 1 s heartbeat and a queue of 65,536 publishes.
     pub fn new(redis: Vec<String>) -> Self {
-        ClusterConfig { redis, prefix: "fanout".into(), heartbeat: Duration::from_secs(1), queue: 1 << 16, ca_file: None }
+        ClusterConfig {
+            redis,
+            prefix: "fanout".into(),
+            heartbeat: Duration::from_secs(1),
+            queue: 1 << 16,
+            ca_file: None,
+        }
     }
 }
 

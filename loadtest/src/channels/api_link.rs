@@ -1,4 +1,5 @@
-//! `Link`: one HTTP/1.1 connection of the API publisher (https:// when the `--url` is wss://),
+//! `Link`: one HTTP/1.1 connection of the API publisher (https:// for an https:// `--api-url`, or
+//! by default when the `--url` is wss://),
 //! with the requests it has in flight, those to send again, and the channels (cursors) it
 //! publishes. Socket work only; what is sent and how answers count is the publisher's business
 //! (`api_publisher`).

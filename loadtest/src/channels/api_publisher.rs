@@ -1,12 +1,12 @@
 //! The HTTP API publisher: one thread with its own mio loop and `--publishers` keep-alive
-//! HTTP/1.1 connections to the server's API, each with up to `--pipeline` signed requests in
-//! flight (one, once the server is seen closing connections after an answer, as sockudo does:
-//! then every request costs a new connection). Stream `s` (see `ChannelsPlan::streams`) always
-//! goes through connection `s % P`, and a connection's answers come back in request order, so
-//! the server sees each stream's events in sequence: any reordering a subscriber observes is the
-//! server's. Events are sent on schedule, round-robin over the streams, stamped with their
-//! intended send time; a connection that is full or down makes its streams' events late (their
-//! latency shows it), not fewer.
+//! HTTP/1.1 connections to the server's API (`--api-url`, by default the `--url`'s host and
+//! port), each with up to `--pipeline` signed requests in flight (one, once the server is seen
+//! closing connections after an answer, as sockudo does: then every request costs a new
+//! connection). Stream `s` (see `ChannelsPlan::streams`) always goes through connection `s % P`,
+//! and a connection's answers come back in request order, so the server sees each stream's
+//! events in sequence: any reordering a subscriber observes is the server's. Events are sent on
+//! schedule, round-robin over the streams, stamped with their intended send time; a connection
+//! that is full or down makes its streams' events late (their latency shows it), not fewer.
 
 use std::io;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use crate::channels::cursor::{Cursor, Next};
 use crate::channels::http::{self, Answer};
 use crate::channels::plan::ChannelsPlan;
 use crate::channels::stats::ChannelsPartial;
-use crate::plan::{Kind, Plan};
+use crate::plan::{Kind, Plan, Target};
 use crate::pusher::{messages, stamp::Stamp};
 use crate::stats::Partial;
 use crate::sys::{self, Timer};
@@ -34,7 +34,6 @@ const CONNECT_TIMEOUT_NS: u64 = 200_000_000;
 
 /// The publisher thread's state.
 struct ApiPublisher<'a> {
-    plan: &'a Plan,
     cp: &'a ChannelsPlan,
     board: &'a ChannelsBoard,
     poll: Poll,
@@ -44,7 +43,8 @@ struct ApiPublisher<'a> {
     depth: usize,
     st: ChannelsPartial,
     out: Partial,
-    host: String,
+    /// Where the requests go (`--api-url`, or the `--url`'s host and port).
+    api: &'a Target,
     data: Vec<u8>,
     body: Vec<u8>,
     scratch: Vec<u8>,
@@ -53,7 +53,7 @@ struct ApiPublisher<'a> {
 /// Publishes `plan`'s schedule through the HTTP API until the drain ends; returns what it
 /// counted (sends, answers by status, accepted events per step and channel).
 pub fn run(plan: Arc<Plan>, board: Arc<ChannelsBoard>) -> io::Result<Partial> {
-    let Kind::Channels(cp) = &plan.kind else { return Ok(Partial::default()) };
+    let (Kind::Channels(cp), Some(api)) = (&plan.kind, &plan.api) else { return Ok(Partial::default()) };
     sys::tighten_timer_slack();
     let poll = Poll::new()?;
     let mut timer = Timer::new()?;
@@ -61,7 +61,6 @@ pub fn run(plan: Arc<Plan>, board: Arc<ChannelsBoard>) -> io::Result<Partial> {
     let k = cp.api_connections();
     let links = (0..k).map(|j| Link::new((j..cp.streams()).step_by(k as usize).map(Cursor::new).collect())).collect();
     let mut p = ApiPublisher {
-        plan: &plan,
         cp,
         board: &board,
         poll,
@@ -69,7 +68,7 @@ pub fn run(plan: Arc<Plan>, board: Arc<ChannelsBoard>) -> io::Result<Partial> {
         depth: cp.pipeline,
         st: ChannelsPartial::new(cp.steps.len()),
         out: Partial::default(),
-        host: plan.url.host_header(),
+        api,
         data: Vec::new(),
         body: Vec::new(),
         scratch: vec![0; 64 * 1024],
@@ -122,7 +121,7 @@ impl ApiPublisher<'_> {
             if now < link.retry_at {
                 return link.retry_at;
             }
-            link.connect(self.poll.registry(), self.plan.url.addr, self.plan.tls.as_ref(), Token(i), now);
+            link.connect(self.poll.registry(), self.api.url.addr, self.api.tls.as_ref(), Token(i), now);
             return u64::MAX;
         }
         if !link.connected {
@@ -187,7 +186,7 @@ impl ApiPublisher<'_> {
                 .write(&mut self.data, self.cp.size);
             let channel = self.cp.channel_name(self.cp.channel_of_stream(p.stream));
             messages::api_event(&mut self.body, "bench", &channel, &self.data);
-            http::publish_request(&mut link.out, app, &self.host, &self.body, unix);
+            http::publish_request(&mut link.out, app, &self.api.host, &self.body, unix);
             link.in_flight.push_back(Pending { sent_at: now, ..p });
         }
         u64::MAX

@@ -13,8 +13,8 @@ pub struct ChannelsArgs {
     /// Pusher app id: events are published with `POST /apps/{id}/events`.
     #[arg(long)]
     pub app_id: String,
-    /// Pusher app key: connections open `/app/{key}?protocol=7&...` (the path of --url is
-    /// ignored).
+    /// Pusher app key: connections open `/app/{key}?protocol=7&...` (the path of --url and of
+    /// --subscriber-url is ignored).
     #[arg(long)]
     pub app_key: String,
     /// Pusher app secret: signs API requests and private-channel subscriptions.
@@ -45,6 +45,20 @@ pub struct ChannelsArgs {
     /// answer).
     #[arg(long, default_value_t = 16)]
     pub pipeline: usize,
+    /// --via api: where the signed API requests (`POST /apps/{id}/events`) go, http://host:port
+    /// or https://host:port (ws:// and wss:// are read as http:// and https://; a path is
+    /// ignored). For a cluster: publish on one node, subscribe on others (--subscriber-url).
+    /// Default: the host and port of --url, over https for a wss:// --url.
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// Where the subscribers connect, ws://host:port or wss://host:port (the path is ignored, as
+    /// --url's); repeat it to spread them over several servers, a cluster's nodes: subscriber i
+    /// connects to the (i mod N)-th of the N given. Subscriber i also joins channel
+    /// i mod --channels, so when N and --channels share a factor each channel's subscribers sit
+    /// on some of the nodes only. Default: --url. Client-event publishers connect to --url
+    /// whatever this says.
+    #[arg(long = "subscriber-url", value_name = "URL")]
+    pub subscriber_urls: Vec<String>,
     /// Saturation search: the first step's rate, events/s.
     #[arg(long, default_value_t = 100.0, conflicts_with = "rate")]
     pub start_rate: f64,

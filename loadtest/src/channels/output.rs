@@ -19,7 +19,11 @@ pub fn print(args: &ChannelsArgs, finished: &Finished) -> ExitCode {
         samples: &finished.step_rss,
         cpu_ns: finished.server_cpu_ns,
     };
-    let report = ChannelsReport::new(cp, &finished.partial, &finished.report, &rss);
+    let mut report = ChannelsReport::new(cp, &finished.partial, &finished.report, &rss);
+    let plan = &finished.plan;
+    report.api_url = plan.api.as_ref().map(|t| t.url.http_display());
+    report.subscriber_urls = plan.subscribe.iter().map(|t| t.url.display()).collect();
+    report.split = args.api_url.is_some() || !args.subscriber_urls.is_empty();
     if args.common.json {
         println!("{}", report.to_json());
     } else {

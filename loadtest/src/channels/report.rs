@@ -143,8 +143,17 @@ pub struct Memory {
 pub struct ChannelsReport {
     /// `channels`.
     pub scenario: String,
-    /// The WebSocket URL.
+    /// The WebSocket URL (`--url`).
     pub url: String,
+    /// `--via api`: where the API requests went (`--api-url`, or the `--url`'s host and port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// `--subscriber-url`, in order: subscriber i connected to the (i mod N)-th (none: to `url`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subscriber_urls: Vec<String>,
+    /// `--api-url` or `--subscriber-url` was given: the table names the servers.
+    #[serde(skip)]
+    pub split: bool,
     /// How events were published.
     pub via: Via,
     /// `fixed rate` or `saturation search`.
@@ -282,6 +291,9 @@ impl ChannelsReport {
         let mut report = ChannelsReport {
             scenario: "channels".into(),
             url: base.url.clone(),
+            api_url: None,
+            subscriber_urls: Vec::new(),
+            split: false,
             via: cp.via,
             mode: if cp.saturation() { "saturation search" } else { "fixed rate" }.into(),
             channels: cp.channels,

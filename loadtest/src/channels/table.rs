@@ -23,6 +23,11 @@ impl ChannelsReport {
             "loadtest channels against {}: {} subscribers on {} channels, {} B events via {via}, {}",
             self.url, sub.requested, self.channels, self.size, self.mode
         );
+        if self.split {
+            let subscribers = if self.subscriber_urls.is_empty() { &self.url } else { &self.subscriber_urls.join(" ") };
+            let api = self.api_url.as_deref().map(|a| format!("api {a}  ")).unwrap_or_default();
+            let _ = writeln!(s, "servers       {api}subscribers {subscribers}");
+        }
         let c = &self.connections;
         let _ = writeln!(
             s,

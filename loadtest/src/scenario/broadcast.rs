@@ -1,4 +1,7 @@
-//! `broadcast`: connections `0..P` publish on a fixed schedule; every connection receives.
+//! `broadcast`: connections `0..P` publish on a fixed schedule; every connection receives. With
+//! `--publish-url` the publishers connect there and only send: deliveries are counted at the
+//! other connections alone (what reaches a publisher is counted apart), each of which is owed
+//! every measured message.
 //!
 //! Each message carries its *intended* send time, and the schedule never waits for the server:
 //! if a publisher falls behind (server not reading, client busy) it sends the backlog with the
@@ -40,6 +43,8 @@ pub struct Broadcast {
     publishers: u64,
     size: usize,
     expect_echo: bool,
+    /// `--publish-url`: publishers are not receivers.
+    separate_publishers: bool,
     /// When each slot's handshake completed (`u64::MAX`: not yet). A receiver counts when it
     /// opened before the measure start; this is decided per message from the timestamp, so it
     /// does not matter whether this thread has noticed yet that measuring began.
@@ -56,7 +61,7 @@ pub struct Broadcast {
 impl Broadcast {
     /// Creates the driver for `thread`, with the publishers whose connections it owns.
     pub fn new(plan: Arc<Plan>, thread: usize) -> Broadcast {
-        let Kind::Broadcast { publishers, size, payload, expect_echo, .. } = plan.kind else {
+        let Kind::Broadcast { publishers, size, payload, expect_echo, separate_publishers, .. } = plan.kind else {
             unreachable!("broadcast driver for another scenario")
         };
         let n = plan.thread_connections(thread) as usize;
@@ -81,6 +86,7 @@ impl Broadcast {
             publishers,
             size,
             expect_echo,
+            separate_publishers,
             opened_at: vec![u64::MAX; n],
             trackers: vec![Vec::new(); n],
             pubs,
@@ -110,6 +116,11 @@ impl Handler for Broadcast {
             self.st.warmup_received += 1;
             return;
         }
+        let me = self.plan.global_index(self.thread, slot);
+        if self.separate_publishers && me < self.publishers {
+            self.st.publisher_received += 1;
+            return; // a publisher: what reaches it is not a delivery
+        }
         if self.opened_at[slot] >= self.plan.measure_start {
             return; // opened too late to be one of the measured receivers
         }
@@ -118,7 +129,7 @@ impl Handler for Broadcast {
             self.st.other += 1;
             return;
         }
-        if publisher == self.plan.global_index(self.thread, slot) && !self.expect_echo {
+        if publisher == me && !self.expect_echo {
             self.st.self_received += 1;
             return;
         }

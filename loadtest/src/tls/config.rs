@@ -1,7 +1,8 @@
 //! [`TlsClient`]: what every TLS connection of this process starts from, built once from the
 //! command line. One `Arc<ClientConfig>` is shared by all connections of all threads (a session
 //! only takes a reference to it), and the server name (SNI, and the name the certificate must
-//! carry) is the `--url`'s host.
+//! carry) is the host of the URL a connection goes to (`--url`, or `--publish-url`,
+//! `--subscriber-url`, `--api-url`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,7 +26,10 @@ pub enum TlsSetupError {
     )]
     NoTrust,
     /// `--ca-file` or `--insecure` with a plain `ws://` URL, where they would do nothing.
-    #[error("--ca-file and --insecure only apply to a wss:// --url")]
+    #[error(
+        "--ca-file and --insecure only apply to a wss:// --url (or a wss:// --publish-url or --subscriber-url, \
+         an https:// --api-url)"
+    )]
     NotTls,
     /// `--ca-file` could not be read.
     #[error("cannot read --ca-file {path}: {reason}")]
@@ -83,6 +87,14 @@ impl TlsClient {
         // list the address.
         let name = ServerName::try_from(url.host.clone()).map_err(|_| TlsSetupError::ServerName(url.host.clone()))?;
         Ok(Some(TlsClient { config: Arc::new(config), name }))
+    }
+
+    /// The same settings for the server `url` names (its host becomes the server name), for a
+    /// process whose connections go to several servers (`--publish-url`, `--subscriber-url`,
+    /// `--api-url`): the configuration is shared, not built again.
+    pub fn for_url(&self, url: &WsUrl) -> Result<TlsClient, TlsSetupError> {
+        let name = ServerName::try_from(url.host.clone()).map_err(|_| TlsSetupError::ServerName(url.host.clone()))?;
+        Ok(TlsClient { config: Arc::clone(&self.config), name })
     }
 
     /// A new session for one connection; its ClientHello is queued at once.

@@ -2,7 +2,10 @@
 //! `/app/{key}` (connection_established, subscribe with private-channel auth checked, pong,
 //! client events relayed to the other members) and the signed HTTP API (`POST
 //! /apps/{id}/events`, signature and body_md5 checked) on the same port. One blocking thread
-//! per connection: small, slow, and exact, which is what a counting test needs.
+//! per connection: small, slow, and exact, which is what a counting test needs. Several of them
+//! can share their channels (`start_cluster`), as fanout nodes do through Redis, for the tests
+//! that publish on one node and subscribe on others.
+#![allow(dead_code)] // each test file uses its own subset
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -34,7 +37,43 @@ pub struct Seen {
     pub client_events: AtomicU64,
 }
 
+/// What one node of a cluster saw.
+#[derive(Default)]
+pub struct NodeSeen {
+    /// WebSocket connections accepted.
+    pub websockets: AtomicU64,
+    /// HTTP API requests read (whatever their answer).
+    pub api_requests: AtomicU64,
+}
+
+/// One node of a [`MockCluster`].
+pub struct MockNode {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its own counters.
+    pub seen: Arc<NodeSeen>,
+}
+
+/// Mock nodes sharing their channels: an event published on any node, through the API or as a
+/// client event, reaches the members of its channel on every node.
+pub struct MockCluster {
+    /// The nodes, in the order started.
+    pub nodes: Vec<MockNode>,
+    /// The counters of all of them together.
+    pub seen: Arc<Seen>,
+}
+
 type Members = Mutex<HashMap<String, Vec<(u64, Sender<String>)>>>;
+
+/// What the nodes of one mock (a single one, or a cluster) share: counters, channel members,
+/// and the next connection id (unique over the nodes, so that one's members are never taken
+/// for another's).
+#[derive(Default)]
+struct Shared {
+    seen: Arc<Seen>,
+    members: Members,
+    next_id: AtomicU64,
+}
 
 /// A running mock; it lives until the test process ends.
 pub struct MockPusher {
@@ -52,26 +91,39 @@ pub fn start() -> MockPusher {
 /// Starts the mock; with `close_api`, it answers every API request with `Connection: close` and
 /// closes the connection, reading nothing after the request it answered (as sockudo does).
 pub fn start_with(close_api: bool) -> MockPusher {
+    let shared = Arc::new(Shared::default());
+    let node = serve(&shared, close_api);
+    MockPusher { addr: node.addr, seen: Arc::clone(&shared.seen) }
+}
+
+/// Starts `nodes` mocks on free loopback ports, sharing their channels.
+pub fn start_cluster(nodes: usize) -> MockCluster {
+    let shared = Arc::new(Shared::default());
+    MockCluster { nodes: (0..nodes).map(|_| serve(&shared, false)).collect(), seen: Arc::clone(&shared.seen) }
+}
+
+/// Starts one node on a free loopback port.
+fn serve(shared: &Arc<Shared>, close_api: bool) -> MockNode {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("address");
-    let seen = Arc::new(Seen::default());
-    let members: Arc<Members> = Arc::default();
-    let shared = Arc::clone(&seen);
+    let node = Arc::new(NodeSeen::default());
+    let (shared, counts) = (Arc::clone(shared), Arc::clone(&node));
     std::thread::spawn(move || {
-        for (id, stream) in listener.incoming().enumerate() {
+        for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            let (seen, members) = (Arc::clone(&shared), Arc::clone(&members));
+            let (shared, counts) = (Arc::clone(&shared), Arc::clone(&counts));
             std::thread::spawn(move || {
                 let mut head = [0u8; 4];
                 if stream.peek(&mut head).is_ok() && &head == b"GET " {
-                    websocket(stream, id as u64, &seen, &members);
+                    let id = shared.next_id.fetch_add(1, Relaxed);
+                    websocket(stream, id, &shared.seen, &shared.members, &counts);
                 } else {
-                    api(stream, &seen, &members, close_api);
+                    api(stream, &shared.seen, &shared.members, close_api, &counts);
                 }
             });
         }
     });
-    MockPusher { addr, seen }
+    MockNode { addr, seen: node }
 }
 
 fn hmac_hex(message: &str) -> String {
@@ -89,8 +141,9 @@ fn publish(members: &Members, channel: &str, except: Option<u64>, message: &str)
     }
 }
 
-fn websocket(stream: TcpStream, id: u64, seen: &Seen, members: &Members) {
+fn websocket(stream: TcpStream, id: u64, seen: &Seen, members: &Members, node: &NodeSeen) {
     let Ok(mut ws) = tungstenite::accept(stream) else { return };
+    node.websockets.fetch_add(1, Relaxed);
     let _ = ws.get_ref().set_read_timeout(Some(Duration::from_millis(2)));
     let socket_id = format!("{id}.{}", id * 7 + 1);
     let (tx, rx) = mpsc::channel::<String>();
@@ -141,7 +194,7 @@ fn websocket(stream: TcpStream, id: u64, seen: &Seen, members: &Members) {
     }
 }
 
-fn api(stream: TcpStream, seen: &Seen, members: &Members, close: bool) {
+fn api(stream: TcpStream, seen: &Seen, members: &Members, close: bool, node: &NodeSeen) {
     let mut out = stream.try_clone().expect("clone");
     let mut input = BufReader::new(stream);
     loop {
@@ -169,6 +222,7 @@ fn api(stream: TcpStream, seen: &Seen, members: &Members, close: bool) {
         if input.read_exact(&mut body).is_err() {
             return;
         }
+        node.api_requests.fetch_add(1, Relaxed);
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let (signed, signature) = query.rsplit_once("&auth_signature=").unwrap_or((query, ""));
         let md5_ok = signed.contains(&format!("body_md5={}", hex::encode(Md5::digest(&body))));
