@@ -539,7 +539,10 @@ fn nodes_share_channels_over_rediss_with_the_ca_they_are_given() {
         let mut cluster = ClusterConfig::new(vec![redis.url()]);
         cluster.heartbeat = HEARTBEAT;
         cluster.ca_file = ca.then(redis_process::test_ca);
-        util::start(util::with_config(util::config(2), |c| c.cluster = Some(cluster)), pusher_client::service(app(), None))
+        util::start(
+            util::with_config(util::config(2), |c| c.cluster = Some(cluster)),
+            pusher_client::service(app(), None),
+        )
     };
     let (a, b) = (tls_node(true), tls_node(true));
     wait_connected(&a);

@@ -514,3 +514,45 @@ mod tests {
         assert!(cluster.readiness().contains("disconnected from redis://127.0.0.1:1"), "{}", cluster.readiness());
     }
 }
+
+#[cfg(test)]
+mod readiness_tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn counter() -> (Arc<AtomicUsize>, impl Fn() -> Waiter) {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let made = ran.clone();
+        (ran, move || {
+            let ran = made.clone();
+            Box::new(move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+    }
+
+    #[test]
+    fn a_greeting_waits_for_its_channel_and_no_longer_than_its_patience() {
+        let cluster = Cluster::new(&ClusterConfig::new(vec!["redis://127.0.0.1:1".into()])).expect("a cluster");
+        let shard = &cluster.shards[0];
+        let (ran, waiter) = counter();
+        // Redis away: at once.
+        cluster.when_subscribed("a", waiter());
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        shard.subscribed.store(true, Ordering::SeqCst);
+        cluster.when_subscribed("a", waiter());
+        cluster.when_subscribed("b", waiter());
+        assert_eq!(ran.load(Ordering::SeqCst), 1, "both wait");
+        shard.ready.lock().confirm("a").into_iter().for_each(|then| then());
+        assert_eq!(ran.load(Ordering::SeqCst), 2, "a's ran, b's waits");
+        cluster.when_subscribed("a", waiter());
+        assert_eq!(ran.load(Ordering::SeqCst), 3, "a is confirmed: at once");
+        let late = shard.ready.lock().expired(Instant::now() + READY_PATIENCE);
+        assert_eq!(late.len(), 1);
+        late.into_iter().for_each(|then| then());
+        cluster.when_subscribed("c", waiter());
+        shard.ready.lock().reset().into_iter().for_each(|then| then());
+        assert_eq!(ran.load(Ordering::SeqCst), 5, "a lost connection lets everything through");
+        assert!(shard.ready.lock().confirmed.is_empty());
+    }
+}

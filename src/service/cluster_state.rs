@@ -710,3 +710,32 @@ fn snapshot(infos: &[String]) -> PresenceSnapshot {
     members.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     PresenceSnapshot::from_members(&members)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_from_redis_keeps_each_user_s_info_in_user_order() {
+        let infos = ["u2", r#"{"name":"two"}"#, "u1", ""].map(String::from);
+        let members = snapshot(&infos);
+        assert_eq!(members.ids().collect::<Vec<_>>(), ["u1", "u2"]);
+        assert_eq!(members.info("u1").map(|i| i.map(RawValue::get)), Some(None));
+        assert_eq!(members.info("u2").flatten().map(RawValue::get), Some(r#"{"name":"two"}"#));
+        // What Redis held that is not JSON any more is kept as a member without info.
+        assert_eq!(snapshot(&["u3", "{broken"].map(String::from)).info("u3").map(|i| i.is_none()), Some(true));
+    }
+
+    #[test]
+    fn keys_live_under_the_prefix_and_name_their_node() {
+        let keys = Keys { prefix: "fanout".into(), node: "00000000000000ff".into() };
+        assert_eq!(keys.users("42:presence-room"), "fanout:pu:42:presence-room");
+        assert_eq!(keys.infos("42:presence-room"), "fanout:pi:42:presence-room");
+        assert_eq!(keys.node_presence(&keys.node), "fanout:np:00000000000000ff");
+        assert_eq!(keys.node_occupancy("ab"), "fanout:no:ab");
+        assert_eq!(
+            (keys.occupied(), keys.nodes(), keys.alive("ab")),
+            ("fanout:occ".into(), "fanout:nodes".into(), "fanout:alive:ab".into())
+        );
+    }
+}

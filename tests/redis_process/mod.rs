@@ -56,11 +56,17 @@ impl RedisProcess {
         let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
         let file = |name: &str| fixtures.join(name).to_string_lossy().into_owned();
         let port = self.port.to_string();
-        let mut args: Vec<String> = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"].map(String::from).to_vec();
+        let mut args: Vec<String> =
+            ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"].map(String::from).to_vec();
         if self.tls {
             let tls = ["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"];
             args.extend(tls.map(String::from));
-            args.extend(["--tls-cert-file".into(), file("server1.pem"), "--tls-key-file".into(), file("server1-key.pem")]);
+            args.extend([
+                "--tls-cert-file".into(),
+                file("server1.pem"),
+                "--tls-key-file".into(),
+                file("server1-key.pem"),
+            ]);
             args.extend(["--tls-ca-cert-file".into(), file("ca.pem")]);
         } else {
             args.extend(["--port".to_owned(), port]);
