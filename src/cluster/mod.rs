@@ -19,6 +19,8 @@
 //!   at most once, never a wait).
 //! - `subscriber`: the thread that subscribes, delivers, and resubscribes
 //!   everything after reconnecting.
+//! - `readiness`: which channels' Redis subscriptions are confirmed, and
+//!   the greetings waiting for one.
 //!
 //! Nothing here runs on a worker but a few atomic reads, the envelope's
 //! encoding and a `try_send`.
@@ -26,6 +28,7 @@
 mod envelope;
 mod names;
 mod publisher;
+mod readiness;
 mod subscriber;
 
 use std::collections::HashSet;
@@ -40,6 +43,8 @@ use crate::channels::Publication;
 use crate::handle::ServerHandle;
 use crate::metrics::MetricsOut;
 use names::Names;
+use readiness::Readiness;
+pub(crate) use readiness::Waiter;
 
 /// How fanout reaches the Redis it shares channels through.
 #[derive(Debug, Clone)]
@@ -156,48 +161,6 @@ struct Shard {
     wake_pending: AtomicBool,
     /// Channels Redis confirmed subscribed, and what waits for others.
     ready: Mutex<Readiness>,
-}
-
-/// Which channels' Redis subscriptions are confirmed, and what waits for
-/// a confirmation (a subscriber's greeting): run when it comes, when the
-/// connection fails, or after [`READY_PATIENCE`] at the latest.
-#[derive(Default)]
-struct Readiness {
-    confirmed: HashSet<Arc<str>>,
-    waiting: Vec<(Arc<str>, Instant, Waiter)>,
-}
-
-/// What waits for a channel's Redis subscription.
-pub(crate) type Waiter = Box<dyn FnOnce() + Send>;
-
-/// The longest a greeting waits for its channel's Redis subscription.
-const READY_PATIENCE: Duration = Duration::from_secs(2);
-
-impl Readiness {
-    /// Marks `channel` confirmed and hands back what waited for it.
-    fn confirm(&mut self, channel: &str) -> Vec<Waiter> {
-        self.confirmed.insert(Arc::from(channel));
-        self.take(|name, _| &**name == channel)
-    }
-
-    /// Forgets every confirmation (the connection is gone) and hands back
-    /// everything that waited.
-    fn reset(&mut self) -> Vec<Waiter> {
-        self.confirmed.clear();
-        self.take(|_, _| true)
-    }
-
-    /// Hands back what waited longer than its patience.
-    fn expired(&mut self, now: Instant) -> Vec<Waiter> {
-        self.take(|_, since| now.saturating_duration_since(since) >= READY_PATIENCE)
-    }
-
-    fn take(&mut self, due: impl Fn(&Arc<str>, Instant) -> bool) -> Vec<Waiter> {
-        let (ready, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.waiting).into_iter().partition(|(name, since, _)| due(name, *since));
-        self.waiting = waiting;
-        ready.into_iter().map(|(_, _, then)| then).collect()
-    }
 }
 
 impl Shard {
@@ -363,7 +326,7 @@ impl Cluster {
 
     /// Runs `then` once this node's Redis subscription of `channel` is
     /// confirmed (at once if it is, or while Redis is away; after
-    /// [`READY_PATIENCE`] at the latest), so that a client told it is
+    /// [`readiness::READY_PATIENCE`] at the latest), so that a client told it is
     /// subscribed gets whatever any node publishes from then on.
     pub(crate) fn when_subscribed(&self, channel: &str, then: Waiter) {
         let shard = &self.shards[names::shard_of(channel, self.shards.len())];
@@ -517,6 +480,7 @@ mod tests {
 
 #[cfg(test)]
 mod readiness_tests {
+    use super::readiness::READY_PATIENCE;
     use super::*;
     use std::sync::atomic::AtomicUsize;
 

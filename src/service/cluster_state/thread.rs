@@ -1,306 +1,27 @@
-//! Presence and channel occupancy over a cluster (`--redis`): who is in a
-//! presence channel on any node, and which channels are occupied anywhere,
-//! kept in Redis so every node answers alike and each `member_added`,
-//! `member_removed`, `channel_occupied` and `channel_vacated` happens once
-//! per cluster, not once per node.
-//!
-//! Each node counts once per user and channel (its tabs are its own
-//! business, in the local `PresenceRegistry`) and once per occupied channel,
-//! in hashes of its own (`{p}:np:{node}`, `{p}:no:{node}`) beside the
-//! cluster's totals (`{p}:pu:{channel}` users, `{p}:pi:{channel}` their
-//! info, `{p}:occ` occupied channels), each change done by one Lua script
-//! so that the node that takes a total from 0 to 1, or back, is the one
-//! that tells. A node proves itself alive with a key that expires after
-//! three heartbeats; when one is gone, the first node to notice subtracts
-//! what it had (one script, so only one node does) and tells its members'
-//! departures. A node that finds itself forgotten (Redis restarted, or it
-//! was away too long) puts its own state back and tells the difference.
-//!
-//! All of it runs on one thread of its own: workers only queue jobs, and
-//! whatever has to follow a job (the greeting of a presence subscriber, an
-//! API answer) runs when it is done. While Redis is away the jobs are
-//! answered from this node's own view, and set right when it returns.
+//! The state thread: runs the jobs the workers queue, proves this node
+//! alive, forgets the nodes that stopped proving it, and puts this node's
+//! state back when Redis lost it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
-use serde_json::value::RawValue;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::audience;
-use super::presence::PresenceRegistry;
-use super::webhooks::Webhooks;
+use super::scripts::{invoke, snapshot, Keys, Scripts};
+use super::{Job, JoinAnswer, Reader};
 use crate::cluster::StateLink;
 use crate::handle::ServerHandle;
 use crate::pusher::webhook::WebhookEvent;
-use crate::pusher::{protocol, Apps, PresenceMember, PresenceSnapshot};
-
-/// Jobs that may wait for the thread; past it a join is answered from this
-/// node's view and a count change is left to the next resync.
-const QUEUE: usize = 16 * 1024;
+use crate::pusher::{protocol, Apps, PresenceMember};
+use crate::service::audience;
+use crate::service::presence::PresenceRegistry;
+use crate::service::webhooks::Webhooks;
 
 /// How long after its pub/sub bridge is back a node waits before telling
 /// what changed while Redis was away: the longest reconnect backoff, so the
 /// other nodes have resubscribed and hear it.
 const RESYNC_GRACE: Duration = Duration::from_secs(2);
-
-/// One node's presence in one channel: counts it once per user, refuses a
-/// new user past the most, and returns whether the user is new to the
-/// cluster and everyone's info.
-const JOIN: &str = r"
-local new = 0
-if ARGV[5] == '1' then
-  local count = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-  if count <= 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return {-1, {}} end
-  redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
-  if redis.call('HINCRBY', KEYS[1], ARGV[1], 1) == 1 then new = 1 end
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-end
-return {new, redis.call('HGETALL', KEYS[2])}
-";
-
-/// One node's last tab of a user left a channel: 1 when it was the
-/// cluster's last, 0 when others remain, -1 when this node had not counted
-/// it (Redis lost this node's state).
-const LEAVE: &str = r"
-local mine = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
-if mine <= 0 then return -1 end
-if mine == 1 then redis.call('HDEL', KEYS[3], ARGV[2]) else redis.call('HINCRBY', KEYS[3], ARGV[2], -1) end
-if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  return 1
-end
-return 0
-";
-
-/// A channel became occupied (+1) or vacated (-1) on one node: the number
-/// of nodes occupying it now. Sums only, so changes may arrive in any order.
-const OCCUPY: &str = r"
-if redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[2]) == 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
-local all = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-if all == 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return all
-";
-
-/// Subtracts everything node ARGV[1] counted (unless it is alive again, or
-/// another node did it first; ARGV[3] = '1' forces it, for a node's own):
-/// returns the users that left the cluster ({channel, user, ...}) and the
-/// channels now vacated. The channels' keys are built here, under ARGV[2]:
-/// fine on one Redis, which is where shared state lives.
-const FORGET_NODE: &str = r"
-if ARGV[3] ~= '1' then
-  if redis.call('EXISTS', KEYS[5]) == 1 then return {{}, {}} end
-  if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return {{}, {}} end
-end
-local removed = {}
-local np = redis.call('HGETALL', KEYS[2])
-for i = 1, #np, 2 do
-  local at = string.find(np[i], '\31', 1, true)
-  if at then
-    local key, user = string.sub(np[i], 1, at - 1), string.sub(np[i], at + 1)
-    local pu, pi = ARGV[2] .. ':pu:' .. key, ARGV[2] .. ':pi:' .. key
-    if redis.call('HINCRBY', pu, user, -tonumber(np[i + 1])) <= 0 then
-      redis.call('HDEL', pu, user)
-      redis.call('HDEL', pi, user)
-      table.insert(removed, key)
-      table.insert(removed, user)
-    end
-  end
-end
-local vacated = {}
-local no = redis.call('HGETALL', KEYS[3])
-for i = 1, #no, 2 do
-  if redis.call('HINCRBY', KEYS[4], no[i], -tonumber(no[i + 1])) == 0 then
-    redis.call('HDEL', KEYS[4], no[i])
-    table.insert(vacated, no[i])
-  end
-end
-redis.call('DEL', KEYS[2], KEYS[3])
-return {removed, vacated}
-";
-
-/// What a presence join found.
-pub(crate) enum JoinAnswer {
-    /// Joined: whether the user is new to the channel (told to the others
-    /// already), and every member.
-    Joined { snapshot: PresenceSnapshot },
-    /// The channel has its most users and this one is new.
-    Full,
-}
-
-/// Something for the state thread to do.
-pub(crate) enum Job {
-    /// A connection joined presence channel `key` as `member`; `count`:
-    /// the user's first connection here. `then` greets it.
-    Join { key: String, member: PresenceMember, count: bool, max: usize, then: Box<dyn FnOnce(JoinAnswer) + Send> },
-    /// The user's last connection here left presence channel `key`.
-    Leave { key: String, user_id: String },
-    /// Channel `key` became occupied (+1) or vacated (-1) here.
-    Occupancy { key: String, delta: i64 },
-    /// A read for the API: given a reader, or `None` while Redis is away
-    /// (then it answers from this node's view).
-    Read(ReadJob),
-}
-
-/// A read of the cluster's state, or of this node's while Redis is away.
-pub(crate) type ReadJob = Box<dyn for<'a> FnOnce(Option<Reader<'a>>) + Send>;
-
-/// The workers' side: queues jobs, never waits.
-pub(crate) struct ClusterState {
-    jobs: Sender<Job>,
-}
-
-impl ClusterState {
-    /// Starts the state thread.
-    pub(crate) fn start(
-        link: StateLink,
-        server: ServerHandle,
-        apps: Apps,
-        webhooks: Webhooks,
-        presence: Arc<PresenceRegistry>,
-    ) -> std::io::Result<ClusterState> {
-        let (jobs, inbox) = crossbeam_channel::bounded(QUEUE);
-        let thread = StateThread {
-            keys: Keys { prefix: link.prefix.clone(), node: format!("{:016x}", link.node) },
-            link,
-            server,
-            apps,
-            webhooks,
-            presence,
-            connection: None,
-            failures: 0,
-            retry_at: Instant::now(),
-            resync: true,
-            outage_added: HashSet::new(),
-            outage_occupied: HashSet::new(),
-            outage_removed: HashSet::new(),
-            bridged_since: None,
-            scripts: Scripts::new(),
-        };
-        std::thread::Builder::new().name("fanout-redis-state".into()).spawn(move || thread.run(&inbox))?;
-        Ok(ClusterState { jobs })
-    }
-
-    /// Queues `job`; when the queue is full, a join or read is done at once
-    /// from this node's view, a count change is left to the next resync.
-    pub(crate) fn submit(&self, job: Job, presence: &PresenceRegistry) {
-        if let Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) = self.jobs.try_send(job) {
-            match job {
-                Job::Join { key, then, .. } => then(JoinAnswer::Joined { snapshot: presence.snapshot(&key) }),
-                Job::Read(read) => read(None),
-                Job::Leave { .. } | Job::Occupancy { .. } => {}
-            }
-        }
-    }
-}
-
-/// Redis key names.
-struct Keys {
-    prefix: String,
-    /// This node's id in hex.
-    node: String,
-}
-
-impl Keys {
-    fn users(&self, key: &str) -> String {
-        format!("{}:pu:{key}", self.prefix)
-    }
-    fn infos(&self, key: &str) -> String {
-        format!("{}:pi:{key}", self.prefix)
-    }
-    fn node_presence(&self, node: &str) -> String {
-        format!("{}:np:{node}", self.prefix)
-    }
-    fn node_occupancy(&self, node: &str) -> String {
-        format!("{}:no:{node}", self.prefix)
-    }
-    fn occupied(&self) -> String {
-        format!("{}:occ", self.prefix)
-    }
-    fn nodes(&self) -> String {
-        format!("{}:nodes", self.prefix)
-    }
-    fn alive(&self, node: &str) -> String {
-        format!("{}:alive:{node}", self.prefix)
-    }
-}
-
-/// Reads of the cluster's presence and occupancy, for the API.
-pub(crate) struct Reader<'a> {
-    connection: &'a mut redis::Connection,
-    prefix: &'a str,
-}
-
-impl Reader<'_> {
-    /// The channels occupied on some node whose key starts with `prefix`,
-    /// sorted.
-    pub(crate) fn occupied(&mut self, prefix: &str) -> redis::RedisResult<Vec<String>> {
-        let all: Vec<(String, i64)> =
-            redis::cmd("HGETALL").arg(format!("{}:occ", self.prefix)).query(self.connection)?;
-        let mut found: Vec<String> =
-            all.into_iter().filter(|(k, n)| *n > 0 && k.starts_with(prefix)).map(|(k, _)| k).collect();
-        found.sort_unstable();
-        Ok(found)
-    }
-
-    /// Whether channel `key` is occupied on some node.
-    pub(crate) fn is_occupied(&mut self, key: &str) -> redis::RedisResult<bool> {
-        let nodes: Option<i64> =
-            redis::cmd("HGET").arg(format!("{}:occ", self.prefix)).arg(key).query(self.connection)?;
-        Ok(nodes.is_some_and(|n| n > 0))
-    }
-
-    /// The user ids of presence channel `key` over the cluster, sorted.
-    pub(crate) fn users(&mut self, key: &str) -> redis::RedisResult<Vec<String>> {
-        let mut users: Vec<String> =
-            redis::cmd("HKEYS").arg(format!("{}:pu:{key}", self.prefix)).query(self.connection)?;
-        users.sort_unstable();
-        Ok(users)
-    }
-
-    /// The number of users of presence channel `key` over the cluster.
-    pub(crate) fn user_count(&mut self, key: &str) -> redis::RedisResult<usize> {
-        redis::cmd("HLEN").arg(format!("{}:pu:{key}", self.prefix)).query(self.connection)
-    }
-}
-
-/// The scripts, hashed once (sent by hash, and whole when Redis lacks them).
-struct Scripts {
-    join: redis::Script,
-    leave: redis::Script,
-    occupy: redis::Script,
-    forget: redis::Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        Scripts {
-            join: redis::Script::new(JOIN),
-            leave: redis::Script::new(LEAVE),
-            occupy: redis::Script::new(OCCUPY),
-            forget: redis::Script::new(FORGET_NODE),
-        }
-    }
-}
-
-/// Runs `script` with `keys` and `args`.
-fn invoke<T: redis::FromRedisValue>(
-    connection: &mut redis::Connection,
-    script: &redis::Script,
-    keys: &[&str],
-    args: &[&str],
-) -> redis::RedisResult<T> {
-    let mut invocation = script.prepare_invoke();
-    for key in keys {
-        invocation.key(*key);
-    }
-    for arg in args {
-        invocation.arg(*arg);
-    }
-    invocation.invoke(connection)
-}
 
 /// Who hears of a member that came or went.
 #[derive(Clone, Copy)]
@@ -320,7 +41,7 @@ struct Changes {
     channels: Vec<String>,
 }
 
-struct StateThread {
+pub(super) struct StateThread {
     link: StateLink,
     keys: Keys,
     server: ServerHandle,
@@ -347,7 +68,33 @@ struct StateThread {
 }
 
 impl StateThread {
-    fn run(mut self, inbox: &Receiver<Job>) {
+    pub(super) fn new(
+        link: StateLink,
+        server: ServerHandle,
+        apps: Apps,
+        webhooks: Webhooks,
+        presence: Arc<PresenceRegistry>,
+    ) -> Self {
+        StateThread {
+            keys: Keys { prefix: link.prefix.clone(), node: format!("{:016x}", link.node) },
+            link,
+            server,
+            apps,
+            webhooks,
+            presence,
+            connection: None,
+            failures: 0,
+            retry_at: Instant::now(),
+            resync: true,
+            outage_added: HashSet::new(),
+            outage_occupied: HashSet::new(),
+            outage_removed: HashSet::new(),
+            bridged_since: None,
+            scripts: Scripts::new(),
+        }
+    }
+
+    pub(super) fn run(mut self, inbox: &Receiver<Job>) {
         let mut beat_at = Instant::now();
         while !self.server.is_shutting_down() {
             match inbox.recv_timeout(self.link.heartbeat.min(Duration::from_millis(250))) {
@@ -694,48 +441,5 @@ impl StateThread {
         let event =
             if occupied { WebhookEvent::ChannelOccupied { channel } } else { WebhookEvent::ChannelVacated { channel } };
         self.webhooks.emit(app, event);
-    }
-}
-
-/// The members of `infos` (`[user, info, user, info, ...]`, info "" for
-/// none), in user id order.
-fn snapshot(infos: &[String]) -> PresenceSnapshot {
-    let mut members: Vec<PresenceMember> = infos
-        .chunks_exact(2)
-        .map(|pair| PresenceMember {
-            user_id: pair[0].clone(),
-            user_info: (!pair[1].is_empty()).then(|| RawValue::from_string(pair[1].clone()).ok()).flatten(),
-        })
-        .collect();
-    members.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-    PresenceSnapshot::from_members(&members)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_snapshot_from_redis_keeps_each_user_s_info_in_user_order() {
-        let infos = ["u2", r#"{"name":"two"}"#, "u1", ""].map(String::from);
-        let members = snapshot(&infos);
-        assert_eq!(members.ids().collect::<Vec<_>>(), ["u1", "u2"]);
-        assert_eq!(members.info("u1").map(|i| i.map(RawValue::get)), Some(None));
-        assert_eq!(members.info("u2").flatten().map(RawValue::get), Some(r#"{"name":"two"}"#));
-        // What Redis held that is not JSON any more is kept as a member without info.
-        assert_eq!(snapshot(&["u3", "{broken"].map(String::from)).info("u3").map(|i| i.is_none()), Some(true));
-    }
-
-    #[test]
-    fn keys_live_under_the_prefix_and_name_their_node() {
-        let keys = Keys { prefix: "fanout".into(), node: "00000000000000ff".into() };
-        assert_eq!(keys.users("42:presence-room"), "fanout:pu:42:presence-room");
-        assert_eq!(keys.infos("42:presence-room"), "fanout:pi:42:presence-room");
-        assert_eq!(keys.node_presence(&keys.node), "fanout:np:00000000000000ff");
-        assert_eq!(keys.node_occupancy("ab"), "fanout:no:ab");
-        assert_eq!(
-            (keys.occupied(), keys.nodes(), keys.alive("ab")),
-            ("fanout:occ".into(), "fanout:nodes".into(), "fanout:alive:ab".into())
-        );
     }
 }
