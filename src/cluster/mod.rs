@@ -240,6 +240,7 @@ impl Cluster {
                 shard: shard.clone(),
                 counters: self.counters.clone(),
                 control: self.names.control(self.node),
+                alive: (shard.index == 0).then(|| self.names.alive(self.node)),
                 heartbeat: self.heartbeat,
                 server: server.clone(),
             };

@@ -45,6 +45,12 @@ impl Names {
         format!("{}:broadcast", self.prefix).into_bytes()
     }
 
+    /// The key that says node `node` is alive while it exists (it expires
+    /// three heartbeats after the node last set it).
+    pub(crate) fn alive(&self, node: u64) -> Vec<u8> {
+        format!("{}:alive:{node:016x}", self.prefix).into_bytes()
+    }
+
     /// Node `node`'s own Redis channel.
     pub(crate) fn control(&self, node: u64) -> Vec<u8> {
         format!("{}:node:{node:016x}", self.prefix).into_bytes()
@@ -100,6 +106,7 @@ mod tests {
         assert_eq!(names.channel_of("prod:broadcast"), None);
         assert_eq!(names.broadcast(), b"prod:broadcast");
         assert_eq!(names.control(255), b"prod:node:00000000000000ff");
+        assert_eq!(names.alive(255), b"prod:alive:00000000000000ff");
         assert!(Names::new("").is_none() && Names::new("a b").is_none() && Names::new(&"x".repeat(65)).is_none());
     }
 

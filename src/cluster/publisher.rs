@@ -31,6 +31,10 @@ pub(super) struct Publisher {
     pub(super) counters: Arc<Counters>,
     /// This node's own Redis channel.
     pub(super) control: Vec<u8>,
+    /// On the first Redis instance: the key that says this node is alive,
+    /// set with each heartbeat. Set here, where nothing waits on a worker,
+    /// so a node too busy to do anything else is not taken for dead.
+    pub(super) alive: Option<Vec<u8>>,
     pub(super) heartbeat: Duration,
     pub(super) server: ServerHandle,
 }
@@ -140,6 +144,10 @@ impl Publisher {
         }
         if beat {
             pipe.cmd("PUBLISH").arg(&self.control).arg(b"wake").ignore();
+            if let Some(alive) = &self.alive {
+                let ttl = u64::try_from((self.heartbeat * 3).as_millis()).unwrap_or(u64::MAX);
+                pipe.cmd("SET").arg(alive).arg(1).arg("PX").arg(ttl).ignore();
+            }
         }
         batch.clear();
         match pipe.query::<()>(connection) {

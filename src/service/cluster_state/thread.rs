@@ -249,28 +249,27 @@ impl StateThread {
         }
     }
 
-    /// Proves this node alive, puts its state back when Redis forgot it,
-    /// and forgets the nodes that stopped proving it.
+    /// Registers this node in the cluster, puts its state back when Redis
+    /// forgot it, and forgets the nodes that stopped proving they are alive.
     fn heartbeat(&mut self) {
-        let (alive, nodes) = (self.keys.alive(&self.keys.node), self.keys.nodes());
-        let ttl = u64::try_from((self.link.heartbeat * 3).as_millis()).unwrap_or(u64::MAX);
+        // The node's alive key is the publisher thread's (it never waits on
+        // a worker); this node joins the cluster's set only once the key is
+        // there, or the others would forget it as soon as it joined.
+        let (nodes, alive) = (self.keys.nodes(), self.keys.alive(&self.keys.node));
         self.connect_if_due();
         let Some(connection) = self.connection.as_mut() else { return };
-        let outcome: redis::RedisResult<(i64, Vec<String>)> = redis::pipe()
-            .cmd("SET")
-            .arg(&alive)
-            .arg(1)
-            .arg("PX")
-            .arg(ttl)
-            .ignore()
-            .cmd("SADD")
-            .arg(&nodes)
-            .arg(&self.keys.node)
-            .cmd("SMEMBERS")
-            .arg(&nodes)
-            .query(connection);
-        let (added, members) = match outcome {
+        let outcome: redis::RedisResult<(bool, Vec<String>)> =
+            redis::pipe().cmd("EXISTS").arg(&alive).cmd("SMEMBERS").arg(&nodes).query(connection);
+        let (proven, members) = match outcome {
             Ok(answer) => answer,
+            Err(e) => return self.failed(&e),
+        };
+        if !proven {
+            return;
+        }
+        let added: redis::RedisResult<i64> = redis::cmd("SADD").arg(&nodes).arg(&self.keys.node).query(connection);
+        let added = match added {
+            Ok(added) => added,
             Err(e) => return self.failed(&e),
         };
         if added == 1 {
