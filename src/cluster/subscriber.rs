@@ -118,22 +118,26 @@ impl Subscriber {
                 self.shard.subscribed.store(true, Ordering::Release);
                 log::info!("redis {}: subscribed", self.shard.shown);
             }
-            if let Some(channel) = subscribe_confirmation(&value) {
-                if let Some(name) = self.names.channel_of(channel) {
-                    let waiting = self.shard.ready.lock().confirm(name);
-                    waiting.into_iter().for_each(|then| then());
+            match Reply::of(value) {
+                Reply::Subscribed(channel) => {
+                    let name = std::str::from_utf8(&channel).ok().and_then(|c| self.names.channel_of(c));
+                    if let Some(name) = name {
+                        let waiting = self.shard.ready.lock().confirm(name);
+                        waiting.into_iter().for_each(|then| then());
+                    }
                 }
-                continue;
-            }
-            let Some(message) = redis::Msg::from_owned_value(value) else { continue };
-            let channel = message.get_channel_name().as_bytes();
-            if channel == control.as_slice() {
-                self.sync(connection, &mut held)?;
-                self.shard.subscriptions.store((fixed_count + held.len()) as u64, Ordering::Relaxed);
-            } else if channel == broadcast.as_slice() {
-                self.deliver(None, message.get_payload_bytes());
-            } else if let Some(name) = self.names.channel_of(message.get_channel_name()) {
-                self.deliver(Some(name), message.get_payload_bytes());
+                Reply::Message { channel, .. } if channel == control => {
+                    self.sync(connection, &mut held)?;
+                    self.shard.subscriptions.store((fixed_count + held.len()) as u64, Ordering::Relaxed);
+                }
+                Reply::Message { channel, payload } if channel == broadcast => self.deliver(None, payload),
+                Reply::Message { channel, payload } => {
+                    let name = std::str::from_utf8(&channel).ok().and_then(|c| self.names.channel_of(c));
+                    if let Some(name) = name {
+                        self.deliver(Some(name), payload);
+                    }
+                }
+                Reply::Other => {}
             }
         }
     }
@@ -162,8 +166,8 @@ impl Subscriber {
     /// Hands an envelope from Redis to the workers (`channel`: a channel's
     /// publication; `None`: a broadcast). This node's own come back too:
     /// its members had them already.
-    fn deliver(&self, channel: Option<&str>, payload: &[u8]) {
-        let Ok(envelope) = envelope::decode(Bytes::copy_from_slice(payload)) else {
+    fn deliver(&self, channel: Option<&str>, payload: Vec<u8>) {
+        let Ok(envelope) = envelope::decode(Bytes::from(payload)) else {
             self.counters.malformed.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -185,15 +189,31 @@ impl Subscriber {
     }
 }
 
-/// The channel a `subscribe` confirmation names (RESP2:
-/// `["subscribe", channel, count]`), if `value` is one.
-fn subscribe_confirmation(value: &redis::Value) -> Option<&str> {
-    let redis::Value::Array(parts) = value else { return None };
-    match parts.as_slice() {
-        [redis::Value::BulkString(kind), redis::Value::BulkString(channel), _] if kind.as_slice() == b"subscribe" => {
-            std::str::from_utf8(channel).ok()
+/// What the subscribe connection read (RESP2 arrays), its bytes owned
+/// rather than copied: a message's payload becomes the envelope's buffer.
+enum Reply {
+    /// `["subscribe", channel, count]`: Redis confirms a subscription.
+    Subscribed(Vec<u8>),
+    /// `["message", channel, payload]`.
+    Message { channel: Vec<u8>, payload: Vec<u8> },
+    /// Anything else (`unsubscribe` confirmations).
+    Other,
+}
+
+impl Reply {
+    fn of(value: redis::Value) -> Reply {
+        let redis::Value::Array(parts) = value else { return Reply::Other };
+        let mut parts = parts.into_iter();
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(redis::Value::BulkString(kind)), Some(redis::Value::BulkString(channel)), Some(third)) => {
+                match (kind.as_slice(), third) {
+                    (b"subscribe", _) => Reply::Subscribed(channel),
+                    (b"message", redis::Value::BulkString(payload)) => Reply::Message { channel, payload },
+                    _ => Reply::Other,
+                }
+            }
+            _ => Reply::Other,
         }
-        _ => None,
     }
 }
 
@@ -208,4 +228,23 @@ fn send(connection: &mut redis::Connection, command: &str, channels: &[Vec<u8>])
         connection.send_packed_command(&cmd.get_packed_command())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::Value::{Array, BulkString, Int};
+
+    #[test]
+    fn replies_are_told_apart_and_keep_their_bytes() {
+        let bulk = |b: &[u8]| BulkString(b.to_vec());
+        let message = Reply::of(Array(vec![bulk(b"message"), bulk(b"fanout:ch:1:c"), bulk(b"F\x01")]));
+        assert!(
+            matches!(message, Reply::Message { channel, payload } if channel == b"fanout:ch:1:c" && payload == b"F\x01")
+        );
+        let confirmed = Reply::of(Array(vec![bulk(b"subscribe"), bulk(b"fanout:ch:1:c"), Int(3)]));
+        assert!(matches!(confirmed, Reply::Subscribed(channel) if channel == b"fanout:ch:1:c"));
+        assert!(matches!(Reply::of(Array(vec![bulk(b"unsubscribe"), bulk(b"x"), Int(2)])), Reply::Other));
+        assert!(matches!(Reply::of(Int(1)), Reply::Other));
+    }
 }

@@ -16,6 +16,7 @@
 //!   joins and leaves, and their named members over every worker.
 //! - `page`: the chat page served on `GET /`.
 
+mod announce;
 mod api;
 mod audience;
 mod channel_view;
@@ -418,22 +419,14 @@ impl Handler for Service {
     }
 
     fn on_channel(&self, _server: &ServerHandle, key: &str, change: ChannelChange) {
-        let Some((app, channel)) = audience::split(key) else { return };
-        let Some(app) = self.apps.by_id(app) else { return };
-        if audience::is_roster(channel) {
-            return; // the service's own, not the app's
-        }
+        // Roster channels are the service's own, not the app's.
+        let Some((app, channel)) = announce::counted_channel(&self.apps, key) else { return };
         if let Some(cluster) = self.cluster.get() {
             // Told once per cluster, by the node that changed the total.
             let delta = if change == ChannelChange::Occupied { 1 } else { -1 };
             return cluster.submit(Job::Occupancy { key: key.to_owned(), delta }, &self.presence);
         }
-        let channel = channel.to_owned();
-        let event = match change {
-            ChannelChange::Occupied => WebhookEvent::ChannelOccupied { channel },
-            ChannelChange::Vacated => WebhookEvent::ChannelVacated { channel },
-        };
-        self.webhook(app, event);
+        self.webhook(app, announce::occupancy(channel, change));
     }
 
     fn on_http(&self, server: &ServerHandle, request: &Request) -> Option<Response> {

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::announce;
 use super::audience::{self, PUSHER};
 use super::cluster_state::{Job, JoinAnswer};
 use super::presence::JoinError;
@@ -228,10 +229,9 @@ impl Service {
                 return;
             }
             if joined.new_user {
-                let info = joined.snapshot.info(&id).flatten();
-                let added = protocol::member_added(&channel, &id, info);
-                let _ = server.try_publish(&key, &audience::pusher_only(added), None, None);
-                self.webhook(app, WebhookEvent::MemberAdded { channel: channel.clone(), user_id: id.clone() });
+                let news = announce::member_added(&channel, &id, joined.snapshot.info(&id).flatten());
+                let _ = server.try_publish(&key, &news.publication, None, None);
+                self.webhook(app, news.webhook);
             }
             snapshot = Some(joined.snapshot);
             user_id = Some(id);
@@ -293,9 +293,9 @@ impl Service {
                     // Told once per cluster, by the node whose user was the last.
                     return cluster.submit(Job::Leave { key, user_id }, &self.presence);
                 }
-                let removed = protocol::member_removed(&subscribed.name, &user_id);
-                let _ = server.try_publish(&key, &audience::pusher_only(removed), None, None);
-                self.webhook(app, WebhookEvent::MemberRemoved { channel: subscribed.name.clone(), user_id });
+                let news = announce::member_removed(&subscribed.name, &user_id);
+                let _ = server.try_publish(&key, &news.publication, None, None);
+                self.webhook(app, news.webhook);
             }
         }
     }

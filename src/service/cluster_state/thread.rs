@@ -10,13 +10,13 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::scripts::{invoke, snapshot, Keys, Scripts};
 use super::{Job, JoinAnswer, Reader};
+use crate::channels::ChannelChange;
 use crate::cluster::StateLink;
 use crate::handle::ServerHandle;
-use crate::pusher::webhook::WebhookEvent;
-use crate::pusher::{protocol, Apps, PresenceMember};
-use crate::service::audience;
+use crate::pusher::{Apps, PresenceMember};
 use crate::service::presence::PresenceRegistry;
 use crate::service::webhooks::Webhooks;
+use crate::service::{announce, audience};
 
 /// How long after its pub/sub bridge is back a node waits before telling
 /// what changed while Redis was away: the longest reconnect backoff, so the
@@ -213,15 +213,8 @@ impl StateThread {
     /// Runs the join script (with Redis away: this node's view), telling
     /// the channel of a user new to it.
     fn join(&mut self, key: &str, member: &PresenceMember, count: bool, max: usize) -> JoinAnswer {
-        let field = format!("{key}\x1f{}", member.user_id);
-        let info = member.user_info.as_ref().map_or("", |i| i.get());
-        let (pu, pi, np) = (self.keys.users(key), self.keys.infos(key), self.keys.node_presence(&self.keys.node));
         self.connect_if_due();
-        let (max, count) = (max.to_string(), if count { "1" } else { "0" });
-        let outcome = self.connection.as_mut().map(|connection| {
-            let args = [member.user_id.as_str(), info, &max, &field, count];
-            invoke::<(i64, Vec<String>)>(connection, &self.scripts.join, &[&pu, &pi, &np], &args)
-        });
+        let outcome = self.run_join(key, member, count, max);
         match outcome {
             Some(Ok((-1, _))) => JoinAnswer::Full,
             Some(Ok((new, infos))) => {
@@ -238,7 +231,7 @@ impl StateThread {
                 // Told by this node alone, as a single node would: its view
                 // says whether the user is new. The others hear it at the resync.
                 let snapshot = self.presence.snapshot(key);
-                if count == "1" {
+                if count {
                     let user = (key.to_owned(), member.user_id.clone());
                     self.outage_removed.remove(&user);
                     self.outage_added.insert(user);
@@ -247,6 +240,24 @@ impl StateThread {
                 JoinAnswer::Joined { snapshot }
             }
         }
+    }
+
+    /// Runs the join script for `member` of channel `key` (`count`: this
+    /// node counts the user now), if there is a connection.
+    fn run_join(
+        &mut self,
+        key: &str,
+        member: &PresenceMember,
+        count: bool,
+        max: usize,
+    ) -> Option<redis::RedisResult<(i64, Vec<String>)>> {
+        let connection = self.connection.as_mut()?;
+        let field = format!("{key}\x1f{}", member.user_id);
+        let info = member.user_info.as_ref().map_or("", |i| i.get());
+        let keys = [self.keys.users(key), self.keys.infos(key), self.keys.node_presence(&self.keys.node)];
+        let (max, count) = (max.to_string(), if count { "1" } else { "0" });
+        let args = [member.user_id.as_str(), info, &max, &field, count];
+        Some(invoke(connection, &self.scripts.join, &keys.each_ref().map(String::as_str), &args))
     }
 
     /// Registers this node in the cluster, puts its state back when Redis
@@ -340,19 +351,14 @@ impl StateThread {
         let before = self.forget(&node, true)?;
         let mut after = Changes::default();
         for (key, member) in self.presence.all_members() {
-            let field = format!("{key}\x1f{}", member.user_id);
-            let info = member.user_info.as_ref().map_or("", |i| i.get()).to_owned();
-            let (pu, pi, np) = (self.keys.users(&key), self.keys.infos(&key), self.keys.node_presence(&node));
-            let Some(connection) = self.connection.as_mut() else { return Ok(()) };
-            let max = usize::MAX.to_string();
-            let args = [member.user_id.as_str(), &info, &max, &field, "1"];
-            let (new, _): (i64, Vec<String>) = invoke(connection, &self.scripts.join, &[&pu, &pi, &np], &args)?;
+            let Some(outcome) = self.run_join(&key, &member, true, usize::MAX) else { return Ok(()) };
+            let (new, _) = outcome?;
             if new == 1 {
                 after.users.push((key, member.user_id));
             }
         }
         for key in self.server.channels("").into_iter().map(|c| c.name) {
-            if !self.is_app_channel(&key) {
+            if announce::counted_channel(&self.apps, &key).is_none() {
                 continue;
             }
             let (occ, no) = (self.keys.occupied(), self.keys.node_occupancy(&node));
@@ -397,48 +403,33 @@ impl StateThread {
         Ok(())
     }
 
-    /// A channel of a configured app (not a roster channel): what the
-    /// cluster counts.
-    fn is_app_channel(&self, key: &str) -> bool {
-        audience::split(key)
-            .is_some_and(|(app, channel)| self.apps.by_id(app).is_some() && !audience::is_roster(channel))
-    }
-
     fn tell_added(&self, key: &str, member: &PresenceMember, reach: Reach) {
-        let Some((app, channel)) = audience::split(key) else { return };
-        let added = protocol::member_added(channel, &member.user_id, member.user_info.as_deref());
-        self.publish(key, &audience::pusher_only(added), reach);
-        if let (Reach::Everywhere, Some(app)) = (reach, self.apps.by_id(app)) {
-            let event = WebhookEvent::MemberAdded { channel: channel.to_owned(), user_id: member.user_id.clone() };
-            self.webhooks.emit(app, event);
-        }
+        let Some((_, channel)) = audience::split(key) else { return };
+        self.tell(key, announce::member_added(channel, &member.user_id, member.user_info.as_deref()), reach);
     }
 
     fn tell_removed(&self, key: &str, user_id: &str, reach: Reach) {
-        let Some((app, channel)) = audience::split(key) else { return };
-        let removed = protocol::member_removed(channel, user_id);
-        self.publish(key, &audience::pusher_only(removed), reach);
-        if let (Reach::Everywhere, Some(app)) = (reach, self.apps.by_id(app)) {
-            let event = WebhookEvent::MemberRemoved { channel: channel.to_owned(), user_id: user_id.to_owned() };
-            self.webhooks.emit(app, event);
-        }
+        let Some((_, channel)) = audience::split(key) else { return };
+        self.tell(key, announce::member_removed(channel, user_id), reach);
     }
 
-    fn publish(&self, key: &str, publication: &crate::channels::Publication, reach: Reach) {
+    /// Publishes `news` to the channel's members (`Elsewhere`: on the other
+    /// nodes only) and, `Everywhere`, posts its webhook.
+    fn tell(&self, key: &str, news: announce::MemberNews, reach: Reach) {
         match reach {
             Reach::Everywhere => {
-                let _ = self.server.try_publish(key, publication, None, Some(Duration::from_millis(100)));
+                let _ = self.server.try_publish(key, &news.publication, None, Some(Duration::from_millis(100)));
+                if let Some(app) = audience::split(key).and_then(|(app, _)| self.apps.by_id(app)) {
+                    self.webhooks.emit(app, news.webhook);
+                }
             }
-            Reach::Elsewhere => self.server.publish_elsewhere(key, publication),
+            Reach::Elsewhere => self.server.publish_elsewhere(key, &news.publication),
         }
     }
 
     fn tell_channel(&self, key: &str, occupied: bool) {
-        let Some((app, channel)) = audience::split(key) else { return };
-        let Some(app) = self.apps.by_id(app) else { return };
-        let channel = channel.to_owned();
-        let event =
-            if occupied { WebhookEvent::ChannelOccupied { channel } } else { WebhookEvent::ChannelVacated { channel } };
-        self.webhooks.emit(app, event);
+        let Some((app, channel)) = announce::counted_channel(&self.apps, key) else { return };
+        let change = if occupied { ChannelChange::Occupied } else { ChannelChange::Vacated };
+        self.webhooks.emit(app, announce::occupancy(channel, change));
     }
 }
