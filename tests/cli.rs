@@ -37,6 +37,10 @@ fn bad_values_and_unknown_flags_fail_with_the_expected_form() {
         (&["--bogus"][..], "unexpected argument '--bogus'"),
         (&["--history-size", "0"][..], "0 is not in 1.."),
         (&["--history-ttl", "0"][..], "must be a positive duration"),
+        (
+            &["--history-size", "9", "--history-dir", "/tmp", "--redis", "redis://127.0.0.1:1"][..],
+            "cannot be used with",
+        ),
     ] {
         // A port of its own in case a bad value were taken for a good one.
         let output = run(&[args, &["--bind", "127.0.0.1:0"][..]].concat(), &[]);

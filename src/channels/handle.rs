@@ -83,6 +83,19 @@ impl ServerHandle {
         publication: &Publication,
         except: Option<ConnId>,
     ) -> Result<(), SendError> {
+        self.publish_in_order_here(channel, publication, except)?;
+        self.forward_to_cluster(channel, publication);
+        Ok(())
+    }
+
+    /// As [`ServerHandle::publish_in_order`], to this node's members only
+    /// (a publication the cluster already carries).
+    pub(crate) fn publish_in_order_here(
+        &self,
+        channel: &str,
+        publication: &Publication,
+        except: Option<ConnId>,
+    ) -> Result<(), SendError> {
         let publish = Publish {
             channel: Arc::from(channel),
             publication: publication.clone(),
@@ -90,9 +103,7 @@ impl ServerHandle {
             sent_at: Some(Instant::now()),
         };
         let bus = &self.shared.bus;
-        bus.send_through_inboxes(bus.every_worker().iter().map(|&w| (w, Command::Publish(publish.clone()))).collect())?;
-        self.forward_to_cluster(channel, publication);
-        Ok(())
+        bus.send_through_inboxes(bus.every_worker().iter().map(|&w| (w, Command::Publish(publish.clone()))).collect())
     }
 
     /// Subscribes `conn` to `channel` as `dialect`, then sends it `pushes`,

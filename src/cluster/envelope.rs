@@ -7,10 +7,18 @@
 //! without parsing or encoding anything. The channel's name is the Redis
 //! channel's, so it is not repeated here.
 //!
-//! Layout: `b'F'`, version `1`, kind (`1` publication, `2` broadcast), the
-//! origin node id (8 bytes, little-endian); then a publication has a byte
-//! with one bit per dialect present and, for each in order, a 4-byte length
-//! and the frame; a broadcast has its frame alone.
+//! Layout: `b'F'`, version `1`, kind (`1` publication, `2` broadcast, `3`
+//! stored event), the origin node id (8 bytes, little-endian); then a
+//! publication has a byte with one bit per dialect present and, for each in
+//! order, a 4-byte length and the frame; a broadcast has its frame alone.
+//!
+//! A stored event (a channel that keeps history) is not framed by its
+//! origin: its offset is only known once Redis appended it, inside the
+//! script that publishes it, and every node frames it at that offset. After
+//! the header: the connection the origin leaves out (8 bytes, 0 for none),
+//! the epoch's length (1 byte) and the epoch, the offset in decimal and
+//! `:`, then the event's bytes (the script writes the part after the
+//! connection, see `streams`).
 
 use bytes::{BufMut, Bytes};
 
@@ -20,6 +28,7 @@ const MAGIC: u8 = b'F';
 const VERSION: u8 = 1;
 const PUBLICATION: u8 = 1;
 const BROADCAST: u8 = 2;
+const STORED: u8 = 3;
 const HEADER: usize = 3 + 8;
 
 /// A decoded envelope: where it came from and what it carries.
@@ -38,6 +47,21 @@ pub(crate) enum Body {
     Publication(Publication),
     /// One frame for every connection of the node.
     Broadcast(Bytes),
+    /// An event of a channel with history, as Redis appended it.
+    Stored(Stored),
+}
+
+/// An event of a channel that keeps history, at the place Redis gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stored {
+    /// The connection its origin leaves out (`ConnId` bits), if any.
+    pub(crate) except: Option<u64>,
+    /// The epoch of the channel's stream.
+    pub(crate) epoch: String,
+    /// Its offset in that stream.
+    pub(crate) offset: u64,
+    /// The event as the application packed it.
+    pub(crate) event: Bytes,
 }
 
 /// Why bytes read from Redis are not an envelope (something else publishes
@@ -77,6 +101,16 @@ pub(crate) fn broadcast(origin: u64, frame: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The part of a stored event's envelope its origin writes: the header
+/// and the connection to leave out. The publishing script appends the
+/// epoch, the offset and the event.
+pub(crate) fn stored_head(origin: u64, except: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + 8);
+    header(&mut out, STORED, origin);
+    out.put_u64_le(except.unwrap_or(0));
+    out
+}
+
 fn header(out: &mut Vec<u8>, kind: u8, origin: u64) {
     out.extend_from_slice(&[MAGIC, VERSION, kind]);
     out.put_u64_le(origin);
@@ -96,9 +130,25 @@ pub(crate) fn decode(bytes: Bytes) -> Result<Envelope, EnvelopeError> {
     let body = match bytes[2] {
         BROADCAST => Body::Broadcast(bytes.slice(HEADER..)),
         PUBLICATION => Body::Publication(frames(&bytes)?),
+        STORED => Body::Stored(stored(&bytes)?),
         _ => return Err(EnvelopeError::Foreign),
     };
     Ok(Envelope { origin, body })
+}
+
+fn stored(bytes: &Bytes) -> Result<Stored, EnvelopeError> {
+    let except = bytes.get(HEADER..HEADER + 8).ok_or(EnvelopeError::Truncated)?;
+    let except = u64::from_le_bytes(except.try_into().map_err(|_| EnvelopeError::Truncated)?);
+    let epoch_len = usize::from(*bytes.get(HEADER + 8).ok_or(EnvelopeError::Truncated)?);
+    let at = HEADER + 9;
+    let epoch = bytes.get(at..at + epoch_len).ok_or(EnvelopeError::Truncated)?;
+    let epoch = std::str::from_utf8(epoch).map_err(|_| EnvelopeError::Foreign)?.to_owned();
+    let rest = bytes.get(at + epoch_len..).ok_or(EnvelopeError::Truncated)?;
+    let colon = rest.iter().take(21).position(|&b| b == b':').ok_or(EnvelopeError::Truncated)?;
+    let offset = std::str::from_utf8(&rest[..colon]).ok().and_then(|d| d.parse::<u64>().ok());
+    let offset = offset.filter(|&o| o > 0).ok_or(EnvelopeError::Foreign)?;
+    let event = bytes.slice(at + epoch_len + colon + 1..);
+    Ok(Stored { except: (except != 0).then_some(except), epoch, offset, event })
 }
 
 fn frames(bytes: &Bytes) -> Result<Publication, EnvelopeError> {
@@ -154,6 +204,36 @@ mod tests {
         let envelope = decode(Bytes::from(broadcast(7, frame.wire_bytes()))).expect("an envelope");
         assert_eq!(envelope.origin, 7);
         assert!(matches!(envelope.body, Body::Broadcast(f) if &f[..] == frame.wire_bytes()));
+    }
+
+    /// What the publishing script appends to the head (see `streams`).
+    fn as_script_sends(head: Vec<u8>, epoch: &str, offset: u64, event: &[u8]) -> Bytes {
+        let mut out = head;
+        out.push(epoch.len() as u8);
+        out.extend_from_slice(epoch.as_bytes());
+        out.extend_from_slice(format!("{offset}:").as_bytes());
+        out.extend_from_slice(event);
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn a_stored_event_crosses_with_its_place_and_who_it_leaves_out() {
+        let sent = as_script_sends(stored_head(9, Some(42)), "e1f2", 1234, b"\x00ev:ent");
+        let envelope = decode(sent).expect("an envelope");
+        assert_eq!(envelope.origin, 9);
+        let Body::Stored(stored) = envelope.body else { panic!("a stored event") };
+        assert_eq!(
+            stored,
+            Stored { except: Some(42), epoch: "e1f2".into(), offset: 1234, event: Bytes::from_static(b"\x00ev:ent") }
+        );
+        let none = decode(as_script_sends(stored_head(9, None), "e", 1, b"")).expect("an envelope");
+        assert!(matches!(none.body, Body::Stored(Stored { except: None, offset: 1, .. })));
+        for bad in [&b"F\x01\x03"[..], &as_script_sends(stored_head(9, None), "e", 0, b"x")[..]] {
+            assert!(decode(Bytes::copy_from_slice(bad)).is_err());
+        }
+        let mut no_colon = stored_head(9, None);
+        no_colon.extend_from_slice(b"\x01e123");
+        assert_eq!(decode(Bytes::from(no_colon)).err(), Some(EnvelopeError::Truncated));
     }
 
     #[test]

@@ -21,6 +21,8 @@
 //!   everything after reconnecting.
 //! - `readiness`: which channels' Redis subscriptions are confirmed, and
 //!   the greetings waiting for one.
+//! - `streams`: channel history in Redis (a stream per channel, appended
+//!   and published by one script), and the thread that reads it.
 //!
 //! Nothing here runs on a worker but a few atomic reads, the envelope's
 //! encoding and a `try_send`.
@@ -29,11 +31,12 @@ mod envelope;
 mod names;
 mod publisher;
 mod readiness;
+mod streams;
 mod subscriber;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -42,9 +45,19 @@ use parking_lot::Mutex;
 use crate::channels::Publication;
 use crate::handle::ServerHandle;
 use crate::metrics::MetricsOut;
+pub(crate) use envelope::Stored;
 use names::Names;
 use readiness::Readiness;
 pub(crate) use readiness::Waiter;
+pub(crate) use streams::{Keep, ReadError, ReadSpec, ReadThen, StreamEntry, StreamRead};
+
+/// What receives the stored events that arrive on a channel (see
+/// [`Cluster::set_stored_sink`]).
+pub(crate) type StoredSink = Box<dyn Fn(&str, Stored) + Send + Sync>;
+
+/// History reads that may wait for the reader thread; past it a read fails
+/// at once as busy.
+const READ_QUEUE: usize = 16 * 1024;
 
 /// How fanout reaches the Redis it shares channels through.
 #[derive(Debug, Clone)]
@@ -136,6 +149,8 @@ struct Counters {
 enum Outgoing {
     /// An envelope for a Redis channel.
     Publish { channel: Vec<u8>, envelope: Vec<u8> },
+    /// A stored event: the publishing script's keys and arguments.
+    Stored { keys: [Vec<u8>; 3], args: Vec<Vec<u8>> },
     /// Tell this node's subscriber to look at the channels that changed.
     Wake,
 }
@@ -161,6 +176,10 @@ struct Shard {
     wake_pending: AtomicBool,
     /// Channels Redis confirmed subscribed, and what waits for others.
     ready: Mutex<Readiness>,
+    /// Channels kept subscribed without a member here (a join reading
+    /// history must hear what is published from before its read), and by
+    /// how many holders.
+    holds: Mutex<HashMap<Arc<str>, usize>>,
 }
 
 impl Shard {
@@ -177,6 +196,9 @@ pub(crate) struct Cluster {
     heartbeat: Duration,
     shards: Box<[Arc<Shard>]>,
     counters: Arc<Counters>,
+    stored_sink: Arc<OnceLock<StoredSink>>,
+    reads: Sender<streams::ReadJob>,
+    read_jobs: Receiver<streams::ReadJob>,
 }
 
 impl Cluster {
@@ -220,14 +242,19 @@ impl Cluster {
                 changed: Mutex::new(HashSet::new()),
                 wake_pending: AtomicBool::new(false),
                 ready: Mutex::new(Readiness::default()),
+                holds: Mutex::new(HashMap::new()),
             }));
         }
+        let (reads, read_jobs) = crossbeam_channel::bounded(READ_QUEUE);
         Ok(Cluster {
             node: names::new_node_id(),
             names,
             heartbeat: config.heartbeat,
             shards: shards.into_boxed_slice(),
             counters: Arc::default(),
+            stored_sink: Arc::default(),
+            reads,
+            read_jobs,
         })
     }
 
@@ -255,12 +282,89 @@ impl Cluster {
                 node: self.node,
                 heartbeat: self.heartbeat,
                 server: server.clone(),
+                stored_sink: self.stored_sink.clone(),
             };
             std::thread::Builder::new()
                 .name(format!("fanout-redis-sub-{}", shard.index))
                 .spawn(move || subscriber.run())?;
         }
+        let reader = streams::StreamReader {
+            shards: self.shards.clone(),
+            names: self.names.clone(),
+            jobs: self.read_jobs.clone(),
+            server: server.clone(),
+        };
+        std::thread::Builder::new().name("fanout-redis-read".into()).spawn(move || reader.run())?;
         Ok(())
+    }
+
+    /// Hands every stored event that arrives (this node's own included:
+    /// only Redis knows its offset) to `sink`, with the channel's name and,
+    /// for this node's own, the connection it leaves out. Set once, before
+    /// anything is published; later calls are ignored.
+    pub(crate) fn set_stored_sink(&self, sink: StoredSink) {
+        let _ = self.stored_sink.set(sink);
+    }
+
+    /// Appends `event` to channel `channel`'s stream in Redis and publishes
+    /// it to every node (this one included), leaving out connection
+    /// `except` (`ConnId` bits). False when it cannot be queued (Redis
+    /// away, or the queue full): nothing was appended, and nothing will be.
+    pub(crate) fn publish_stored(&self, channel: &str, except: Option<u64>, event: &[u8], keep: Keep) -> bool {
+        let shard = &self.shards[names::shard_of(channel, self.shards.len())];
+        if self.lost_if_down(shard) {
+            return false;
+        }
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let args = vec![
+            envelope::stored_head(self.node, except),
+            event.to_vec(),
+            keep.size.unwrap_or(0).to_string().into_bytes(),
+            keep.ttl.map_or(0, millis).to_string().into_bytes(),
+            streams::new_epoch().into_bytes(),
+            wall.to_string().into_bytes(),
+        ];
+        let keys = [self.names.stream_top(channel), self.names.stream(channel), self.names.channel(channel)];
+        match shard.outbox.try_send(Outgoing::Stored { keys, args }) {
+            Ok(()) => true,
+            Err(_) => {
+                self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Reads channel `channel`'s stream as `spec` says, on the reader
+    /// thread, and hands the answer to `then` there (at once, with
+    /// `ReadError::Busy`, when too many reads wait).
+    pub(crate) fn read_stream(&self, channel: &str, spec: ReadSpec, then: ReadThen) {
+        let job = streams::ReadJob { channel: channel.to_owned(), spec, then };
+        if let Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) = self.reads.try_send(job) {
+            (job.then)(Err(ReadError::Busy));
+        }
+    }
+
+    /// Keeps this node subscribed to `channel`'s Redis channel, members or
+    /// not, until as many [`Cluster::release`]s.
+    pub(crate) fn hold(&self, channel: &Arc<str>) {
+        let shard = &self.shards[names::shard_of(channel, self.shards.len())];
+        *shard.holds.lock().entry(channel.clone()).or_default() += 1;
+        self.membership_changed(channel);
+    }
+
+    /// Ends one [`Cluster::hold`] of `channel`.
+    pub(crate) fn release(&self, channel: &Arc<str>) {
+        let shard = &self.shards[names::shard_of(channel, self.shards.len())];
+        let mut holds = shard.holds.lock();
+        if let Some(count) = holds.get_mut(channel) {
+            *count -= 1;
+            if *count == 0 {
+                holds.remove(channel);
+            }
+        }
+        drop(holds);
+        self.membership_changed(channel);
     }
 
     /// Where and how the application keeps shared state.

@@ -3,7 +3,10 @@
 //! Under prefix `p`: `p:ch:{channel}` carries a channel's publications,
 //! `p:broadcast` the node-wide broadcasts, and `p:node:{id}` is one node's
 //! own channel (its publisher wakes its subscriber through it, and its
-//! heartbeats prove both connections alive).
+//! heartbeats prove both connections alive). A channel that keeps history
+//! has its recent events in the stream `p:hx:{channel}` and its epoch and
+//! newest offset in the hash `p:hm:{channel}`, on the instance that carries
+//! its publications (a script touches both and publishes).
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -38,6 +41,16 @@ impl Names {
     /// The fanout channel a Redis channel name carries, if it is one.
     pub(crate) fn channel_of<'a>(&self, redis_channel: &'a str) -> Option<&'a str> {
         redis_channel.strip_prefix(&self.channels)
+    }
+
+    /// The stream of channel `channel`'s recent events.
+    pub(crate) fn stream(&self, channel: &str) -> Vec<u8> {
+        [self.prefix.as_bytes(), b":hx:", channel.as_bytes()].concat()
+    }
+
+    /// The hash with channel `channel`'s epoch (`e`) and newest offset (`t`).
+    pub(crate) fn stream_top(&self, channel: &str) -> Vec<u8> {
+        [self.prefix.as_bytes(), b":hm:", channel.as_bytes()].concat()
     }
 
     /// The Redis channel of node-wide broadcasts.

@@ -43,7 +43,8 @@ impl Publisher {
     /// Runs until the server shuts down, then sends what is queued (if it
     /// can) and ends.
     pub(super) fn run(self) {
-        let mut connection: Option<redis::Connection> = None;
+        // With the SHA1 of the publishing script, loaded on each connection.
+        let mut connection: Option<(redis::Connection, String)> = None;
         let mut failures = 0u32;
         let mut was_connected = false;
         let mut retry_at = Instant::now();
@@ -81,7 +82,7 @@ impl Publisher {
                 }
             }
             let beat = Instant::now() >= beat_at;
-            let Some(live) = connection.as_mut() else {
+            let Some((live, sha)) = connection.as_mut() else {
                 self.lose(&mut batch);
                 continue;
             };
@@ -92,7 +93,7 @@ impl Publisher {
             if beat {
                 beat_at = Instant::now() + self.heartbeat;
             }
-            if let Err(e) = self.send(live, &mut batch, beat || wake) {
+            if let Err(e) = self.send(live, sha, &mut batch, beat || wake) {
                 log::warn!("redis {}: publishing failed ({e}); reconnecting", self.shard.shown);
                 connection = None;
                 self.shard.publishing.store(false, Ordering::Relaxed);
@@ -117,11 +118,12 @@ impl Publisher {
         }
     }
 
-    fn connect(&self) -> redis::RedisResult<redis::Connection> {
-        let connection = self.shard.client.get_connection_with_timeout(Duration::from_secs(2))?;
+    fn connect(&self) -> redis::RedisResult<(redis::Connection, String)> {
+        let mut connection = self.shard.client.get_connection_with_timeout(Duration::from_secs(2))?;
         connection.set_write_timeout(Some(self.heartbeat * 3))?;
         connection.set_read_timeout(Some(self.heartbeat * 3))?;
-        Ok(connection)
+        let sha = super::streams::load(&mut connection, super::streams::PUBLISH_SCRIPT)?;
+        Ok((connection, sha))
     }
 
     /// Publishes `batch` (emptied either way) and, with `beat`, a word on
@@ -131,15 +133,27 @@ impl Publisher {
     fn send(
         &self,
         connection: &mut redis::Connection,
+        sha: &str,
         batch: &mut Vec<Outgoing>,
         beat: bool,
     ) -> redis::RedisResult<()> {
         let mut pipe = redis::pipe();
         let mut envelopes = 0u64;
         for outgoing in batch.iter() {
-            if let Outgoing::Publish { channel, envelope } = outgoing {
-                pipe.cmd("PUBLISH").arg(channel).arg(envelope).ignore();
-                envelopes += 1;
+            match outgoing {
+                Outgoing::Publish { channel, envelope } => {
+                    pipe.cmd("PUBLISH").arg(channel).arg(envelope).ignore();
+                    envelopes += 1;
+                }
+                Outgoing::Stored { keys, args } => {
+                    let command = pipe.cmd("EVALSHA").arg(sha).arg(keys.len());
+                    for part in keys.iter().chain(args) {
+                        command.arg(part.as_slice());
+                    }
+                    command.ignore();
+                    envelopes += 1;
+                }
+                Outgoing::Wake => {}
             }
         }
         if beat {
@@ -164,7 +178,7 @@ impl Publisher {
 
     /// Drops `batch`, counting its envelopes as lost (Redis is away).
     fn lose(&self, batch: &mut Vec<Outgoing>) {
-        let envelopes = batch.iter().filter(|o| matches!(o, Outgoing::Publish { .. })).count() as u64;
+        let envelopes = batch.iter().filter(|o| !matches!(o, Outgoing::Wake)).count() as u64;
         bump(&self.counters.lost, envelopes);
         batch.clear();
     }
@@ -173,6 +187,7 @@ impl Publisher {
 fn outgoing_bytes(outgoing: &Outgoing) -> usize {
     match outgoing {
         Outgoing::Publish { channel, envelope } => channel.len() + envelope.len(),
+        Outgoing::Stored { keys, args } => keys.iter().chain(args).map(Vec::len).sum(),
         Outgoing::Wake => 0,
     }
 }

@@ -13,14 +13,14 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::envelope::{self, Body};
 use super::names::{self, Names};
-use super::{backoff, Counters, Shard};
+use super::{backoff, Counters, Shard, StoredSink};
 use crate::handle::ServerHandle;
 
 /// Channels named in one SUBSCRIBE or UNSUBSCRIBE at most.
@@ -36,6 +36,7 @@ pub(super) struct Subscriber {
     pub(super) node: u64,
     pub(super) heartbeat: Duration,
     pub(super) server: ServerHandle,
+    pub(super) stored_sink: Arc<OnceLock<StoredSink>>,
 }
 
 impl Subscriber {
@@ -97,6 +98,7 @@ impl Subscriber {
             .map(|(name, _)| Arc::<str>::from(name))
             .filter(|name| names::shard_of(name, self.shards) == self.shard.index)
             .collect();
+        held.extend(self.shard.holds.lock().keys().cloned());
         let mut fixed = vec![control.clone()];
         if self.shard.index == 0 {
             fixed.push(broadcast.clone());
@@ -150,7 +152,8 @@ impl Subscriber {
         late.into_iter().for_each(|then| then());
         let (mut join, mut leave) = (Vec::new(), Vec::new());
         for channel in changed {
-            let wanted = self.server.shared.channels.subscriptions(&channel) > 0;
+            let wanted = self.server.shared.channels.subscriptions(&channel) > 0
+                || self.shard.holds.lock().contains_key(&channel);
             if wanted && !held.contains(&channel) {
                 join.push(self.names.channel(&channel));
                 held.insert(channel);
@@ -165,16 +168,31 @@ impl Subscriber {
 
     /// Hands an envelope from Redis to the workers (`channel`: a channel's
     /// publication; `None`: a broadcast). This node's own come back too:
-    /// its members had them already.
+    /// its members had them already, but for stored events, which only
+    /// Redis can place.
     fn deliver(&self, channel: Option<&str>, payload: Vec<u8>) {
         let Ok(envelope) = envelope::decode(Bytes::from(payload)) else {
             self.counters.malformed.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        let body = match (channel, envelope.body) {
+            (Some(channel), Body::Stored(mut stored)) => {
+                if envelope.origin != self.node {
+                    // Only the origin knows the connection it leaves out.
+                    stored.except = None;
+                    self.counters.received.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(sink) = self.stored_sink.get() {
+                    sink(channel, stored);
+                }
+                return;
+            }
+            (_, body) => body,
+        };
         if envelope.origin == self.node {
             return;
         }
-        let delivered = match (channel, envelope.body) {
+        let delivered = match (channel, body) {
             (Some(channel), Body::Publication(publication)) => {
                 self.server.publish_from_cluster(channel, &publication).is_ok()
             }

@@ -13,6 +13,7 @@ use super::sequencer::StoredEvent;
 use super::Service;
 use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
+use crate::history::{Entry, Position};
 use crate::http::{Request, Response};
 use crate::pusher::{self, codes, names, App, ChannelKind, EventData, SocketId, TriggerRequest};
 
@@ -111,7 +112,7 @@ impl Service {
             "channels" => self.list_channels(server, app, request),
             "channel" => self.channel_info(server, app, route.channel.as_deref().unwrap_or_default(), request),
             "users" => self.channel_users(server, app, route.channel.as_deref().unwrap_or_default()),
-            "history" => self.channel_history(app, route.channel.as_deref().unwrap_or_default(), request),
+            "history" => self.channel_history(server, app, route.channel.as_deref().unwrap_or_default(), request),
             _ => self.terminate(server, app, route.user.as_deref().unwrap_or_default()),
         }
     }
@@ -254,7 +255,7 @@ impl Service {
     /// `{"epoch":..,"offset":..,"messages":[{"offset":..,"event":..,"data":..}]}`
     /// (`user_id` on client events of presence channels), `limit` of them
     /// (default 100, at most 1,000), older than offset `before` if given.
-    fn channel_history(&self, app: &App, channel: &str, request: &Request) -> Response {
+    fn channel_history(&self, server: &ServerHandle, app: &App, channel: &str, request: &Request) -> Response {
         if let Err(e) = names::classify(channel, app.limits.max_channel_name_length) {
             return error(400, &e.to_string());
         }
@@ -267,15 +268,19 @@ impl Service {
             (Ok(limit), Ok(before)) => (limit.unwrap_or(100).clamp(1, 1_000), before),
             (Err(name), _) | (_, Err(name)) => return error(400, &format!("{name} must be a non-negative integer")),
         };
-        let (top, entries) = sequencer.history().latest(&key, limit as usize, before, sequencer.now_ms());
-        let messages: Vec<Value> = entries.iter().map(|entry| entry.payload.to_json(entry.offset)).collect();
-        let mut body = Map::new();
-        if let Some(top) = top {
-            body.insert("epoch".into(), top.epoch.as_ref().into());
-            body.insert("offset".into(), top.offset.into());
+        if let Some(cluster) = server.shared.cluster.as_ref() {
+            // The cluster's history is in Redis: answered once it is read.
+            let (placeholder, responder) = server.defer_response();
+            sequencer.read_shared(cluster, &key, limit as usize, before, move |read| {
+                responder.send(match read {
+                    Ok((top, entries)) => history_answer(top, &entries),
+                    Err(e) => error(503, &format!("history cannot be read: {e}")).header("Retry-After", "1"),
+                });
+            });
+            return placeholder;
         }
-        body.insert("messages".into(), messages.into());
-        answer(200, &Value::Object(body))
+        let (top, entries) = sequencer.history().latest(&key, limit as usize, before, sequencer.now_ms());
+        history_answer(top, &entries)
     }
 
     fn terminate(&self, server: &ServerHandle, app: &App, user: &str) -> Response {
@@ -284,6 +289,18 @@ impl Service {
         }
         answer(200, &json!({}))
     }
+}
+
+/// The history API's answer: the stream's position and `entries`.
+fn history_answer(top: Option<Position>, entries: &[Entry<StoredEvent>]) -> Response {
+    let messages: Vec<Value> = entries.iter().map(|entry| entry.payload.to_json(entry.offset)).collect();
+    let mut body = Map::new();
+    if let Some(top) = top {
+        body.insert("epoch".into(), top.epoch.as_ref().into());
+        body.insert("offset".into(), top.offset.into());
+    }
+    body.insert("messages".into(), messages.into());
+    answer(200, &Value::Object(body))
 }
 
 /// The requested `info` attributes of channel `name` (core key `key`).

@@ -383,8 +383,13 @@ impl Handler for Service {
         }
         match state {
             ConnState::Pusher(session) => self.pusher_closed(server, conn, *session),
-            ConnState::Room { channel, details: Some(details) } if details.name.is_some() => {
-                self.room_closed(server, conn, &channel);
+            ConnState::Room { channel, details } => {
+                if details.is_some_and(|d| d.name.is_some()) {
+                    self.room_closed(server, conn, &channel);
+                }
+                if let Some(sequencer) = self.sequencer_for(&channel) {
+                    sequencer.closed(server, conn, &channel);
+                }
             }
             _ => {}
         }
@@ -401,6 +406,13 @@ impl Handler for Service {
 
     fn on_start(&self, server: &ServerHandle) {
         let Some(cluster) = &server.shared.cluster else { return };
+        // Stored events go to the sequencer whose members joined the channel.
+        let sequencers: Vec<_> = self.sequencer.iter().chain([&self.cache]).cloned().collect();
+        let here = server.clone();
+        cluster.set_stored_sink(Box::new(move |key, stored| {
+            let _ = sequencers.iter().any(|sequencer| sequencer.deliver_stored(&here, key, &stored));
+        }));
+
         let started = ClusterState::start(
             cluster.state_link(),
             server.clone(),

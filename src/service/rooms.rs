@@ -175,7 +175,18 @@ impl Service {
             // The sequencer greets: the welcome then carries the room's
             // position, and comes before the replay and any live message.
             let greeting = Greeting::Raw { welcome, recent, roster };
-            return sequencer.join(server, conn, channel, greeting, since).map(drop);
+            if server.shared.cluster.is_none() {
+                return sequencer.join(server, conn, channel, greeting, since).map(drop);
+            }
+            // In a cluster the join waits for the room's stream in Redis.
+            let here = server.clone();
+            let then = Box::new(move |outcome: Result<_, Busy>| {
+                if outcome.is_err() {
+                    here.disconnect(conn, codes::TRY_AGAIN_LATER, "server busy");
+                }
+            });
+            sequencer.join_then(server, conn, channel, greeting, since, then);
+            return Ok(());
         }
         // No history: nothing to replay, but a client that asked for some
         // still gets its marker, so it never waits for one.

@@ -24,16 +24,20 @@ use std::time::Instant;
 
 use super::audience::{self, PUSHER, RAW};
 use super::durable::{Ack, Durable};
+use crate::channels::Dialect;
 use crate::conn_id::ConnId;
 use crate::handle::{Prepared, ServerHandle};
 use crate::history::store::{wall_ms, DurableStore, Record, Retention, StoreError};
-use crate::history::{EpochSource, History, HistoryConfig, Position, Recovery};
+use crate::history::{Entry, EpochSource, History, HistoryConfig, Position, Recovery};
 use crate::message::Message;
 use crate::metrics::MetricsOut;
 use crate::pusher::protocol::{self, Since, StreamPosition};
 use crate::pusher::PresenceSnapshot;
 
 pub(crate) use super::stored_event::StoredEvent;
+pub(crate) use shared::JoinThen;
+
+mod shared;
 
 /// How a connection joining a channel with history is greeted before what
 /// it missed.
@@ -75,10 +79,14 @@ pub(crate) struct Sequencer {
     durable: Option<Durable>,
     /// Held from reading or appending history to handing the commands to
     /// the workers' inboxes: each worker then applies them in this order.
-    order: parking_lot::Mutex<()>,
+    /// In a cluster it guards where this node's members of each channel
+    /// stand in the channel's stream in Redis.
+    order: parking_lot::Mutex<shared::Mirrors>,
     started: Instant,
     /// Publishes and joins refused because an inbox was full.
     refused: AtomicU64,
+    /// In a cluster: gaps in a channel's stream told to its members here.
+    gaps: AtomicU64,
     /// The app whose channels are raw rooms too: a stream that begins in
     /// one of them is announced on the room's roster channel.
     room_app: Option<String>,
@@ -90,9 +98,10 @@ impl Sequencer {
         Sequencer {
             history: History::new(config, EpochSource::from_clock()),
             durable: None,
-            order: parking_lot::Mutex::new(()),
+            order: parking_lot::Mutex::default(),
             started: Instant::now(),
             refused: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
             room_app: None,
         }
     }
@@ -175,6 +184,13 @@ impl Sequencer {
         );
         let refused = self.refused.load(Ordering::Relaxed);
         out.counter("fanout_history_refused", "Publishes and joins refused: a worker's inbox was full", &[], refused);
+        let gaps = self.gaps.load(Ordering::Relaxed);
+        out.counter(
+            "fanout_history_gaps",
+            "Events of a stream in Redis that never reached this node, told to its members as recovered: false",
+            &[],
+            gaps,
+        );
         if let Some(durable) = &self.durable {
             durable.report(out);
         }
@@ -193,6 +209,9 @@ impl Sequencer {
         except: Option<ConnId>,
         ack: Option<&Arc<Ack>>,
     ) -> Result<(), Busy> {
+        if let Some(cluster) = server.shared.cluster.as_ref() {
+            return self.publish_shared(server, cluster, key, &event, except);
+        }
         let channel = audience::split(key).map_or(key, |(_, channel)| channel);
         let _order = self.order.lock();
         self.apply_losses();
@@ -215,17 +234,43 @@ impl Sequencer {
         let size = event.size();
         let appended = self.history.append(key, event, size, now_ms);
         debug_assert_eq!(appended, at, "appends are serialized by the order lock");
-        if at.offset == 1
-            && self.room_app.as_deref().is_some_and(|app| audience::split(key).map(|(a, _)| a) == Some(app))
-        {
-            // Only named members hear it (no one else joins a roster). After
-            // the message, under the lock: whoever received the message live
-            // joined the roster before it, so gets this too. Best effort: a
-            // full inbox costs those members their recovery, not a message.
-            let notice = serde_json::json!({"type": "stream", "epoch": at.epoch.as_ref()});
-            let _ = server.publish_in_order(&audience::roster(key), &audience::roster_frame(&notice), None);
+        if at.offset == 1 {
+            self.announce_stream(server, key, &at.epoch);
         }
         Ok(())
+    }
+
+    /// Tells the named members of a raw room (`key` in the rooms' app) that
+    /// its stream `epoch` began: `{"type":"stream","epoch":..}` on its
+    /// roster channel, right after the stream's first message, under the
+    /// order lock: whoever received the message live joined the roster
+    /// before it, so gets this too. Best effort: a full inbox costs those
+    /// members their recovery, not a message.
+    fn announce_stream(&self, server: &ServerHandle, key: &str, epoch: &str) {
+        let in_rooms = audience::split(key).map(|(app, _)| app);
+        if self.room_app.is_none() || in_rooms != self.room_app.as_deref() {
+            return;
+        }
+        let notice = serde_json::json!({"type": "stream", "epoch": epoch});
+        let _ = server.publish_in_order_here(&audience::roster(key), &audience::roster_frame(&notice), None);
+    }
+
+    /// Joins as [`Sequencer::join`] does, then runs `then` with the
+    /// outcome; in a cluster, once the channel's stream in Redis is read
+    /// (on another thread).
+    pub(crate) fn join_then(
+        self: &Arc<Self>,
+        server: &ServerHandle,
+        conn: ConnId,
+        key: &str,
+        greeting: Greeting,
+        since: Option<Since>,
+        then: JoinThen,
+    ) {
+        match server.shared.cluster {
+            Some(_) => self.join_shared(server, conn, key, greeting, since, then),
+            None => then(self.join(server, conn, key, greeting, since)),
+        }
     }
 
     /// Subscribes `conn` to channel `key` and greets it; with `since`,
@@ -239,89 +284,52 @@ impl Sequencer {
         greeting: Greeting,
         since: Option<Since>,
     ) -> Result<Joined, Busy> {
-        let channel = audience::split(key).map_or(key, |(_, channel)| channel);
-        let dialect = match greeting {
-            Greeting::Pusher { .. } => PUSHER,
-            Greeting::Raw { .. } => RAW,
-        };
-        let recent = match &greeting {
-            Greeting::Raw { recent, .. } if since.is_none() => *recent,
-            _ => 0,
-        };
+        let newest = newest_wanted(&greeting, since.as_ref());
         let _order = self.order.lock();
         self.apply_losses();
         let now_ms = self.now_ms();
-        let mut latest = Vec::new();
-        let (top, recovery) = match since {
+        let found = match since {
             None => {
-                let (top, newest) = self.history.latest(key, recent, None, now_ms);
-                latest = newest;
-                (top, None)
+                let (top, latest) = self.history.latest(key, newest, None, now_ms);
+                Found { top, latest, recovery: None }
             }
             Some(since) => {
                 let since = Position { offset: since.offset, epoch: Arc::from(since.epoch) };
                 match self.history.recover(key, &since, now_ms) {
-                    Recovery::Recovered { missed, top } => (Some(top), Some(Some(missed))),
-                    Recovery::Lost { top } => (top, Some(None)),
+                    Recovery::Recovered { missed, top } => {
+                        Found { top: Some(top), latest: Vec::new(), recovery: Some(Some(missed)) }
+                    }
+                    Recovery::Lost { top } => Found { top, latest: Vec::new(), recovery: Some(None) },
                 }
             }
         };
-        let greeting_text = match &greeting {
-            Greeting::Pusher { presence, .. } => {
-                protocol::subscription_succeeded_at(channel, presence.as_ref(), top.as_ref().map(position))
-            }
-            Greeting::Raw { welcome, .. } => with_position(welcome, top.as_ref()),
-        };
-        let mut pushes = vec![Prepared::new(&Message::text(greeting_text))];
-        let mut cache_miss = false;
-        if let (Greeting::Pusher { cache: true, .. }, None) = (&greeting, &recovery) {
-            match self.history.latest(key, 1, None, now_ms).1.pop().zip(top.as_ref()) {
-                Some((last, top)) => {
-                    let at = StreamPosition { epoch: &top.epoch, offset: last.offset };
-                    pushes.push(Prepared::new(&Message::text(last.payload.pusher_frame(channel, at))));
-                }
-                None => {
-                    cache_miss = true;
-                    pushes.push(Prepared::new(&Message::text(protocol::cache_miss(channel))));
-                }
-            }
-        }
-        if recent > 0 {
-            for entry in &latest {
-                pushes.push(Prepared::new(&Message::text(audience::raw_text(&entry.payload.data()))));
-            }
-            pushes.push(Prepared::new(&Message::text(history_marker(latest.len(), top.as_ref()))));
-        }
-        if let Some(missed) = recovery {
-            let recovered = missed.is_some();
-            for entry in missed.into_iter().flatten() {
-                let epoch = top.as_ref().map_or("", |t| &t.epoch);
-                let at = StreamPosition { epoch, offset: entry.offset };
-                let text = match dialect {
-                    PUSHER => entry.payload.pusher_frame(channel, at),
-                    _ => audience::raw_text(&entry.payload.data()),
-                };
-                pushes.push(Prepared::new(&Message::text(text)));
-            }
-            let marker = match &greeting {
-                Greeting::Pusher { .. } => protocol::recovery(channel, recovered, top.as_ref().map(position)),
-                Greeting::Raw { .. } => {
-                    let marker = serde_json::json!({"type": "recovery", "recovered": recovered}).to_string();
-                    with_position(&marker, top.as_ref())
-                }
-            };
-            pushes.push(Prepared::new(&Message::text(marker)));
-        }
+        self.join_found(server, conn, key, &greeting, found)
+    }
+
+    /// Subscribes `conn` and sends it `greeting` with what `found` holds;
+    /// under the order lock.
+    fn join_found(
+        &self,
+        server: &ServerHandle,
+        conn: ConnId,
+        key: &str,
+        greeting: &Greeting,
+        found: Found,
+    ) -> Result<Joined, Busy> {
+        let (dialect, pushes, joined) = greet(key, greeting, found);
         self.refuse_if(server.join_in_order(conn, key, dialect, &pushes).is_err())?;
-        if let Greeting::Raw { roster: Some(roster), .. } = &greeting {
+        if let Greeting::Raw { roster: Some(roster), .. } = greeting {
             self.refuse_if(server.join_in_order(conn, roster, RAW, &[]).is_err())?;
         }
-        Ok(Joined { cache_miss })
+        Ok(joined)
     }
 
     /// Unsubscribes `conn` from channel `key`, in order with its join.
     pub(crate) fn leave(&self, server: &ServerHandle, conn: ConnId, key: &str) -> Result<(), Busy> {
-        let _order = self.order.lock();
+        let mut order = self.order.lock();
+        if let Some(cluster) = server.shared.cluster.as_ref() {
+            self.forget_member(cluster, &mut order, conn, key);
+        }
         self.refuse_if(server.leave_in_order(conn, key).is_err())
     }
 
@@ -331,6 +339,90 @@ impl Sequencer {
             return Err(Busy);
         }
         Ok(())
+    }
+}
+
+/// What a join found in a channel's history, wherever it keeps it.
+pub(crate) struct Found {
+    /// Where the stream stands, if it exists.
+    pub(crate) top: Option<Position>,
+    /// Its newest events (as many as [`newest_wanted`] says), oldest first.
+    pub(crate) latest: Vec<Entry<StoredEvent>>,
+    /// With `since`: what was missed (`None`: it cannot all be given).
+    pub(crate) recovery: Option<Option<Vec<Entry<StoredEvent>>>>,
+}
+
+/// How many of a channel's newest events a join without `since` shows: a
+/// raw client's `recent`, a cache channel's last one.
+pub(crate) fn newest_wanted(greeting: &Greeting, since: Option<&Since>) -> usize {
+    match greeting {
+        _ if since.is_some() => 0,
+        Greeting::Raw { recent, .. } => *recent,
+        Greeting::Pusher { cache, .. } => usize::from(*cache),
+    }
+}
+
+/// The frames that greet a connection joining channel `key` with what was
+/// `found`, in its dialect, and whether a cache channel had nothing.
+fn greet(key: &str, greeting: &Greeting, found: Found) -> (Dialect, Vec<Prepared>, Joined) {
+    let channel = audience::split(key).map_or(key, |(_, channel)| channel);
+    let Found { top, latest, recovery } = found;
+    let dialect = match greeting {
+        Greeting::Pusher { .. } => PUSHER,
+        Greeting::Raw { .. } => RAW,
+    };
+    let greeting_text = match greeting {
+        Greeting::Pusher { presence, .. } => {
+            protocol::subscription_succeeded_at(channel, presence.as_ref(), top.as_ref().map(position))
+        }
+        Greeting::Raw { welcome, .. } => with_position(welcome, top.as_ref()),
+    };
+    let mut pushes = vec![Prepared::new(&Message::text(greeting_text))];
+    let mut cache_miss = false;
+    if let (Greeting::Pusher { cache: true, .. }, None) = (greeting, &recovery) {
+        match latest.last().zip(top.as_ref()) {
+            Some((last, top)) => {
+                let at = StreamPosition { epoch: &top.epoch, offset: last.offset };
+                pushes.push(Prepared::new(&Message::text(last.payload.pusher_frame(channel, at))));
+            }
+            None => {
+                cache_miss = true;
+                pushes.push(Prepared::new(&Message::text(protocol::cache_miss(channel))));
+            }
+        }
+    }
+    if let (Greeting::Raw { recent, .. }, None) = (greeting, &recovery) {
+        if *recent > 0 {
+            for entry in &latest {
+                pushes.push(Prepared::new(&Message::text(audience::raw_text(&entry.payload.data()))));
+            }
+            pushes.push(Prepared::new(&Message::text(history_marker(latest.len(), top.as_ref()))));
+        }
+    }
+    if let Some(missed) = recovery {
+        let recovered = missed.is_some();
+        for entry in missed.into_iter().flatten() {
+            let epoch = top.as_ref().map_or("", |t| &t.epoch);
+            let at = StreamPosition { epoch, offset: entry.offset };
+            let text = match dialect {
+                PUSHER => entry.payload.pusher_frame(channel, at),
+                _ => audience::raw_text(&entry.payload.data()),
+            };
+            pushes.push(Prepared::new(&Message::text(text)));
+        }
+        pushes.push(Prepared::new(&Message::text(recovery_marker(greeting, channel, recovered, top.as_ref()))));
+    }
+    (dialect, pushes, Joined { cache_miss })
+}
+
+/// What tells a client whether it got all it missed, in its dialect.
+fn recovery_marker(greeting: &Greeting, channel: &str, recovered: bool, top: Option<&Position>) -> String {
+    match greeting {
+        Greeting::Pusher { .. } => protocol::recovery(channel, recovered, top.map(position)),
+        Greeting::Raw { .. } => {
+            let marker = serde_json::json!({"type": "recovery", "recovered": recovered}).to_string();
+            with_position(&marker, top)
+        }
     }
 }
 

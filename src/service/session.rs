@@ -3,6 +3,7 @@
 //! events. Every refusal is answered in the protocol's own terms
 //! (`pusher:error`, `pusher:subscription_error`) and costs nothing else.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::announce;
@@ -10,6 +11,7 @@ use super::audience::{self, PUSHER};
 use super::cluster_state::{Job, JoinAnswer};
 use super::presence::JoinError;
 use super::sequencer::{Busy, Greeting, Joined, Sequencer, StoredEvent};
+use super::webhooks::Webhooks;
 use super::Service;
 use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
@@ -73,21 +75,41 @@ fn push(server: &ServerHandle, conn: ConnId, text: String) {
 /// Subscribes `conn` to channel `key` as a Pusher member and greets it
 /// with `subscription_succeeded` (with `snapshot`, on a presence channel);
 /// through `sequencer` when the channel keeps history (then with what it
-/// missed since `since`, or a cache channel's last event: `Some` tells
-/// whether there was one). Nothing is subscribed on `Busy`.
+/// missed since `since`, or a cache channel's last event, and a
+/// `cache_miss` webhook for `app` when there was none). Nothing is
+/// subscribed on `Busy`; in a cluster a channel with history is joined once
+/// its stream in Redis is read, and a `Busy` then is told to the client.
+#[allow(clippy::too_many_arguments)]
 fn join_channel(
     server: &ServerHandle,
     conn: ConnId,
     key: &str,
     channel: &str,
     snapshot: Option<crate::pusher::PresenceSnapshot>,
-    sequencer: Option<&Sequencer>,
+    sequencer: Option<&Arc<Sequencer>>,
     since: Option<Since>,
-) -> Result<Option<Joined>, Busy> {
+    (app, webhooks): (&App, &Webhooks),
+) -> Result<(), Busy> {
     match sequencer {
         Some(sequencer) => {
             let greeting = Greeting::Pusher { presence: snapshot, cache: names::is_cache(channel) };
-            sequencer.join(server, conn, key, greeting, since).map(Some)
+            if server.shared.cluster.is_none() {
+                if sequencer.join(server, conn, key, greeting, since)?.cache_miss {
+                    webhooks.emit(app, WebhookEvent::CacheMiss { channel: channel.to_owned() });
+                }
+                return Ok(());
+            }
+            let (here, app, webhooks, channel) = (server.clone(), app.clone(), webhooks.clone(), channel.to_owned());
+            let then = Box::new(move |outcome: Result<Joined, Busy>| match outcome {
+                Ok(joined) if joined.cache_miss => webhooks.emit(&app, WebhookEvent::CacheMiss { channel }),
+                Ok(_) => {}
+                Err(Busy) => {
+                    let why = "the server is congested: retry shortly";
+                    push(&here, conn, protocol::subscription_error(&channel, "ServerBusy", why, 503));
+                }
+            });
+            sequencer.join_then(server, conn, key, greeting, since, then);
+            Ok(())
         }
         None => {
             server.subscribe_as(conn, key, PUSHER);
@@ -100,7 +122,7 @@ fn join_channel(
                     here.push_timeout(conn, &Message::text(greeting), std::time::Duration::from_secs(1));
                 }),
             );
-            Ok(None)
+            Ok(())
         }
     }
 }
@@ -237,17 +259,11 @@ impl Service {
             user_id = Some(id);
         }
         let subscribed = Subscribed { name: channel.clone(), kind, user_id };
-        let sequencer = self.sequencer_for(&key).map(|s| &**s);
-        match join_channel(server, conn, &key, &channel, snapshot, sequencer, since) {
-            Ok(joined) => {
-                if joined.is_some_and(|j| j.cache_miss) {
-                    self.webhook(app, WebhookEvent::CacheMiss { channel });
-                }
-            }
-            Err(Busy) => {
-                self.leave(server, conn, app, &subscribed);
-                return refuse("ServerBusy", "the server is congested: retry shortly", 503);
-            }
+        let sequencer = self.sequencer_for(&key);
+        let hooks = (app, &self.webhooks);
+        if let Err(Busy) = join_channel(server, conn, &key, &channel, snapshot, sequencer, since, hooks) {
+            self.leave(server, conn, app, &subscribed);
+            return refuse("ServerBusy", "the server is congested: retry shortly", 503);
         }
         session.channels.push(subscribed);
     }
@@ -265,13 +281,9 @@ impl Service {
     ) -> impl FnOnce(Option<crate::pusher::PresenceSnapshot>) + Send + 'static {
         let (server, app, key, channel) = (server.clone(), app.clone(), key.to_owned(), channel.to_owned());
         let (sequencer, webhooks) = (self.sequencer_for(&key).cloned(), self.webhooks.clone());
-        move |snapshot| match join_channel(&server, conn, &key, &channel, snapshot, sequencer.as_deref(), since) {
-            Ok(joined) => {
-                if joined.is_some_and(|j| j.cache_miss) {
-                    webhooks.emit(&app, WebhookEvent::CacheMiss { channel });
-                }
-            }
-            Err(Busy) => {
+        move |snapshot| {
+            let hooks = (&app, &webhooks);
+            if let Err(Busy) = join_channel(&server, conn, &key, &channel, snapshot, sequencer.as_ref(), since, hooks) {
                 let why = "the server is congested: retry shortly";
                 push(&server, conn, protocol::subscription_error(&channel, "ServerBusy", why, 503));
             }
@@ -396,6 +408,13 @@ impl Service {
         for subscribed in &session.channels {
             if subscribed.kind == ChannelKind::Presence {
                 self.leave(server, conn, app, subscribed);
+            } else {
+                // The workers drop its memberships; a cluster's history
+                // also counts its members per channel.
+                let key = audience::audience(&app.id, &subscribed.name);
+                if let Some(sequencer) = self.sequencer_for(&key) {
+                    sequencer.closed(server, conn, &key);
+                }
             }
         }
         if let Some(user) = &session.user {

@@ -166,13 +166,15 @@ pub struct Cli {
     #[arg(long, value_parser = parse_duration)]
     pub history_ttl: Option<Duration>,
     /// Memory all history may take, in bytes; the oldest messages of any
-    /// channel go first.
+    /// channel go first. With --redis, history is in Redis, bounded per
+    /// channel by --history-size and --history-ttl (and by Redis's maxmemory).
     #[arg(long, default_value_t = 64 << 20)]
     pub history_max_bytes: usize,
     /// Keep history on disk in this directory too (a redb file): API
     /// publishes answer once their events are written, and a restart keeps
-    /// epochs and offsets. Needs --history-size or --history-ttl.
-    #[arg(long)]
+    /// epochs and offsets. Needs --history-size or --history-ttl. Not with
+    /// --redis: a cluster keeps its history in Redis.
+    #[arg(long, conflicts_with = "redis")]
     pub history_dir: Option<PathBuf>,
     /// Raw chat clients (/chat, /chat/ROOM, /) must present a JWT signed
     /// with this HS256 secret: ?token=, Authorization: Bearer, or the

@@ -35,12 +35,6 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.log_level.as_deref());
-    if !cli.redis.is_empty() && cli.history().is_some() {
-        log::warn!(
-            "history is this node's own in a cluster: it holds what was published through this node, \
-             so a client recovers only those messages, and only on this node (history over Redis is not built yet)"
-        );
-    }
     let result = match cli.mode {
         Mode::Chat => {
             let what = match apps.len() {
