@@ -19,6 +19,8 @@
 //! - `guard`, `log_limit`: hooks that panic cost one connection; storms
 //!   of events log a few lines.
 //! - [`pusher`]: Pusher protocol 7 without sockets: frames, auth, API, apps.
+//! - [`socketio`]: Engine.IO (v3, v4) and Socket.IO (v4, v5) packets without
+//!   sockets: frames, polling payloads, binary attachments (not served yet).
 //! - [`history`]: channel history: offsets, epochs, recovery, bounded by
 //!   messages, age and bytes; `history::store`, the durable redb store.
 //! - `deferred`: HTTP responses given later ([`Responder`]).
@@ -78,6 +80,7 @@ mod server;
 pub mod service;
 mod shard;
 mod signals;
+pub mod socketio;
 mod stats;
 pub mod sys;
 pub mod tls;
