@@ -28,6 +28,7 @@
 //! encoding and a `try_send`.
 
 mod envelope;
+mod link;
 mod names;
 mod publisher;
 mod readiness;
@@ -46,6 +47,7 @@ use crate::channels::Publication;
 use crate::handle::ServerHandle;
 use crate::metrics::MetricsOut;
 pub(crate) use envelope::Stored;
+pub(crate) use link::{Link, Target};
 use names::Names;
 use readiness::Readiness;
 pub(crate) use readiness::Waiter;
@@ -79,6 +81,11 @@ pub struct ClusterConfig {
     /// The CA certificate (PEM) that `rediss://` servers' certificates
     /// must chain to. `None`: the system's trusted roots.
     pub ca_file: Option<std::path::PathBuf>,
+    /// The `redis` URLs are nodes of one Redis Cluster (7.0 or later):
+    /// channels spread over its masters by hash slot, with sharded pub/sub
+    /// (`SPUBLISH`, `SSUBSCRIBE`), and the cluster's slot map is followed
+    /// as it changes.
+    pub redis_cluster: bool,
 }
 
 impl ClusterConfig {
@@ -91,6 +98,7 @@ impl ClusterConfig {
             heartbeat: Duration::from_secs(1),
             queue: 1 << 16,
             ca_file: None,
+            redis_cluster: false,
         }
     }
 }
@@ -155,10 +163,17 @@ enum Outgoing {
     Wake,
 }
 
-/// One Redis instance: its connections' threads share this.
+/// One Redis instance (or a whole Redis Cluster): its connections' threads
+/// share this.
 struct Shard {
     index: usize,
+    /// The instance (on a Redis Cluster: the first node given, where the
+    /// subscriber learns the slot map).
     client: redis::Client,
+    /// Where commands go: the instance, or the Redis Cluster.
+    target: Target,
+    /// A Redis Cluster: sharded pub/sub.
+    sharded: bool,
     /// The URL with any password hidden, for logs.
     shown: String,
     outbox: Sender<Outgoing>,
@@ -218,22 +233,52 @@ impl Cluster {
             }
             None => None,
         };
-        let mut shards = Vec::with_capacity(config.redis.len());
-        for (index, url) in config.redis.iter().enumerate() {
+        let open = |url: &str| {
             let shown = names::hide_password(url);
             let opened = match &root_cert {
                 Some(pem) if url.starts_with("rediss://") => {
                     let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(pem.clone()) };
-                    redis::Client::build_with_tls(url.as_str(), certificates)
+                    redis::Client::build_with_tls(url, certificates)
                 }
-                _ => redis::Client::open(url.as_str()),
+                _ => redis::Client::open(url),
             };
-            let client = opened.map_err(|e| ClusterError::BadUrl { url: shown.clone(), reason: e.to_string() })?;
+            opened.map_err(|e| ClusterError::BadUrl { url: shown, reason: e.to_string() })
+        };
+        // A Redis Cluster is one shard for fanout: the crate's cluster
+        // client routes each command, and the subscriber follows the masters.
+        let urls: Vec<&String> = match config.redis_cluster {
+            true => config.redis.iter().take(1).collect(),
+            false => config.redis.iter().collect(),
+        };
+        let mut shards = Vec::with_capacity(urls.len());
+        for (index, url) in urls.into_iter().enumerate() {
+            let client = open(url)?;
+            let target = match config.redis_cluster {
+                false => Target::One(client.clone()),
+                true => {
+                    let mut builder = redis::cluster::ClusterClient::builder(config.redis.iter().map(String::as_str))
+                        .connection_timeout(Duration::from_secs(2))
+                        .response_timeout(config.heartbeat * 3);
+                    if let Some(pem) = &root_cert {
+                        builder =
+                            builder.certs(redis::TlsCertificates { client_tls: None, root_cert: Some(pem.clone()) });
+                    }
+                    let shown = config.redis.iter().map(|u| names::hide_password(u)).collect::<Vec<_>>().join(", ");
+                    Target::Cluster(
+                        builder.build().map_err(|e| ClusterError::BadUrl { url: shown, reason: e.to_string() })?,
+                    )
+                }
+            };
             let (outbox, inbox) = crossbeam_channel::bounded(config.queue);
             shards.push(Arc::new(Shard {
                 index,
                 client,
-                shown,
+                target,
+                sharded: config.redis_cluster,
+                shown: match config.redis_cluster {
+                    true => format!("cluster {}", names::hide_password(url)),
+                    false => names::hide_password(url),
+                },
                 outbox,
                 inbox,
                 publishing: AtomicBool::new(false),
@@ -245,6 +290,7 @@ impl Cluster {
                 holds: Mutex::new(HashMap::new()),
             }));
         }
+        let names = if config.redis_cluster { names.tagged() } else { names };
         let (reads, read_jobs) = crossbeam_channel::bounded(READ_QUEUE);
         Ok(Cluster {
             node: names::new_node_id(),
@@ -370,9 +416,9 @@ impl Cluster {
     /// Where and how the application keeps shared state.
     pub(crate) fn state_link(&self) -> StateLink {
         StateLink {
-            client: self.shards[0].client.clone(),
+            target: self.shards[0].target.clone(),
             shown: self.shards[0].shown.clone(),
-            prefix: self.names.prefix().to_owned(),
+            prefix: self.names.prefix(),
             node: self.node,
             heartbeat: self.heartbeat,
         }
@@ -517,8 +563,9 @@ impl Cluster {
 /// node is.
 #[derive(Clone)]
 pub(crate) struct StateLink {
-    /// The first Redis instance: where shared state lives.
-    pub(crate) client: redis::Client,
+    /// The first Redis instance (or the Redis Cluster): where shared state
+    /// lives (on a Redis Cluster, under one hash tag: see `names`).
+    pub(crate) target: Target,
     /// The URL with any password hidden.
     pub(crate) shown: String,
     /// The cluster's prefix (keys are `{prefix}:...`).

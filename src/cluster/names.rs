@@ -11,11 +11,19 @@
 use std::hash::{BuildHasher, Hasher};
 
 /// Redis channel names under one prefix.
+///
+/// On a Redis Cluster (`tagged`) a fanout channel's name sits in a hash tag
+/// (`p:ch:{channel}`, `p:hx:{channel}`, `p:hm:{channel}`), so its shard
+/// channel, stream and hash share one slot (the script that touches all
+/// three runs on one master) while channels spread over the masters; and
+/// the node-wide keys sit under `{p}`, one slot, so the presence scripts
+/// that touch several of them run there.
 #[derive(Debug, Clone)]
 pub(crate) struct Names {
     /// `p:ch:`, what every channel's name starts with.
     channels: String,
     prefix: String,
+    tagged: bool,
 }
 
 impl Names {
@@ -25,32 +33,54 @@ impl Names {
         if prefix.is_empty() || prefix.len() > 64 || !prefix.chars().all(allowed) {
             return None;
         }
-        Some(Names { channels: format!("{prefix}:ch:"), prefix: prefix.to_owned() })
+        Some(Names { channels: format!("{prefix}:ch:"), prefix: prefix.to_owned(), tagged: false })
     }
 
-    /// The prefix itself.
-    pub(crate) fn prefix(&self) -> &str {
-        &self.prefix
+    /// These names with hash tags, for a Redis Cluster.
+    pub(crate) fn tagged(mut self) -> Self {
+        self.tagged = true;
+        self
+    }
+
+    /// What node-wide keys start with: the prefix, in a hash tag on a
+    /// Redis Cluster.
+    pub(crate) fn prefix(&self) -> String {
+        match self.tagged {
+            true => format!("{{{}}}", self.prefix),
+            false => self.prefix.clone(),
+        }
+    }
+
+    /// `start` then the channel's name, in a hash tag on a Redis Cluster.
+    fn of(&self, start: &[u8], channel: &str) -> Vec<u8> {
+        match self.tagged {
+            true => [start, b"{", channel.as_bytes(), b"}"].concat(),
+            false => [start, channel.as_bytes()].concat(),
+        }
     }
 
     /// The Redis channel of fanout channel `channel`.
     pub(crate) fn channel(&self, channel: &str) -> Vec<u8> {
-        [self.channels.as_bytes(), channel.as_bytes()].concat()
+        self.of(self.channels.as_bytes(), channel)
     }
 
     /// The fanout channel a Redis channel name carries, if it is one.
     pub(crate) fn channel_of<'a>(&self, redis_channel: &'a str) -> Option<&'a str> {
-        redis_channel.strip_prefix(&self.channels)
+        let name = redis_channel.strip_prefix(&self.channels)?;
+        match self.tagged {
+            true => name.strip_prefix('{')?.strip_suffix('}'),
+            false => Some(name),
+        }
     }
 
     /// The stream of channel `channel`'s recent events.
     pub(crate) fn stream(&self, channel: &str) -> Vec<u8> {
-        [self.prefix.as_bytes(), b":hx:", channel.as_bytes()].concat()
+        self.of(format!("{}:hx:", self.prefix).as_bytes(), channel)
     }
 
     /// The hash with channel `channel`'s epoch (`e`) and newest offset (`t`).
     pub(crate) fn stream_top(&self, channel: &str) -> Vec<u8> {
-        [self.prefix.as_bytes(), b":hm:", channel.as_bytes()].concat()
+        self.of(format!("{}:hm:", self.prefix).as_bytes(), channel)
     }
 
     /// The Redis channel of node-wide broadcasts.
@@ -61,7 +91,7 @@ impl Names {
     /// The key that says node `node` is alive while it exists (it expires
     /// three heartbeats after the node last set it).
     pub(crate) fn alive(&self, node: u64) -> Vec<u8> {
-        format!("{}:alive:{node:016x}", self.prefix).into_bytes()
+        format!("{}:alive:{node:016x}", self.prefix()).into_bytes()
     }
 
     /// Node `node`'s own Redis channel.
@@ -121,6 +151,18 @@ mod tests {
         assert_eq!(names.control(255), b"prod:node:00000000000000ff");
         assert_eq!(names.alive(255), b"prod:alive:00000000000000ff");
         assert!(Names::new("").is_none() && Names::new("a b").is_none() && Names::new(&"x".repeat(65)).is_none());
+    }
+
+    #[test]
+    fn on_a_redis_cluster_a_channel_s_names_share_a_hash_tag_and_node_keys_share_the_prefix_s() {
+        let names = Names::new("prod").expect("a prefix").tagged();
+        let redis = String::from_utf8(names.channel("1:room")).expect("utf-8");
+        assert_eq!(redis, "prod:ch:{1:room}");
+        assert_eq!(names.channel_of(&redis), Some("1:room"));
+        assert_eq!(names.stream("1:room"), b"prod:hx:{1:room}");
+        assert_eq!(names.stream_top("1:room"), b"prod:hm:{1:room}");
+        assert_eq!((names.prefix().as_str(), &names.alive(1)[..]), ("{prod}", &b"{prod}:alive:0000000000000001"[..]));
+        assert_eq!(names.channel_of("prod:ch:1:room"), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
 
-use super::{backoff, Counters, Outgoing, Shard};
+use super::{backoff, Counters, Link, Outgoing, Shard};
 use crate::handle::ServerHandle;
 
 /// Envelopes sent in one pipeline at most.
@@ -44,7 +44,7 @@ impl Publisher {
     /// can) and ends.
     pub(super) fn run(self) {
         // With the SHA1 of the publishing script, loaded on each connection.
-        let mut connection: Option<(redis::Connection, String)> = None;
+        let mut connection: Option<(Link, String)> = None;
         let mut failures = 0u32;
         let mut was_connected = false;
         let mut retry_at = Instant::now();
@@ -118,53 +118,63 @@ impl Publisher {
         }
     }
 
-    fn connect(&self) -> redis::RedisResult<(redis::Connection, String)> {
-        let mut connection = self.shard.client.get_connection_with_timeout(Duration::from_secs(2))?;
-        connection.set_write_timeout(Some(self.heartbeat * 3))?;
-        connection.set_read_timeout(Some(self.heartbeat * 3))?;
-        let sha = super::streams::load(&mut connection, super::streams::PUBLISH_SCRIPT)?;
-        Ok((connection, sha))
+    fn connect(&self) -> redis::RedisResult<(Link, String)> {
+        let mut link = self.shard.target.connect(self.heartbeat * 3)?;
+        let sha = super::streams::load(link.as_dyn(), super::streams::PUBLISH_SCRIPT)?;
+        Ok((link, sha))
     }
 
     /// Publishes `batch` (emptied either way) and, with `beat`, a word on
     /// the node's own channel (a heartbeat, or a wake), in one pipeline.
     /// `Wake` items only woke this thread: the flag they come with is what
     /// asks for the word.
-    fn send(
-        &self,
-        connection: &mut redis::Connection,
-        sha: &str,
-        batch: &mut Vec<Outgoing>,
-        beat: bool,
-    ) -> redis::RedisResult<()> {
-        let mut pipe = redis::pipe();
+    fn send(&self, link: &mut Link, sha: &str, batch: &mut Vec<Outgoing>, beat: bool) -> redis::RedisResult<()> {
+        // Sharded pub/sub on a Redis Cluster: a channel's messages go to
+        // the master of its slot only, and reach the nodes subscribed there.
+        let publish = if self.shard.sharded { "SPUBLISH" } else { "PUBLISH" };
+        let mut commands = Vec::with_capacity(batch.len() + 2);
         let mut envelopes = 0u64;
         for outgoing in batch.iter() {
             match outgoing {
                 Outgoing::Publish { channel, envelope } => {
-                    pipe.cmd("PUBLISH").arg(channel).arg(envelope).ignore();
+                    let mut command = redis::cmd(publish);
+                    command.arg(channel).arg(envelope);
+                    commands.push(command);
                     envelopes += 1;
                 }
                 Outgoing::Stored { keys, args } => {
-                    let command = pipe.cmd("EVALSHA").arg(sha).arg(keys.len());
+                    let mut command = redis::cmd("EVALSHA");
+                    command.arg(sha).arg(keys.len());
                     for part in keys.iter().chain(args) {
                         command.arg(part.as_slice());
                     }
-                    command.ignore();
+                    command.arg(publish);
+                    commands.push(command);
                     envelopes += 1;
                 }
                 Outgoing::Wake => {}
             }
         }
+        let mut word = None;
         if beat {
-            pipe.cmd("PUBLISH").arg(&self.control).arg(b"wake").ignore();
+            let mut command = redis::cmd("PUBLISH");
+            command.arg(&self.control).arg(b"wake");
+            word = Some(command);
             if let Some(alive) = &self.alive {
                 let ttl = u64::try_from((self.heartbeat * 3).as_millis()).unwrap_or(u64::MAX);
-                pipe.cmd("SET").arg(alive).arg(1).arg("PX").arg(ttl).ignore();
+                let mut command = redis::cmd("SET");
+                command.arg(alive).arg(1).arg("PX").arg(ttl);
+                commands.push(command);
             }
         }
         batch.clear();
-        match pipe.query::<()>(connection) {
+        let sent = link.pipeline(commands, true).and_then(|_| match (word, &mut *link) {
+            // A Redis Cluster's pipelines take no `PUBLISH`: the word goes alone.
+            (Some(word), Link::Cluster(connection)) => word.query::<()>(&mut **connection),
+            (Some(word), Link::One(connection)) => word.query::<()>(connection),
+            (None, _) => Ok(()),
+        });
+        match sent {
             Ok(()) => {
                 bump(&self.counters.published, envelopes);
                 Ok(())

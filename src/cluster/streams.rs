@@ -21,14 +21,15 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::names::{self, Names};
-use super::Shard;
+use super::{Link, Shard};
 use crate::handle::ServerHandle;
 
 /// Appends an event and publishes it. KEYS: the hash, the stream, the Redis
 /// channel. ARGV: the envelope's head, the event, the most entries (`0`: no
 /// bound), the TTL in ms (`0`: none), the epoch for a new stream, the wall
-/// clock in ms. A stream without its hash is dropped first: its offsets
-/// belonged to an epoch that is gone.
+/// clock in ms, the publishing command (`PUBLISH`, or `SPUBLISH` on a Redis
+/// Cluster, where the channel shares the keys' slot). A stream without its
+/// hash is dropped first: its offsets belonged to an epoch that is gone.
 pub(crate) const PUBLISH_SCRIPT: &str = r"
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
@@ -46,7 +47,7 @@ if ARGV[4] ~= '0' then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
 end
-redis.call('PUBLISH', KEYS[3], ARGV[1] .. string.char(#epoch) .. epoch .. top .. ':' .. ARGV[2])
+redis.call(ARGV[7], KEYS[3], ARGV[1] .. string.char(#epoch) .. epoch .. top .. ':' .. ARGV[2])
 return top
 ";
 
@@ -152,7 +153,7 @@ impl StreamReader {
     /// Answers reads until the server shuts down; a connection that fails
     /// fails the reads it carried and is made again for the next ones.
     pub(super) fn run(self) {
-        let mut connections: Vec<Option<(redis::Connection, String)>> = self.shards.iter().map(|_| None).collect();
+        let mut connections: Vec<Option<(Link, String)>> = self.shards.iter().map(|_| None).collect();
         loop {
             let first = match self.jobs.recv_timeout(Duration::from_millis(250)) {
                 Ok(job) => job,
@@ -176,22 +177,23 @@ impl StreamReader {
         }
     }
 
-    fn read(&self, slot: &mut Option<(redis::Connection, String)>, shard: &Shard, jobs: Vec<ReadJob>) {
+    fn read(&self, slot: &mut Option<(Link, String)>, shard: &Shard, jobs: Vec<ReadJob>) {
         if slot.is_none() {
             match connect(shard) {
                 Ok(made) => *slot = Some(made),
                 Err(e) => return fail(jobs, &e),
             }
         }
-        let Some((connection, sha)) = slot.as_mut() else { return };
-        let mut pipe = redis::pipe();
+        let Some((link, sha)) = slot.as_mut() else { return };
+        let mut commands = Vec::with_capacity(jobs.len());
         for job in &jobs {
             let spec = job.spec;
             let before = match spec.before {
                 None => "+".to_owned(),
                 Some(before) => format!("0-{}", before.saturating_sub(1)),
             };
-            pipe.cmd("EVALSHA")
+            let mut command = redis::cmd("EVALSHA");
+            command
                 .arg(sha.as_str())
                 .arg(2)
                 .arg(self.names.stream_top(&job.channel))
@@ -200,8 +202,9 @@ impl StreamReader {
                 .arg(spec.newest)
                 .arg(before)
                 .arg(READ_MOST);
+            commands.push(command);
         }
-        match pipe.query::<Vec<redis::Value>>(connection) {
+        match link.pipeline(commands, false) {
             Ok(answers) if answers.len() == jobs.len() => {
                 for (job, answer) in jobs.into_iter().zip(answers) {
                     (job.then)(parse_read(answer).ok_or(ReadError::Malformed));
@@ -216,17 +219,15 @@ impl StreamReader {
     }
 }
 
-fn connect(shard: &Shard) -> redis::RedisResult<(redis::Connection, String)> {
-    let mut connection = shard.client.get_connection_with_timeout(Duration::from_secs(2))?;
-    connection.set_read_timeout(Some(Duration::from_secs(2)))?;
-    connection.set_write_timeout(Some(Duration::from_secs(2)))?;
-    let sha = load(&mut connection, READ_SCRIPT)?;
-    Ok((connection, sha))
+fn connect(shard: &Shard) -> redis::RedisResult<(Link, String)> {
+    let mut link = shard.target.connect(Duration::from_secs(2))?;
+    let sha = load(link.as_dyn(), READ_SCRIPT)?;
+    Ok((link, sha))
 }
 
 /// Loads `script` into Redis (once per connection: a Redis that restarted
 /// lost it, and the connection with it) and gives its SHA1.
-pub(super) fn load(connection: &mut redis::Connection, script: &str) -> redis::RedisResult<String> {
+pub(super) fn load(connection: &mut dyn redis::ConnectionLike, script: &str) -> redis::RedisResult<String> {
     redis::cmd("SCRIPT").arg("LOAD").arg(script).query(connection)
 }
 

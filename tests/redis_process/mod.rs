@@ -125,6 +125,91 @@ impl RedisProcess {
     }
 }
 
+/// A Redis Cluster of three masters on loopback (no replicas), every slot
+/// served, killed when dropped.
+pub struct RedisCluster {
+    /// Its masters.
+    pub masters: Vec<RedisProcess>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts three `redis-server --cluster-enabled yes` and joins them
+    /// into one cluster (with `redis-cli --cluster create`), waiting until
+    /// it serves every slot.
+    pub fn start() -> RedisCluster {
+        let dir = std::env::temp_dir().join(format!("fanout-redis-cluster-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).expect("a directory for the cluster's files");
+        let masters: Vec<RedisProcess> = (0..3)
+            .map(|_| {
+                let port = free_port();
+                let config = dir.join(format!("nodes-{port}.conf"));
+                let child = Command::new("redis-server")
+                    .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+                    .args(["--cluster-enabled", "yes", "--cluster-config-file"])
+                    .arg(&config)
+                    .args(["--cluster-node-timeout", "2000", "--dir"])
+                    .arg(&dir)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("redis-server (Debian's redis-server package; .ci/run installs it)");
+                let redis = RedisProcess { child: Some(child), port, tls: false };
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while redis.connection().is_err() {
+                    assert!(Instant::now() < deadline, "redis-server did not answer on port {port}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                redis
+            })
+            .collect();
+        let nodes: Vec<String> = masters.iter().map(|m| format!("127.0.0.1:{}", m.port)).collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli (Debian's redis-tools)");
+        assert!(created.status.success(), "redis-cli --cluster create: {}", String::from_utf8_lossy(&created.stdout));
+        let cluster = RedisCluster { masters, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster.masters.iter().all(|m| {
+            m.connection().is_ok_and(|mut c| {
+                let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c).unwrap_or_default();
+                info.contains("cluster_state:ok")
+            })
+        }) {
+            assert!(Instant::now() < deadline, "the Redis Cluster did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// The URL of its first master (a node fanout learns the others from).
+    pub fn url(&self) -> String {
+        self.masters[0].url()
+    }
+
+    /// Subscribers of shard channel `channel`, over every master.
+    pub fn shard_subscribers(&self, channel: &str) -> u64 {
+        self.masters
+            .iter()
+            .map(|m| {
+                let answer: Vec<(String, u64)> = m.query(redis::cmd("PUBSUB").arg("SHARDNUMSUB").arg(channel));
+                answer.first().map_or(0, |(_, n)| *n)
+            })
+            .sum()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        self.masters.iter_mut().for_each(RedisProcess::kill);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl Drop for RedisProcess {
     fn drop(&mut self) {
         self.kill();

@@ -120,6 +120,11 @@ pub struct Cli {
     /// system's trusted roots].
     #[arg(long, value_name = "PATH", requires = "redis")]
     pub redis_ca_file: Option<PathBuf>,
+    /// The --redis URLs are nodes of one Redis Cluster (7.0 or later; one
+    /// is enough, more are tried if it is down): channels spread over its
+    /// masters by hash slot, with sharded pub/sub (SPUBLISH, SSUBSCRIBE).
+    #[arg(long, requires = "redis")]
+    pub redis_cluster: bool,
     /// Do not agree to permessage-deflate (by default every client that
     /// offers it gets messages of 128 bytes or more compressed).
     #[arg(long)]
@@ -330,6 +335,7 @@ impl Cli {
             let mut cluster = fanout::cluster::ClusterConfig::new(self.redis.clone());
             cluster.prefix = self.redis_prefix.clone();
             cluster.ca_file = self.redis_ca_file.clone();
+            cluster.redis_cluster = self.redis_cluster;
             cluster
         });
         config

@@ -2,7 +2,7 @@
 
 /// Reads of the cluster's presence and occupancy, for the API.
 pub(crate) struct Reader<'a> {
-    pub(super) connection: &'a mut redis::Connection,
+    pub(super) connection: &'a mut (dyn redis::ConnectionLike + 'static),
     pub(super) prefix: &'a str,
 }
 

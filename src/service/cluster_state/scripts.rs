@@ -133,7 +133,7 @@ impl Scripts {
 
 /// Runs `script` with `keys` and `args`.
 pub(super) fn invoke<T: redis::FromRedisValue>(
-    connection: &mut redis::Connection,
+    connection: &mut dyn redis::ConnectionLike,
     script: &redis::Script,
     keys: &[&str],
     args: &[&str],

@@ -48,7 +48,7 @@ pub(super) struct StateThread {
     apps: Apps,
     webhooks: Webhooks,
     presence: Arc<PresenceRegistry>,
-    connection: Option<redis::Connection>,
+    connection: Option<crate::cluster::Link>,
     failures: u32,
     retry_at: Instant,
     /// This node's state in Redis may differ from its own view: put it
@@ -112,11 +112,7 @@ impl StateThread {
     /// Makes the connection if there is none and it is time to try.
     fn connect_if_due(&mut self) {
         if self.connection.is_none() && Instant::now() >= self.retry_at {
-            match self.link.client.get_connection_with_timeout(Duration::from_secs(2)).and_then(|c| {
-                c.set_read_timeout(Some(self.link.heartbeat * 3))?;
-                c.set_write_timeout(Some(self.link.heartbeat * 3))?;
-                Ok(c)
-            }) {
+            match self.link.target.connect(self.link.heartbeat * 3) {
                 Ok(connection) => {
                     self.connection = Some(connection);
                     self.failures = 0;
@@ -151,7 +147,8 @@ impl StateThread {
                 let (pu, pi, np) =
                     (self.keys.users(&key), self.keys.infos(&key), self.keys.node_presence(&self.keys.node));
                 self.connect_if_due();
-                let outcome = self.connection.as_mut().map(|connection| {
+                let outcome = self.connection.as_mut().map(|link| {
+                    let connection = link.as_dyn();
                     invoke::<i64>(connection, &self.scripts.leave, &[&pu, &pi, &np], &[&user_id, &field])
                 });
                 match outcome {
@@ -172,7 +169,8 @@ impl StateThread {
             Job::Occupancy { key, delta } => {
                 let (occ, no) = (self.keys.occupied(), self.keys.node_occupancy(&self.keys.node));
                 self.connect_if_due();
-                let outcome = self.connection.as_mut().map(|connection| {
+                let outcome = self.connection.as_mut().map(|link| {
+                    let connection = link.as_dyn();
                     invoke::<i64>(connection, &self.scripts.occupy, &[&occ, &no], &[&key, &delta.to_string()])
                 });
                 match outcome {
@@ -196,7 +194,7 @@ impl StateThread {
             Job::Read(read) => {
                 self.connect_if_due();
                 let prefix = self.keys.prefix.as_str();
-                read(self.connection.as_mut().map(|connection| Reader { connection, prefix }));
+                read(self.connection.as_mut().map(|link| Reader { connection: link.as_dyn(), prefix }));
             }
         }
     }
@@ -251,7 +249,7 @@ impl StateThread {
         count: bool,
         max: usize,
     ) -> Option<redis::RedisResult<(i64, Vec<String>)>> {
-        let connection = self.connection.as_mut()?;
+        let connection = self.connection.as_mut()?.as_dyn();
         let field = format!("{key}\x1f{}", member.user_id);
         let info = member.user_info.as_ref().map_or("", |i| i.get());
         let keys = [self.keys.users(key), self.keys.infos(key), self.keys.node_presence(&self.keys.node)];
@@ -268,7 +266,7 @@ impl StateThread {
         // there, or the others would forget it as soon as it joined.
         let (nodes, alive) = (self.keys.nodes(), self.keys.alive(&self.keys.node));
         self.connect_if_due();
-        let Some(connection) = self.connection.as_mut() else { return };
+        let Some(connection) = self.connection.as_mut().map(crate::cluster::Link::as_dyn) else { return };
         let outcome: redis::RedisResult<(bool, Vec<String>)> =
             redis::pipe().cmd("EXISTS").arg(&alive).cmd("SMEMBERS").arg(&nodes).query(connection);
         let (proven, members) = match outcome {
@@ -334,7 +332,9 @@ impl StateThread {
             self.keys.occupied(),
             self.keys.alive(node),
         ];
-        let Some(connection) = self.connection.as_mut() else { return Ok(Changes::default()) };
+        let Some(connection) = self.connection.as_mut().map(crate::cluster::Link::as_dyn) else {
+            return Ok(Changes::default());
+        };
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let args = [node, self.keys.prefix.as_str(), if force { "1" } else { "0" }];
         let (removed, vacated): (Vec<String>, Vec<String>) = invoke(connection, &self.scripts.forget, &keys, &args)?;
@@ -362,7 +362,7 @@ impl StateThread {
                 continue;
             }
             let (occ, no) = (self.keys.occupied(), self.keys.node_occupancy(&node));
-            let Some(connection) = self.connection.as_mut() else { return Ok(()) };
+            let Some(connection) = self.connection.as_mut().map(crate::cluster::Link::as_dyn) else { return Ok(()) };
             let all: i64 = invoke(connection, &self.scripts.occupy, &[&occ, &no], &[&key, "1"])?;
             if all == 1 {
                 after.channels.push(key);
