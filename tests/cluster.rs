@@ -52,25 +52,10 @@ fn counter(server: &RunningServer, name: &str) -> Option<u64> {
     Some(openmetrics::parse(&python, &get(server, "/metrics")).value(&format!("{name}_total"), "") as u64)
 }
 
-fn wait_connected(server: &RunningServer) {
-    util::wait_until("the node to be connected to Redis", || get(server, "/readyz").contains("redis: connected"));
-}
-
 /// Waits until `nodes` nodes are subscribed to the app's channel `channel`.
 fn wait_subscribed(redis: &RedisProcess, channel: &str, nodes: u64) {
     let name = format!("fanout:ch:42:{channel}");
     util::wait_until(&format!("{nodes} nodes on {name}"), || redis.subscribers(&name) == nodes);
-}
-
-/// Asserts that nothing more arrives on `client` for a while.
-fn nothing_more(client: &mut util::Client) {
-    client.get_mut().set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
-    match client.read() {
-        Err(tungstenite::Error::Io(e))
-            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-        other => panic!("expected nothing more, got {other:?}"),
-    }
-    client.get_mut().set_read_timeout(Some(util::PATIENCE)).expect("timeout");
 }
 
 fn subscribe_private(client: &mut util::Client, socket_id: &str, channel: &str) {
@@ -83,7 +68,7 @@ fn subscribe_private(client: &mut util::Client, socket_id: &str, channel: &str) 
 fn events_from_the_api_a_client_and_a_raw_room_reach_every_node_once() {
     let redis = RedisProcess::start();
     let nodes: Vec<RunningServer> = (0..3).map(|_| node(&redis)).collect();
-    nodes.iter().for_each(wait_connected);
+    nodes.iter().for_each(|n| util::wait_bridged(n.local_addr()));
     let mut clients: Vec<(util::Client, String)> = nodes.iter().map(|n| connect(n.local_addr())).collect();
     for (client, socket_id) in &mut clients {
         subscribe_private(client, socket_id, "private-chat");
@@ -122,9 +107,9 @@ fn events_from_the_api_a_client_and_a_raw_room_reach_every_node_once() {
 
     // Exactly once: nothing else arrives anywhere.
     for (client, _) in &mut clients {
-        nothing_more(client);
+        util::nothing_more(client);
     }
-    nothing_more(&mut room);
+    util::nothing_more(&mut room);
     assert!(counter(&nodes[0], "fanout_cluster_malformed").is_none_or(|n| n == 0));
 }
 
@@ -132,14 +117,14 @@ fn events_from_the_api_a_client_and_a_raw_room_reach_every_node_once() {
 fn chat_broadcasts_reach_every_node_and_not_their_sender() {
     let redis = RedisProcess::start();
     let nodes: Vec<RunningServer> = (0..3).map(|_| node(&redis)).collect();
-    nodes.iter().for_each(wait_connected);
+    nodes.iter().for_each(|n| util::wait_bridged(n.local_addr()));
     let mut chatters: Vec<util::Client> = nodes.iter().map(|n| util::connect_chat(n.local_addr())).collect();
     chatters[1].send(WsMessage::text("hi all")).expect("send");
     for (i, chatter) in chatters.iter_mut().enumerate().filter(|(i, _)| *i != 1) {
         assert_eq!(util::next_message(chatter).into_text().expect("text"), "hi all", "node {i}");
     }
     for chatter in &mut chatters {
-        nothing_more(chatter);
+        util::nothing_more(chatter);
     }
 }
 
@@ -147,8 +132,8 @@ fn chat_broadcasts_reach_every_node_and_not_their_sender() {
 fn a_node_is_subscribed_in_redis_only_to_channels_it_has_members_of() {
     let redis = RedisProcess::start();
     let (a, b) = (node(&redis), node(&redis));
-    wait_connected(&a);
-    wait_connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     assert!(redis.channels("fanout:ch:*").is_empty());
     let (mut one, id) = connect(a.local_addr());
     subscribe_private(&mut one, &id, "private-one");
@@ -186,9 +171,9 @@ fn a_node_started_without_redis_serves_its_own_clients_and_joins_when_redis_appe
     assert!(counter(&a, "fanout_cluster_lost").is_none_or(|n| n >= 1), "a broadcast with Redis away counts as lost");
 
     redis.restart();
-    wait_connected(&a);
+    util::wait_bridged(a.local_addr());
     let b = node(&redis);
-    wait_connected(&b);
+    util::wait_bridged(b.local_addr());
     let mut remote = util::connect_chat(b.local_addr());
     sender.send(WsMessage::text("together")).expect("send");
     assert_eq!(util::next_message(&mut local).into_text().expect("text"), "together");
@@ -199,8 +184,8 @@ fn a_node_started_without_redis_serves_its_own_clients_and_joins_when_redis_appe
 fn redis_killed_and_restarted_mid_stream_loses_only_what_was_sent_while_it_was_away() {
     let mut redis = RedisProcess::start();
     let (a, b) = (node(&redis), node(&redis));
-    wait_connected(&a);
-    wait_connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     let (mut listener, id) = connect(b.local_addr());
     subscribe_private(&mut listener, &id, "private-ticks");
     wait_subscribed(&redis, "private-ticks", 1);
@@ -263,14 +248,14 @@ fn redis_killed_and_restarted_mid_stream_loses_only_what_was_sent_while_it_was_a
 fn what_is_not_an_envelope_on_a_fanout_channel_is_counted_and_dropped() {
     let redis = RedisProcess::start();
     let a = node(&redis);
-    wait_connected(&a);
+    util::wait_bridged(a.local_addr());
     let (mut client, id) = connect(a.local_addr());
     subscribe_private(&mut client, &id, "private-x");
     wait_subscribed(&redis, "private-x", 1);
     let _: u64 = redis.query(redis::cmd("PUBLISH").arg("fanout:ch:42:private-x").arg("not an envelope"));
     let _: u64 = redis.query(redis::cmd("PUBLISH").arg("fanout:broadcast").arg(b"F\x01\x02short".as_slice()));
     util::wait_until("both counted", || counter(&a, "fanout_cluster_malformed").is_none_or(|n| n == 2));
-    nothing_more(&mut client);
+    util::nothing_more(&mut client);
     let (status, _) = trigger(a.local_addr(), json!({"name": "still", "channel": "private-x", "data": "here"}));
     assert_eq!(status, 200);
     assert_eq!(event(&mut client)["event"], "still");
@@ -305,7 +290,7 @@ fn presence_counts_a_user_once_over_the_cluster_and_every_node_answers_alike() {
     let redis = RedisProcess::start();
     let (url, hooks) = webhook_sink::start();
     let nodes: Vec<RunningServer> = (0..3).map(|_| node_with_webhooks(&redis, &url)).collect();
-    nodes.iter().for_each(wait_connected);
+    nodes.iter().for_each(|n| util::wait_bridged(n.local_addr()));
     let (mut watcher, id) = connect(nodes[2].local_addr());
     join_presence(&mut watcher, &id, "w");
 
@@ -320,7 +305,7 @@ fn presence_counts_a_user_once_over_the_cluster_and_every_node_answers_alike() {
     let (mut tab2, id) = connect(nodes[1].local_addr());
     let members = join_presence(&mut tab2, &id, "u1");
     assert_eq!((members["count"].clone(), members["hash"]["w"].clone()), (json!(2), json!({"name": "w"})));
-    nothing_more(&mut watcher);
+    util::nothing_more(&mut watcher);
 
     for node in &nodes {
         let users = api_get(node, "/apps/42/channels/presence-room/users", &[]);
@@ -332,12 +317,12 @@ fn presence_counts_a_user_once_over_the_cluster_and_every_node_answers_alike() {
     }
 
     drop(tab1);
-    nothing_more(&mut watcher);
+    util::nothing_more(&mut watcher);
     send(&mut tab2, json!({"event": "pusher:unsubscribe", "data": {"channel": "presence-room"}}));
     let removed = event(&mut watcher);
     assert_eq!(removed["event"], "pusher_internal:member_removed");
     assert_eq!(pusher_client::data(&removed)["user_id"], "u1");
-    nothing_more(&mut watcher);
+    util::nothing_more(&mut watcher);
     drop(watcher);
 
     // Each once per cluster, whichever node saw it (departures are held
@@ -368,8 +353,8 @@ fn a_public_channel_is_occupied_and_vacated_once_over_the_cluster() {
     let redis = RedisProcess::start();
     let (url, hooks) = webhook_sink::start();
     let (a, b) = (node_with_webhooks(&redis, &url), node_with_webhooks(&redis, &url));
-    wait_connected(&a);
-    wait_connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     let (mut one, _) = connect(a.local_addr());
     let (mut two, _) = connect(b.local_addr());
     for client in [&mut one, &mut two] {
@@ -396,8 +381,8 @@ fn a_public_channel_is_occupied_and_vacated_once_over_the_cluster() {
 fn presence_outlives_a_redis_restart_and_what_changed_meanwhile_reaches_the_other_nodes() {
     let mut redis = RedisProcess::start();
     let (a, b) = (node(&redis), node(&redis));
-    wait_connected(&a);
-    wait_connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     let (mut on_a, id) = connect(a.local_addr());
     join_presence(&mut on_a, &id, "oa");
     wait_subscribed(&redis, "presence-room", 1);
@@ -441,16 +426,16 @@ fn presence_outlives_a_redis_restart_and_what_changed_meanwhile_reaches_the_othe
         let users = api_get(node, "/apps/42/channels/presence-room/users", &[]);
         assert_eq!(users, json!({"users": [{"id": "late"}, {"id": "oa"}, {"id": "ob"}]}));
     }
-    nothing_more(&mut on_a);
-    nothing_more(&mut on_b);
+    util::nothing_more(&mut on_a);
+    util::nothing_more(&mut on_b);
 }
 
 #[test]
 fn a_node_dropped_by_redis_resubscribes_and_hears_the_others_again() {
     let redis = RedisProcess::start();
     let (a, b) = (node(&redis), node(&redis));
-    wait_connected(&a);
-    wait_connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     let (mut listener, id) = connect(b.local_addr());
     subscribe_private(&mut listener, &id, "private-x");
     wait_subscribed(&redis, "private-x", 1);
@@ -478,8 +463,8 @@ fn channels_spread_over_several_redis_instances_and_still_cross_once() {
         )
     };
     let (a, b) = (start(), start());
-    wait_connected(&a);
-    wait_connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     let channels: Vec<String> = (0..8).map(|n| format!("room-{n}")).collect();
     let (mut listener, _) = connect(b.local_addr());
     for channel in &channels {
@@ -499,7 +484,7 @@ fn channels_spread_over_several_redis_instances_and_still_cross_once() {
         let got = event(&mut listener);
         assert_eq!((got["channel"].as_str(), got["data"].as_str()), (Some(channel.as_str()), Some(channel.as_str())));
     }
-    nothing_more(&mut listener);
+    util::nothing_more(&mut listener);
 }
 
 #[test]
@@ -515,8 +500,8 @@ fn subscribed_means_events_from_every_node_arrive_from_then_on() {
         util::with_config(util::config(2), |c| c.cluster = Some(cluster)),
         pusher_client::service(app(), None),
     );
-    wait_connected(&a);
-    wait_connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     let (mut listener, _) = connect(b.local_addr());
     // Fresh channels, published to on the other node the moment the
     // subscription is confirmed to the client.
@@ -543,8 +528,8 @@ fn nodes_share_channels_over_rediss_with_the_ca_they_are_given() {
         )
     };
     let (a, b) = (tls_node(true), tls_node(true));
-    wait_connected(&a);
-    wait_connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     let (mut listener, id) = connect(b.local_addr());
     subscribe_private(&mut listener, &id, "private-tls");
     let (status, _) = trigger(a.local_addr(), json!({"name": "secret", "channel": "private-tls", "data": "x"}));
@@ -560,8 +545,8 @@ fn nodes_share_channels_over_rediss_with_the_ca_they_are_given() {
 fn a_cluster_node_s_figures_parse_as_openmetrics() {
     let redis = RedisProcess::start();
     let (a, b) = (node(&redis), node(&redis));
-    wait_connected(&a);
-    wait_connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     let mut listener = util::connect_chat(b.local_addr());
     let mut sender = util::connect_chat(a.local_addr());
     sender.send(WsMessage::text("counted")).expect("send");

@@ -15,7 +15,7 @@ use fanout::cluster::ClusterConfig;
 use fanout::history::HistoryConfig;
 use fanout::pusher::App;
 use fanout::RunningServer;
-use pusher_client::{api, connect, data, event, send, trigger, KEY, SECRET};
+use pusher_client::{api, connect, data, event, trigger, KEY, SECRET};
 use redis_process::RedisProcess;
 use serde_json::{json, Value};
 
@@ -26,14 +26,6 @@ fn node(redis: &RedisProcess) -> RunningServer {
     let history = HistoryConfig { size: Some(100), ttl: None, max_bytes: 16 << 20 };
     let config = util::with_config(util::config(2), |c| c.cluster = Some(cluster));
     util::start(config, pusher_client::service(App::new("42", KEY, SECRET), Some(history)))
-}
-
-fn connected(server: &RunningServer) {
-    util::wait_until("the node to be connected to Redis", || {
-        let request = http_client::request("GET", "/readyz", "Connection: close\r\n");
-        let answer = http_client::exchange_and_close(server.local_addr(), request.as_bytes());
-        answer.text().contains("redis: connected")
-    });
 }
 
 fn publish(server: &RunningServer, channel: &str, n: u64) {
@@ -54,38 +46,16 @@ fn expect_item(client: &mut util::Client, n: u64) -> Value {
     got
 }
 
-fn joined(client: &mut util::Client, channel: &str, since: Option<(&str, u64)>) -> Value {
-    let mut data = json!({"channel": channel});
-    if let Some((epoch, offset)) = since {
-        data["since"] = json!({"epoch": epoch, "offset": offset});
-    }
-    send(client, json!({"event": "pusher:subscribe", "data": data}));
-    let answer = event(client);
-    assert_eq!(answer["event"], "pusher_internal:subscription_succeeded", "{answer}");
-    answer
-}
-
-/// Asserts that nothing more arrives on `client` for a while.
-fn nothing_more(client: &mut util::Client) {
-    client.get_mut().set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
-    match client.read() {
-        Err(tungstenite::Error::Io(e))
-            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-        other => panic!("expected nothing more, got {other:?}"),
-    }
-    client.get_mut().set_read_timeout(Some(util::PATIENCE)).expect("timeout");
-}
-
 #[test]
 fn events_published_on_any_node_take_one_offset_and_reach_each_member_once() {
     let redis = RedisProcess::start();
     let (a, b) = (node(&redis), node(&redis));
-    connected(&a);
-    connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     let (mut on_a, _) = connect(a.local_addr());
     let (mut on_b, _) = connect(b.local_addr());
-    assert!(joined(&mut on_a, "room", None).get("offset").is_none(), "no stream before the first event");
-    joined(&mut on_b, "room", None);
+    assert!(pusher_client::join(&mut on_a, "room", None).get("offset").is_none(), "no stream before the first event");
+    pusher_client::join(&mut on_b, "room", None);
     for n in 1..=6 {
         publish(if n % 2 == 1 { &a } else { &b }, "room", n);
     }
@@ -108,8 +78,8 @@ fn events_published_on_any_node_take_one_offset_and_reach_each_member_once() {
     items.sort_unstable();
     assert_eq!(items, ["item 1", "item 2", "item 3", "item 4", "item 5", "item 6"], "each once");
     assert!(by_a[0].2.is_some(), "the first event names the epoch");
-    nothing_more(&mut on_a);
-    nothing_more(&mut on_b);
+    util::nothing_more(&mut on_a);
+    util::nothing_more(&mut on_b);
     // Redis holds the stream; the nodes hold only where their members are.
     let stream: u64 = redis.query(redis::cmd("XLEN").arg("fanout:hx:42:room"));
     assert_eq!(stream, 6);
@@ -122,10 +92,10 @@ fn events_published_on_any_node_take_one_offset_and_reach_each_member_once() {
 fn a_client_recovers_on_another_node_than_the_one_it_left() {
     let redis = RedisProcess::start();
     let (a, b) = (node(&redis), node(&redis));
-    connected(&a);
-    connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     let (mut client, _) = connect(a.local_addr());
-    joined(&mut client, "room", None);
+    pusher_client::join(&mut client, "room", None);
     publish(&b, "room", 1);
     publish(&a, "room", 2);
     let epoch = expect_item(&mut client, 1)["epoch"].as_str().expect("the first event names the epoch").to_owned();
@@ -137,7 +107,7 @@ fn a_client_recovers_on_another_node_than_the_one_it_left() {
     }
     // Node B has had no member of the channel: it reads the stream from Redis.
     let (mut back, _) = connect(b.local_addr());
-    let answer = joined(&mut back, "room", Some((&epoch, 2)));
+    let answer = pusher_client::join(&mut back, "room", Some((&epoch, 2)));
     assert_eq!((answer["epoch"].as_str(), answer["offset"].as_u64()), (Some(epoch.as_str()), Some(5)), "{answer}");
     for n in 3..=5 {
         expect_item(&mut back, n);
@@ -147,11 +117,11 @@ fn a_client_recovers_on_another_node_than_the_one_it_left() {
     assert_eq!(data(&marker), json!({"recovered": true, "epoch": epoch, "offset": 5}));
     publish(&a, "room", 6);
     expect_item(&mut back, 6);
-    nothing_more(&mut back);
+    util::nothing_more(&mut back);
 
     // Another epoch, or a gap Redis no longer holds, is not recovered.
     let (mut stranger, _) = connect(a.local_addr());
-    joined(&mut stranger, "room", Some(("0123456789ab", 3)));
+    pusher_client::join(&mut stranger, "room", Some(("0123456789ab", 3)));
     let marker = event(&mut stranger);
     assert_eq!(data(&marker), json!({"recovered": false, "epoch": epoch, "offset": 6}), "{marker}");
 }
@@ -160,8 +130,8 @@ fn a_client_recovers_on_another_node_than_the_one_it_left() {
 fn the_history_api_and_cache_channels_answer_alike_on_every_node() {
     let redis = RedisProcess::start();
     let (a, b) = (node(&redis), node(&redis));
-    connected(&a);
-    connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     for n in 1..=3 {
         publish(&a, "cache-price", n);
     }
@@ -178,7 +148,7 @@ fn the_history_api_and_cache_channels_answer_alike_on_every_node() {
         assert_eq!((offsets, body["offset"].as_u64()), (vec![2, 3], Some(3)), "{body}");
         // A cache channel greets a new member with its last event.
         let (mut client, _) = connect(server.local_addr());
-        joined(&mut client, "cache-price", None);
+        pusher_client::join(&mut client, "cache-price", None);
         expect_item(&mut client, 3);
     }
 }
@@ -187,16 +157,16 @@ fn the_history_api_and_cache_channels_answer_alike_on_every_node() {
 fn a_redis_that_lost_the_streams_is_told_to_the_members_as_a_gap() {
     let mut redis = RedisProcess::start();
     let (a, b) = (node(&redis), node(&redis));
-    connected(&a);
-    connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     let (mut client, _) = connect(b.local_addr());
-    joined(&mut client, "room", None);
+    pusher_client::join(&mut client, "room", None);
     publish(&a, "room", 1);
     let old_epoch = expect_item(&mut client, 1)["epoch"].as_str().expect("epoch").to_owned();
     redis.kill();
     redis.restart(); // without persistence: the stream and its epoch are gone
-    connected(&a);
-    connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     util::wait_until("node B to resubscribe", || redis.subscribers("fanout:ch:42:room") == 1);
     // Node A may not have noticed Redis leaving yet: publish until one gets through.
     client.get_mut().set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
@@ -227,8 +197,8 @@ fn raw_json(client: &mut util::Client) -> Value {
 fn a_raw_room_member_recovers_or_reads_recent_messages_on_another_node() {
     let redis = RedisProcess::start();
     let (a, b) = (node(&redis), node(&redis));
-    connected(&a);
-    connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     let mut talker = util::connect(a.local_addr(), "/chat/lobby");
     assert_eq!(raw_json(&mut talker)["type"], "welcome");
     let mut listener = util::connect(b.local_addr(), "/chat/lobby");
@@ -262,7 +232,7 @@ fn a_raw_room_member_recovers_or_reads_recent_messages_on_another_node() {
     talker.send(tungstenite::Message::text("line 5")).expect("send");
     assert_eq!(util::next_message(&mut newcomer), tungstenite::Message::text("line 5"));
     assert_eq!(util::next_message(&mut back), tungstenite::Message::text("line 5"));
-    nothing_more(&mut newcomer);
+    util::nothing_more(&mut newcomer);
     drop((talker, back, newcomer));
     util::wait_until("both nodes to unsubscribe", || redis.subscribers("fanout:ch:42:lobby") == 0);
 }

@@ -14,9 +14,9 @@ use fanout::cluster::ClusterConfig;
 use fanout::history::HistoryConfig;
 use fanout::pusher::{auth, App};
 use fanout::RunningServer;
-use pusher_client::{connect, data, event, send, subscribe, trigger, KEY, SECRET};
+use pusher_client::{connect, data, event, subscribe, trigger, KEY, SECRET};
 use redis_process::RedisCluster;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A node (two workers) on the Redis Cluster, keeping 100 events per channel.
 fn node(redis: &RedisCluster) -> RunningServer {
@@ -28,48 +28,18 @@ fn node(redis: &RedisCluster) -> RunningServer {
     util::start(config, pusher_client::service(App::new("42", KEY, SECRET), Some(history)))
 }
 
-fn connected(server: &RunningServer) {
-    util::wait_until("the node to be connected to the Redis Cluster", || {
-        let request = http_client::request("GET", "/readyz", "Connection: close\r\n");
-        let answer = http_client::exchange_and_close(server.local_addr(), request.as_bytes());
-        answer.text().contains("redis: connected")
-    });
-}
-
-/// Asserts that nothing more arrives on `client` for a while.
-fn nothing_more(client: &mut util::Client) {
-    client.get_mut().set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
-    match client.read() {
-        Err(tungstenite::Error::Io(e))
-            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-        other => panic!("expected nothing more, got {other:?}"),
-    }
-    client.get_mut().set_read_timeout(Some(util::PATIENCE)).expect("timeout");
-}
-
-fn joined(client: &mut util::Client, channel: &str, since: Option<(&str, u64)>) -> Value {
-    let mut data = json!({"channel": channel});
-    if let Some((epoch, offset)) = since {
-        data["since"] = json!({"epoch": epoch, "offset": offset});
-    }
-    send(client, json!({"event": "pusher:subscribe", "data": data}));
-    let answer = event(client);
-    assert_eq!(answer["event"], "pusher_internal:subscription_succeeded", "{answer}");
-    answer
-}
-
 #[test]
 fn events_spread_over_the_masters_reach_every_node_once_through_sharded_pub_sub() {
     let redis = RedisCluster::start();
     let (a, b) = (node(&redis), node(&redis));
-    connected(&a);
-    connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     // Channels without history (presence-less private ones are plain
     // publishes) and with it, enough of them to land on every master.
     let channels: Vec<String> = (0..8).map(|n| format!("news-{n}")).collect();
     let (mut listener, _) = connect(a.local_addr());
     for channel in &channels {
-        joined(&mut listener, channel, None);
+        pusher_client::join(&mut listener, channel, None);
     }
     for channel in &channels {
         let name = format!("fanout:ch:{{42:{channel}}}");
@@ -97,7 +67,7 @@ fn events_spread_over_the_masters_reach_every_node_once_through_sharded_pub_sub(
         .collect();
     got.sort();
     assert_eq!(got, channels);
-    nothing_more(&mut listener);
+    util::nothing_more(&mut listener);
 
     // No plain pub/sub channel carries a fanout channel.
     for master in &redis.masters {
@@ -114,12 +84,12 @@ fn events_spread_over_the_masters_reach_every_node_once_through_sharded_pub_sub(
 fn history_presence_and_chat_broadcasts_work_across_nodes_on_a_redis_cluster() {
     let redis = RedisCluster::start();
     let (a, b) = (node(&redis), node(&redis));
-    connected(&a);
-    connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
 
     // History: recovered on the other node.
     let (mut client, _) = connect(a.local_addr());
-    joined(&mut client, "room", None);
+    pusher_client::join(&mut client, "room", None);
     for n in 1..=2 {
         trigger(b.local_addr(), json!({"name": "news", "channel": "room", "data": format!("item {n}")}));
     }
@@ -132,7 +102,7 @@ fn history_presence_and_chat_broadcasts_work_across_nodes_on_a_redis_cluster() {
         page["offset"] == 3
     });
     let (mut back, _) = connect(b.local_addr());
-    joined(&mut back, "room", Some((&epoch, 2)));
+    pusher_client::join(&mut back, "room", Some((&epoch, 2)));
     assert_eq!(event(&mut back)["data"], "item 3");
     assert_eq!(data(&event(&mut back)), json!({"recovered": true, "epoch": epoch, "offset": 3}));
 
@@ -159,21 +129,22 @@ fn history_presence_and_chat_broadcasts_work_across_nodes_on_a_redis_cluster() {
     let mut hearer = util::connect_chat(b.local_addr());
     talker.send(tungstenite::Message::text("hello cluster")).expect("send");
     assert_eq!(util::next_message(&mut hearer).into_text().expect("text"), "hello cluster");
-    nothing_more(&mut hearer);
+    util::nothing_more(&mut hearer);
 }
 
 #[test]
 fn a_slot_moved_to_another_master_is_followed_and_its_channel_keeps_delivering() {
     let redis = RedisCluster::start();
     let (a, b) = (node(&redis), node(&redis));
-    connected(&a);
-    connected(&b);
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
     let (mut listener, _) = connect(a.local_addr());
-    joined(&mut listener, "moving", None);
+    pusher_client::join(&mut listener, "moving", None);
     let name = "fanout:ch:{42:moving}";
     util::wait_until("node A on the shard channel", || redis.shard_subscribers(name) == 1);
 
-    // Hand the channel's slot (empty: nothing was published yet) to another master.
+    // Hand the channel's slot (empty: nothing was published yet) to another master, telling
+    // every master (as `redis-cli --cluster reshard` does).
     let slot: u64 = redis.masters[0].query(redis::cmd("CLUSTER").arg("KEYSLOT").arg(name));
     let owner = redis
         .masters
@@ -193,7 +164,7 @@ fn a_slot_moved_to_another_master_is_followed_and_its_channel_keeps_delivering()
         .expect("the slot's master");
     let target = (owner + 1) % redis.masters.len();
     let target_id: String = redis.masters[target].query(redis::cmd("CLUSTER").arg("MYID"));
-    for master in [target, owner] {
+    for master in [target, owner, (owner + 2) % redis.masters.len()] {
         let _: () =
             redis.masters[master].query(redis::cmd("CLUSTER").arg("SETSLOT").arg(slot).arg("NODE").arg(&target_id));
     }

@@ -84,3 +84,16 @@ pub fn api(addr: SocketAddr, method: &str, path: &str, params: &[(&str, &str)], 
 pub fn trigger(addr: SocketAddr, body: Value) -> (u16, Value) {
     api(addr, "POST", "/apps/42/events", &[], &body.to_string())
 }
+
+/// Subscribes to public channel `channel`, with `since` (epoch, offset)
+/// when given, and returns the `subscription_succeeded` it must answer.
+pub fn join(client: &mut util::Client, channel: &str, since: Option<(&str, u64)>) -> Value {
+    let mut data = json!({"channel": channel});
+    if let Some((epoch, offset)) = since {
+        data["since"] = json!({"epoch": epoch, "offset": offset});
+    }
+    send(client, json!({"event": "pusher:subscribe", "data": data}));
+    let answer = event(client);
+    assert_eq!(answer["event"], "pusher_internal:subscription_succeeded", "{answer}");
+    answer
+}

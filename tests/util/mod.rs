@@ -218,3 +218,27 @@ pub fn read_frame(stream: &mut TcpStream) -> Option<ServerFrame> {
 pub fn read_frames_to_eof(stream: &mut TcpStream) -> Vec<ServerFrame> {
     std::iter::from_fn(|| read_frame(stream)).collect()
 }
+
+/// Asserts that nothing more arrives on `client` for 300 ms.
+pub fn nothing_more(client: &mut Client) {
+    client.get_mut().set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+    match client.read() {
+        Err(tungstenite::Error::Io(e))
+            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+        other => panic!("expected nothing more, got {other:?}"),
+    }
+    client.get_mut().set_read_timeout(Some(PATIENCE)).expect("timeout");
+}
+
+/// Waits until the server at `addr` says in `/readyz` that it is connected
+/// to its cluster's Redis.
+pub fn wait_bridged(addr: SocketAddr) {
+    wait_until("the node to be connected to Redis", || {
+        let Ok(mut stream) = TcpStream::connect(addr) else { return false };
+        let request = "GET /readyz HTTP/1.1\r\nHost: fanout\r\nConnection: close\r\n\r\n";
+        let mut answer = String::new();
+        stream.write_all(request.as_bytes()).is_ok()
+            && stream.read_to_string(&mut answer).is_ok()
+            && answer.contains("redis: connected")
+    });
+}
