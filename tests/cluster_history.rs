@@ -96,15 +96,20 @@ fn a_client_recovers_on_another_node_than_the_one_it_left() {
     util::wait_bridged(b.local_addr());
     let (mut client, _) = connect(a.local_addr());
     pusher_client::join(&mut client, "room", None);
+    // One from each node, the second once the first is in (Redis orders
+    // the nodes' publishes as they reach it).
     publish(&b, "room", 1);
-    publish(&a, "room", 2);
     let epoch = expect_item(&mut client, 1)["epoch"].as_str().expect("the first event names the epoch").to_owned();
+    publish(&a, "room", 2);
     expect_item(&mut client, 2);
     drop(client);
 
     for n in 3..=5 {
         publish(&a, "room", n);
     }
+    util::wait_until("item 5 in the stream", || {
+        api(a.local_addr(), "GET", "/apps/42/channels/room/history", &[("limit", "1")], "").1["offset"] == 5
+    });
     // Node B has had no member of the channel: it reads the stream from Redis.
     let (mut back, _) = connect(b.local_addr());
     let answer = pusher_client::join(&mut back, "room", Some((&epoch, 2)));
@@ -135,6 +140,10 @@ fn the_history_api_and_cache_channels_answer_alike_on_every_node() {
     for n in 1..=3 {
         publish(&a, "cache-price", n);
     }
+    // An API publish answers once it is queued for Redis: wait until all three are in.
+    util::wait_until("the three events in the stream", || {
+        api(a.local_addr(), "GET", "/apps/42/channels/cache-price/history", &[], "").1["offset"] == 3
+    });
     for server in [&a, &b] {
         let (status, body) =
             api(server.local_addr(), "GET", "/apps/42/channels/cache-price/history", &[("limit", "2")], "");
