@@ -245,3 +245,18 @@ fn a_raw_room_member_recovers_or_reads_recent_messages_on_another_node() {
     drop((talker, back, newcomer));
     util::wait_until("both nodes to unsubscribe", || redis.subscribers("fanout:ch:42:lobby") == 0);
 }
+
+#[test]
+fn while_redis_is_away_a_channel_with_history_still_serves_the_node_s_own_clients() {
+    let redis = RedisProcess::not_started();
+    let lonely = node(&redis);
+    let (mut client, _) = connect(lonely.local_addr());
+    let answer = pusher_client::join(&mut client, "room", None);
+    assert!(answer.get("offset").is_none(), "no stream can be read: {answer}");
+    publish(&lonely, "room", 1);
+    let got = event(&mut client);
+    assert_eq!(got["data"], "item 1", "{got}");
+    assert!(got.get("offset").is_none(), "an event Redis never placed has no offset: {got}");
+    let (status, body) = api(lonely.local_addr(), "GET", "/apps/42/channels/room/history", &[], "");
+    assert_eq!(status, 503, "{body}");
+}

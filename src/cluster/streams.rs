@@ -16,7 +16,7 @@
 //! script each so the position and the events are read at one instant.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
@@ -153,7 +153,7 @@ impl StreamReader {
     /// Answers reads until the server shuts down; a connection that fails
     /// fails the reads it carried and is made again for the next ones.
     pub(super) fn run(self) {
-        let mut connections: Vec<Option<(Link, String)>> = self.shards.iter().map(|_| None).collect();
+        let mut connections: Vec<Slot> = self.shards.iter().map(|_| Slot::default()).collect();
         loop {
             let first = match self.jobs.recv_timeout(Duration::from_millis(250)) {
                 Ok(job) => job,
@@ -177,14 +177,27 @@ impl StreamReader {
         }
     }
 
-    fn read(&self, slot: &mut Option<(Link, String)>, shard: &Shard, jobs: Vec<ReadJob>) {
-        if slot.is_none() {
+    fn read(&self, slot: &mut Slot, shard: &Shard, jobs: Vec<ReadJob>) {
+        if slot.link.is_none() {
+            // While Redis is away, reads fail at once rather than each
+            // waiting for a connection that will not come.
+            if slot.retry_at.is_some_and(|at| Instant::now() < at) {
+                let why = format!("{} is unreachable", shard.shown);
+                return jobs.into_iter().for_each(|job| (job.then)(Err(ReadError::Redis(why.clone()))));
+            }
             match connect(shard) {
-                Ok(made) => *slot = Some(made),
-                Err(e) => return fail(jobs, &e),
+                Ok(made) => {
+                    slot.link = Some(made);
+                    slot.failures = 0;
+                }
+                Err(e) => {
+                    slot.retry_at = Some(Instant::now() + super::backoff(slot.failures));
+                    slot.failures = slot.failures.saturating_add(1);
+                    return fail(jobs, &e);
+                }
             }
         }
-        let Some((link, sha)) = slot.as_mut() else { return };
+        let Some((link, sha)) = slot.link.as_mut() else { return };
         let mut commands = Vec::with_capacity(jobs.len());
         for job in &jobs {
             let spec = job.spec;
@@ -212,11 +225,20 @@ impl StreamReader {
             }
             Ok(_) => jobs.into_iter().for_each(|job| (job.then)(Err(ReadError::Malformed))),
             Err(e) => {
-                *slot = None;
+                slot.link = None;
                 fail(jobs, &e);
             }
         }
     }
+}
+
+/// The reader's connection to one Redis instance, with the read script's
+/// SHA1, and when to try again after failing to make it.
+#[derive(Default)]
+struct Slot {
+    link: Option<(Link, String)>,
+    failures: u32,
+    retry_at: Option<Instant>,
 }
 
 fn connect(shard: &Shard) -> redis::RedisResult<(Link, String)> {
