@@ -64,6 +64,8 @@ pub(super) struct StateThread {
     outage_removed: HashSet<(String, String)>,
     /// Since when this node's pub/sub bridge has been up.
     bridged_since: Option<Instant>,
+    /// This node is in the cluster's set of nodes (as far as it knows).
+    registered: bool,
     scripts: Scripts,
 }
 
@@ -90,6 +92,7 @@ impl StateThread {
             outage_occupied: HashSet::new(),
             outage_removed: HashSet::new(),
             bridged_since: None,
+            registered: false,
             scripts: Scripts::new(),
         }
     }
@@ -134,6 +137,7 @@ impl StateThread {
         log::warn!("redis {}: presence and occupancy failed ({e}); reconnecting", self.link.shown);
         self.connection = None;
         self.resync = true;
+        self.registered = false;
     }
 
     fn job(&mut self, job: Job) {
@@ -249,6 +253,13 @@ impl StateThread {
         count: bool,
         max: usize,
     ) -> Option<redis::RedisResult<(i64, Vec<String>)>> {
+        if count && !self.registered {
+            // A node killed right after its first join must still be one the
+            // others know, or nobody would take its members away.
+            if let Err(e) = self.register(true) {
+                return Some(Err(e));
+            }
+        }
         let connection = self.connection.as_mut()?.as_dyn();
         let field = format!("{key}\x1f{}", member.user_id);
         let info = member.user_info.as_ref().map_or("", |i| i.get());
@@ -264,26 +275,17 @@ impl StateThread {
         // The node's alive key is the publisher thread's (it never waits on
         // a worker); this node joins the cluster's set only once the key is
         // there, or the others would forget it as soon as it joined.
-        let (nodes, alive) = (self.keys.nodes(), self.keys.alive(&self.keys.node));
         self.connect_if_due();
+        match self.register(false) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => return self.failed(&e),
+        }
         let Some(connection) = self.connection.as_mut().map(crate::cluster::Link::as_dyn) else { return };
-        let outcome: redis::RedisResult<(bool, Vec<String>)> =
-            redis::pipe().cmd("EXISTS").arg(&alive).cmd("SMEMBERS").arg(&nodes).query(connection);
-        let (proven, members) = match outcome {
-            Ok(answer) => answer,
+        let members: Vec<String> = match redis::cmd("SMEMBERS").arg(self.keys.nodes()).query(connection) {
+            Ok(members) => members,
             Err(e) => return self.failed(&e),
         };
-        if !proven {
-            return;
-        }
-        let added: redis::RedisResult<i64> = redis::cmd("SADD").arg(&nodes).arg(&self.keys.node).query(connection);
-        let added = match added {
-            Ok(added) => added,
-            Err(e) => return self.failed(&e),
-        };
-        if added == 1 {
-            self.resync = true; // Redis forgot this node, or never knew it
-        }
         // What the resync tells travels by pub/sub: it waits until every
         // node can have resubscribed after Redis came back.
         let bridged = self.server.shared.cluster.as_ref().is_some_and(crate::cluster::Cluster::is_up);
@@ -302,6 +304,29 @@ impl StateThread {
                 return self.failed(&e);
             }
         }
+    }
+
+    /// Puts this node in the cluster's set of nodes once its alive key is
+    /// there (`prove`: sets the key first if it is not, for a node whose
+    /// publisher has not set it yet); a node Redis did not know has its
+    /// state put back. False when the key is not there (nor set).
+    fn register(&mut self, prove: bool) -> redis::RedisResult<bool> {
+        let (nodes, alive) = (self.keys.nodes(), self.keys.alive(&self.keys.node));
+        let ttl = u64::try_from((self.link.heartbeat * 3).as_millis()).unwrap_or(u64::MAX);
+        let Some(connection) = self.connection.as_mut().map(crate::cluster::Link::as_dyn) else { return Ok(false) };
+        if prove {
+            let _: Option<String> = redis::cmd("SET").arg(&alive).arg(1).arg("PX").arg(ttl).arg("NX").query(connection)?;
+        }
+        let proven: bool = redis::cmd("EXISTS").arg(&alive).query(connection)?;
+        if !proven {
+            return Ok(false);
+        }
+        let added: i64 = redis::cmd("SADD").arg(&nodes).arg(&self.keys.node).query(connection)?;
+        if added == 1 {
+            self.resync = true; // Redis forgot this node, or never knew it
+        }
+        self.registered = true;
+        Ok(true)
     }
 
     /// Forgets `node` if its alive key expired; tells what it took along.
