@@ -20,7 +20,8 @@
 //!   of events log a few lines.
 //! - [`pusher`]: Pusher protocol 7 without sockets: frames, auth, API, apps.
 //! - [`socketio`]: Engine.IO (v3, v4) and Socket.IO (v4, v5) packets without
-//!   sockets: frames, polling payloads, binary attachments (not served yet).
+//!   sockets: frames, polling payloads, binary attachments; [`service`]
+//!   serves Engine.IO v4 over a WebSocket with them.
 //! - [`history`]: channel history: offsets, epochs, recovery, bounded by
 //!   messages, age and bytes; `history::store`, the durable redb store.
 //! - `deferred`: HTTP responses given later ([`Responder`]).

@@ -77,6 +77,13 @@ pub fn resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Fills `buf` with bytes from the kernel's random source (`getrandom(2)`
+/// behind `/dev/urandom`): for keys that must not be guessable.
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    use std::io::Read as _;
+    File::open("/dev/urandom")?.read_exact(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +105,14 @@ mod tests {
     fn emfile_is_recognised() {
         assert!(is_descriptor_exhaustion(&io::Error::from_raw_os_error(libc::EMFILE)));
         assert!(!is_descriptor_exhaustion(&io::Error::from_raw_os_error(libc::ECONNRESET)));
+    }
+
+    #[test]
+    fn random_bytes_differ_between_calls() {
+        let (mut a, mut b) = ([0u8; 16], [0u8; 16]);
+        random_bytes(&mut a).unwrap();
+        random_bytes(&mut b).unwrap();
+        assert_ne!(a, b);
     }
 
     #[test]

@@ -171,6 +171,19 @@ impl ServerHandle {
         self.publish_here(channel, publication, None, Wait::No)
     }
 
+    /// Sends `publication` to this node's members of `channel` only,
+    /// waiting at most `timeout` for room: for what every node does for its
+    /// own clients (a heartbeat), which must not cross to the other nodes.
+    pub(crate) fn publish_on_this_node(
+        &self,
+        channel: &str,
+        publication: &Publication,
+        timeout: Duration,
+    ) -> Result<usize, SendError> {
+        let wait = Instant::now().checked_add(timeout).map_or(Wait::Forever, Wait::Until);
+        self.publish_here(channel, publication, None, wait)
+    }
+
     /// Sends `publication` to this node's members of `channel` but `except`.
     fn publish_here(
         &self,

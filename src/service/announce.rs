@@ -42,9 +42,10 @@ pub(crate) fn occupancy(channel: &str, change: ChannelChange) -> WebhookEvent {
 }
 
 /// The app and channel of core channel `key` when it is one whose occupancy
-/// is told: a channel of a configured app, not a room's roster.
+/// is told: a channel of a configured app, not one of the service's own (a
+/// room's roster, a Socket.IO socket's own room).
 pub(crate) fn counted_channel<'a>(apps: &'a Apps, key: &'a str) -> Option<(&'a App, &'a str)> {
     let (app, channel) = audience::split(key)?;
     let app = apps.by_id(app)?;
-    (!audience::is_roster(channel)).then_some((app, channel))
+    (!audience::is_service_channel(channel)).then_some((app, channel))
 }

@@ -212,7 +212,7 @@ impl Service {
             let mut channels = Map::new();
             for key in view.occupied(&audience::audience(&app_id, &prefix)) {
                 let name = &key[all.len()..];
-                if name.starts_with(names::SERVER_TO_USER_PREFIX) || audience::is_roster(name) {
+                if name.starts_with(names::SERVER_TO_USER_PREFIX) || audience::is_service_channel(name) {
                     continue;
                 }
                 channels.insert(name.to_owned(), attributes(view, &key, name, &info));

@@ -3,10 +3,12 @@
 //!
 //! Every Pusher app has its own channel namespace: channel `c` of app `a`
 //! is the core channel `a:c` (a channel name never contains `:`). Raw chat
-//! rooms belong to the first app, so `/chat/lobby` and that app's Pusher
-//! channel `lobby` are one audience. Members say how they want a publish
-//! framed: [`RAW`] (chat room clients: the event's data as text) or
-//! [`PUSHER`] (the JSON envelope with event, channel and data).
+//! rooms belong to the first app, so `/chat/lobby`, that app's Pusher
+//! channel `lobby` and the Socket.IO room `lobby` are one audience. Members
+//! say how they want a publish framed: [`RAW`] (chat room clients: the
+//! event's data as text), [`PUSHER`] (the JSON envelope with event, channel
+//! and data) or [`SOCKETIO`] (an Engine.IO message carrying a Socket.IO
+//! EVENT).
 //!
 //! Each room also has a hidden *roster* channel ([`roster`]) that only its
 //! named members (`?name=`) join: who came and went, and where the room's
@@ -25,6 +27,15 @@ pub(crate) const RAW: Dialect = Dialect::DEFAULT;
 pub(crate) const PUSHER: Dialect = match Dialect::new(1) {
     Some(dialect) => dialect,
     None => panic!("dialect 1 exists"),
+};
+
+/// Socket.IO clients: `42["event",data]`, the event with one argument in
+/// the main namespace (the Engine.IO text frame is the same for v3 and v4
+/// sessions). Channels of custom namespaces are the Socket.IO service's
+/// own, which frames their publications itself.
+pub(crate) const SOCKETIO: Dialect = match Dialect::new(2) {
+    Some(dialect) => dialect,
+    None => panic!("dialect 2 exists"),
 };
 
 /// What a room's roster channel adds to the room's core channel: it starts
@@ -57,19 +68,36 @@ pub(crate) fn is_roster(channel: &str) -> bool {
     channel.ends_with(ROSTER_SUFFIX)
 }
 
+/// True for a channel of an app's namespace that is the service's, not the
+/// app's: a room's roster, or a Socket.IO socket's own room. Left out of
+/// channel lists, counts and occupancy webhooks.
+pub(crate) fn is_service_channel(channel: &str) -> bool {
+    is_roster(channel) || super::socketio::is_socket_room(channel)
+}
+
 /// A frame for a roster channel's members: text, as raw clients take it.
 pub(crate) fn roster_frame(value: &serde_json::Value) -> Publication {
     Publication::new().with(RAW, &Prepared::new(&Message::text(value.to_string())))
 }
 
-/// An event for a channel: the Pusher envelope for Pusher members, and
-/// the data as text for raw room members (a JSON string's text unquoted,
-/// any other JSON as written).
+/// An event for a channel: the Pusher envelope for Pusher members, the
+/// data as text for raw room members (a JSON string's text unquoted, any
+/// other JSON as written), and a Socket.IO EVENT for Socket.IO members.
 pub(crate) fn event(channel: &str, event: &str, data: &EventData<'_>, user_id: Option<&str>) -> Publication {
     let envelope = protocol::channel_event(event, channel, data, user_id);
     Publication::new()
         .with(RAW, &Prepared::new(&Message::text(raw_text(data))))
         .with(PUSHER, &Prepared::new(&Message::text(envelope)))
+        .with(SOCKETIO, &Prepared::new(&Message::text(socketio_event(event, data))))
+}
+
+/// What Socket.IO members receive of an event: `42["event",data]`, its
+/// data as JSON when it is JSON text (an object the HTTP API was given as a
+/// JSON string arrives as that object, as pusher-js delivers it), else as
+/// a string.
+pub(crate) fn socketio_event(event: &str, data: &EventData<'_>) -> String {
+    let (EventData::Str(text) | EventData::Raw(text)) = *data;
+    super::socketio::main_namespace_event(event, text)
 }
 
 /// What raw room members receive of an event's data.
@@ -81,14 +109,17 @@ pub(crate) fn raw_text(data: &EventData<'_>) -> String {
 }
 
 /// A message a raw room client sent: as it is for the room's raw members,
-/// and as a `message` event for its Pusher members (text only: a binary
-/// message has no Pusher form).
+/// and as a `message` event for its Pusher and Socket.IO members (text
+/// only: a binary message has neither form).
 pub(crate) fn room_message(channel: &str, message: &Message) -> Publication {
     let publication = Publication::new().with(RAW, &Prepared::new(message));
     match message {
         Message::Text(text) => {
-            let envelope = protocol::channel_event(ROOM_MESSAGE_EVENT, channel, &EventData::Str(text.as_str()), None);
-            publication.with(PUSHER, &Prepared::new(&Message::text(envelope)))
+            let data = EventData::Str(text.as_str());
+            let envelope = protocol::channel_event(ROOM_MESSAGE_EVENT, channel, &data, None);
+            publication
+                .with(PUSHER, &Prepared::new(&Message::text(envelope)))
+                .with(SOCKETIO, &Prepared::new(&Message::text(socketio_event(ROOM_MESSAGE_EVENT, &data))))
         }
         _ => publication,
     }
@@ -147,9 +178,29 @@ mod tests {
     }
 
     #[test]
-    fn binary_room_messages_have_no_pusher_form() {
+    fn binary_room_messages_have_no_pusher_or_socket_io_form() {
         let publication = room_message("lobby", &Message::binary(vec![1, 2, 3]));
         assert!(publication.frame(RAW).is_some());
         assert!(publication.frame(PUSHER).is_none());
+        assert!(publication.frame(SOCKETIO).is_none());
+    }
+
+    #[test]
+    fn socket_io_members_get_one_event_frame_with_json_data_as_json() {
+        let text = |publication: &Publication| {
+            let frame = publication.frame(SOCKETIO).expect("a Socket.IO frame").clone();
+            String::from_utf8(frame[2..].to_vec()).expect("utf-8")
+        };
+        assert_eq!(text(&event("lobby", "news", &EventData::Str("{\"n\":1}"), None)), r#"42["news",{"n":1}]"#);
+        assert_eq!(text(&event("lobby", "news", &EventData::Str("hi"), None)), r#"42["news","hi"]"#);
+        assert_eq!(text(&event("x", "client-a", &EventData::Raw("[1,2]"), None)), r#"42["client-a",[1,2]]"#);
+        assert_eq!(text(&room_message("lobby", &Message::text("yo"))), r#"42["message","yo"]"#);
+    }
+
+    #[test]
+    fn sockets_own_rooms_and_rosters_are_the_service_s_channels() {
+        assert!(is_service_channel("lobby roster"));
+        assert!(is_service_channel(&super::super::socketio::fresh_id()));
+        assert!(!is_service_channel("lobby"));
     }
 }

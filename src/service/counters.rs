@@ -74,9 +74,9 @@ impl ServiceCounters {
         for (app, count) in apps {
             let labels = [("app", app.as_str())];
             let prefix = audience::audience(app, "");
-            // Rooms' roster channels are the service's, not the app's.
+            // Rooms' rosters and sockets' own rooms are the service's, not the app's.
             let mut channels = server.channels(&prefix);
-            channels.retain(|c| !audience::is_roster(&c.name));
+            channels.retain(|c| !audience::is_service_channel(c.name.strip_prefix(&prefix).unwrap_or(&c.name)));
             let subscriptions = channels.iter().map(|c| c.subscriptions).sum::<usize>();
             out.gauge("fanout_app_connections", "Open Pusher connections per app", &labels, load(count));
             out.gauge("fanout_app_channels", "Occupied channels per app", &labels, channels.len() as u64);

@@ -15,6 +15,8 @@
 //! - `rooms`, `roster`: raw rooms' query (`?since`, `?history`, `?name`),
 //!   joins and leaves, and their named members over every worker.
 //! - `page`: the chat page served on `GET /`.
+//! - `socketio`: Socket.IO clients on `/socket.io/` (Engine.IO v4 over a
+//!   WebSocket, the Socket.IO v5 default app); its rooms are channels.
 
 mod announce;
 mod api;
@@ -30,6 +32,7 @@ mod rooms;
 mod roster;
 mod sequencer;
 mod session;
+mod socketio;
 mod stored_event;
 mod users;
 mod webhook_post;
@@ -49,6 +52,7 @@ use crate::pusher::{codes, protocol, App, Apps, EventData, SocketId};
 
 pub use expiry::TOKEN_EXPIRED;
 pub use session::Session;
+pub use socketio::SioSession;
 
 use crate::history::store::{DurableStore, StoreError};
 use crate::token::{TokenCarrier, TokenError, TokenVerifier, TOKEN_PROTOCOL};
@@ -90,6 +94,8 @@ pub enum ConnState {
     },
     /// A Pusher client.
     Pusher(Box<Session>),
+    /// A Socket.IO client (boxed: its namespaces and rooms).
+    SocketIo(Box<SioSession>),
 }
 
 /// The user a raw client's token names.
@@ -123,6 +129,7 @@ impl ConnState {
         match self {
             ConnState::Everyone { user } => user.as_deref(),
             ConnState::Room { details, .. } => details.as_ref().and_then(|d| d.user.as_ref()),
+            ConnState::SocketIo(session) => session.user(),
             ConnState::Pusher(_) => None,
         }
     }
@@ -163,6 +170,7 @@ pub struct Service {
     cache: std::sync::Arc<Sequencer>,
     tokens: Option<std::sync::Arc<TokenVerifier>>,
     expiry: TokenExpiry,
+    socketio: socketio::SocketIo,
 }
 
 impl Service {
@@ -200,6 +208,7 @@ impl Service {
             cache,
             tokens: config.tokens,
             expiry: TokenExpiry::default(),
+            socketio: socketio::SocketIo::default(),
         })
     }
 
@@ -234,10 +243,10 @@ impl Service {
         Ok(Some((user, carrier == TokenCarrier::Subprotocol)))
     }
 
-    /// A raw client that logged in: reachable as its user, and closed when
-    /// its token expires.
-    fn user_opened(&self, server: &ServerHandle, conn: ConnId, user: &TokenUser) {
-        server.subscribe_as(conn, &self.user_audience(&user.id), audience::RAW);
+    /// A raw or Socket.IO client that logged in: reachable as its user (in
+    /// `dialect`), and closed when its token expires.
+    fn user_opened(&self, server: &ServerHandle, conn: ConnId, user: &TokenUser, dialect: crate::channels::Dialect) {
+        server.subscribe_as(conn, &self.user_audience(&user.id), dialect);
         if let Some(at) = user.expires_at {
             self.expiry.watch(server, conn, at);
         }
@@ -298,6 +307,9 @@ impl Handler for Service {
         if let Some(key) = request.path().strip_prefix("/app/") {
             return self.pusher_upgrade(request, key);
         }
+        if socketio::is_endpoint(request) {
+            return self.socketio_upgrade(request);
+        }
         let target = ChatTarget::of_path(request.path()).ok_or_else(|| ChatTarget::refusal(request.path()))?;
         let room = match &target {
             ChatTarget::Everyone => None,
@@ -322,12 +334,12 @@ impl Handler for Service {
             ConnState::Everyone { user } => {
                 server.push(conn, &Message::text(ChatHandler::welcome(conn, server)));
                 if let Some(user) = user {
-                    self.user_opened(server, conn, user);
+                    self.user_opened(server, conn, user, audience::RAW);
                 }
             }
             ConnState::Room { channel, details } => {
                 if let Some(user) = details.as_ref().and_then(|d| d.user.as_ref()) {
-                    self.user_opened(server, conn, user);
+                    self.user_opened(server, conn, user, audience::RAW);
                 }
                 self.room_opened(server, conn, channel, details.as_deref_mut());
             }
@@ -341,6 +353,7 @@ impl Handler for Service {
                 let established = protocol::connection_established(&session.socket_id, ACTIVITY_TIMEOUT_SECS);
                 server.push(conn, &Message::text(established));
             }
+            ConnState::SocketIo(session) => self.socketio_opened(server, conn, session),
         }
     }
 
@@ -374,6 +387,7 @@ impl Handler for Service {
                     server.push(conn, &Message::text(protocol::error(None, "Pusher frames are text")));
                 }
             },
+            ConnState::SocketIo(session) => self.socketio_message(server, conn, session, &message),
         }
     }
 
@@ -383,6 +397,7 @@ impl Handler for Service {
         }
         match state {
             ConnState::Pusher(session) => self.pusher_closed(server, conn, *session),
+            ConnState::SocketIo(_) => self.socketio_closed(),
             ConnState::Room { channel, details } => {
                 if details.is_some_and(|d| d.name.is_some()) {
                     self.room_closed(server, conn, &channel);
@@ -400,6 +415,8 @@ impl Handler for Service {
             // The server's pings went unanswered: Pusher's own code, on which
             // its clients reconnect at once.
             ConnState::Pusher(_) => (codes::PONG_NOT_RECEIVED, "Pong reply not received"),
+            // Engine.IO's pings went unanswered (see `socketio::heartbeat`).
+            ConnState::SocketIo(_) => (crate::ws::close::codes::GOING_AWAY, "ping timeout"),
             _ => (crate::ws::close::codes::GOING_AWAY, "idle timeout"),
         }
     }
@@ -445,6 +462,9 @@ impl Handler for Service {
         if let Some(response) = page::serve(request) {
             return Some(response);
         }
+        if let Some(response) = socketio::http(request) {
+            return Some(response);
+        }
         if let Some(response) = self.api(server, request) {
             return Some(response);
         }
@@ -456,5 +476,6 @@ impl Handler for Service {
         self.webhooks.report(out);
         // Without --history-* the cache channels' last events are history.
         self.sequencer.as_ref().unwrap_or(&self.cache).report(out);
+        self.socketio_metrics(out);
     }
 }

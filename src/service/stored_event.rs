@@ -120,12 +120,15 @@ impl StoredEvent {
         protocol::channel_event_at(self.event(), channel, &self.data(), self.user_id(), at)
     }
 
-    /// Both wire forms at `at`: the Pusher envelope with its offset, and
-    /// the data as text for raw room members.
+    /// Every wire form at `at`: the Pusher envelope with its offset, the
+    /// data as text for raw room members, and the Socket.IO event (which
+    /// carries no offset: Socket.IO clients do not recover).
     pub(crate) fn publication(&self, channel: &str, at: StreamPosition<'_>) -> Publication {
+        let socketio = audience::socketio_event(self.event(), &self.data());
         Publication::new()
             .with(RAW, &Prepared::new(&Message::text(audience::raw_text(&self.data()))))
             .with(PUSHER, &Prepared::new(&Message::text(self.pusher_frame(channel, at))))
+            .with(audience::SOCKETIO, &Prepared::new(&Message::text(socketio)))
     }
 }
 

@@ -292,8 +292,10 @@ impl<'a> Event<'a> {
 pub struct Decoder {
     version: Version,
     max_attachments: usize,
-    /// A binary packet and how many attachments it still needs.
-    partial: Option<(Packet, usize)>,
+    /// A binary packet and how many attachments it still needs; boxed, as
+    /// it exists only between a header and its attachments and a decoder
+    /// lives as long as its connection.
+    partial: Option<Box<(Packet, usize)>>,
 }
 
 impl Decoder {
@@ -314,21 +316,21 @@ impl Decoder {
         if attachments == 0 {
             return Ok(Some(packet));
         }
-        self.partial = Some((packet, attachments));
+        self.partial = Some(Box::new((packet, attachments)));
         Ok(None)
     }
 
     /// Takes a binary message as the next attachment: the whole packet once
     /// it was the last one, else `None`.
     pub fn handle_binary(&mut self, bytes: Bytes) -> Result<Option<Packet>, PacketError> {
-        let Some((mut packet, remaining)) = self.partial.take() else {
+        let Some((mut packet, remaining)) = self.partial.take().map(|partial| *partial) else {
             return Err(PacketError::UnexpectedBinary);
         };
         if let Packet::Event { attachments, .. } | Packet::Ack { attachments, .. } = &mut packet {
             attachments.push(bytes);
         }
         if remaining > 1 {
-            self.partial = Some((packet, remaining - 1));
+            self.partial = Some(Box::new((packet, remaining - 1)));
             return Ok(None);
         }
         Ok(Some(packet))
