@@ -33,6 +33,22 @@ pub fn ready(python: bool) -> Option<String> {
     None
 }
 
+/// Like [`ready`] for Node scripts that need npm package `package` of
+/// `tests/clients` (installed by the same `npm ci`): `node`, or `None`
+/// after a note (a failure under CI).
+pub fn ready_with(package: &str) -> Option<String> {
+    let node = ready(false)?;
+    if clients_dir().join("node_modules").join(package).is_dir() {
+        return Some(node);
+    }
+    let hint = "run tests/clients/install (.ci/run does)";
+    if std::env::var_os("CI").is_some() {
+        panic!("npm package {package} is missing from tests/clients: {hint}");
+    }
+    eprintln!("note: skipping a real-client test: npm package {package} missing; {hint}");
+    None
+}
+
 /// Runs `script` with `env` and asserts that every check it made passed.
 pub fn run_script(interpreter: &str, script: &str, env: &[(&str, String)]) {
     let mut command = Command::new(interpreter);

@@ -1,0 +1,68 @@
+//! Verifies that the real `socket.io-client` 4.x, with the WebSocket
+//! transport only, works against the `fanout` binary's `/socket.io/`
+//! endpoint: connecting, chatting in a namespace without echo, acks, custom
+//! namespaces with `auth`, rooms that are the channels of their names (an
+//! HTTP API publish through the npm `pusher` SDK reaches them, and
+//! pusher-js subscribers of the same channel). Each scenario is a script
+//! under `tests/clients/` that exits 0 only when every check passed.
+//!
+//! The scripts need `tests/clients/install` to have run (`.ci/run` does);
+//! without the packages a test fails under CI and skips elsewhere.
+
+mod child;
+mod pusher_scripts;
+
+use child::Fanout;
+use pusher_scripts::{ready_with, run_script};
+
+const APP: [&str; 3] = ["12345", "app-key", "app-secret"];
+
+/// Starts fanout with one app (whose channels are the Socket.IO rooms) and
+/// `extra` flags, and runs `script` against it with `env` added.
+fn run(script: &str, extra: &[&str], env: &[(&str, String)]) {
+    let Some(node) = ready_with("socket.io-client") else { return };
+    let mut args = vec![
+        "--bind",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+        "--app-id",
+        APP[0],
+        "--app-key",
+        APP[1],
+        "--app-secret",
+        APP[2],
+    ];
+    args.extend_from_slice(extra);
+    let server = Fanout::spawn(&args, None);
+    let mut all = vec![
+        ("PUSHER_HOST", "127.0.0.1".to_owned()),
+        ("PUSHER_PORT", server.addr.port().to_string()),
+        ("PUSHER_APP_ID", APP[0].to_owned()),
+        ("PUSHER_APP_KEY", APP[1].to_owned()),
+        ("PUSHER_APP_SECRET", APP[2].to_owned()),
+    ];
+    all.extend_from_slice(env);
+    run_script(&node, script, &all);
+}
+
+#[test]
+fn socket_io_clients_chat_over_websocket_without_echo_and_get_acks() {
+    // Short heartbeats: the script checks that the client's session outlives
+    // several idle timeouts by answering the server's pings.
+    run(
+        "socketio_chat.mjs",
+        &["--ping-interval", "250ms", "--idle-timeout", "1500ms"],
+        &[("SIO_IDLE_MS", "1500".into())],
+    );
+}
+
+#[test]
+fn socket_io_custom_namespaces_take_auth_and_stay_apart() {
+    run("socketio_namespaces.mjs", &[], &[]);
+}
+
+#[test]
+fn socket_io_rooms_are_channels_the_http_api_and_pusher_clients_share() {
+    run("socketio_rooms.mjs", &[], &[]);
+}
