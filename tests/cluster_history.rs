@@ -260,3 +260,26 @@ fn while_redis_is_away_a_channel_with_history_still_serves_the_node_s_own_client
     let (status, body) = api(lonely.local_addr(), "GET", "/apps/42/channels/room/history", &[], "");
     assert_eq!(status, 503, "{body}");
 }
+
+#[test]
+fn a_socket_io_socket_in_a_room_with_history_hears_what_any_node_publishes_there() {
+    let redis = RedisProcess::start();
+    let (a, b) = (node(&redis), node(&redis));
+    util::wait_bridged(a.local_addr());
+    util::wait_bridged(b.local_addr());
+    // The only member of the room on node A is a Socket.IO socket.
+    let mut sio = util::connect(a.local_addr(), "/socket.io/?EIO=4&transport=websocket");
+    assert!(util::next_message(&mut sio).to_text().expect("text").starts_with('0'), "the open packet");
+    sio.send(tungstenite::Message::text("40")).expect("send");
+    assert!(util::next_message(&mut sio).to_text().expect("text").starts_with("40"), "connected");
+    sio.send(tungstenite::Message::text(r#"421["join","lobby"]"#)).expect("send");
+    assert_eq!(util::next_message(&mut sio).to_text().expect("text"), "431[]");
+    util::wait_until("node A on the room", || redis.subscribers("fanout:ch:42:lobby") == 1);
+    for (server, n) in [(&b, 1), (&a, 2)] {
+        publish(server, "lobby", n);
+        let got = util::next_message(&mut sio);
+        assert_eq!(got.to_text().expect("text"), format!(r#"42["news","item {n}"]"#));
+    }
+    drop(sio);
+    util::wait_until("node A to leave the room", || redis.subscribers("fanout:ch:42:lobby") == 0);
+}

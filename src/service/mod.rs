@@ -397,7 +397,7 @@ impl Handler for Service {
         }
         match state {
             ConnState::Pusher(session) => self.pusher_closed(server, conn, *session),
-            ConnState::SocketIo(_) => self.socketio_closed(),
+            ConnState::SocketIo(session) => self.socketio_closed(server, conn, &session),
             ConnState::Room { channel, details } => {
                 if details.is_some_and(|d| d.name.is_some()) {
                     self.room_closed(server, conn, &channel);

@@ -57,6 +57,10 @@ pub(crate) enum Greeting {
     /// same order as the room, so the member hears of every stream that
     /// begins after its welcome (see [`Sequencer::with_room_app`]).
     Raw { welcome: String, recent: usize, roster: Option<String> },
+    /// No greeting and no replay: a member of `dialect` that only takes
+    /// the channel's live events (a Socket.IO socket in a room), joined in
+    /// order with them.
+    Quiet { dialect: Dialect },
 }
 
 /// What a join found.
@@ -359,6 +363,7 @@ pub(crate) fn newest_wanted(greeting: &Greeting, since: Option<&Since>) -> usize
         _ if since.is_some() => 0,
         Greeting::Raw { recent, .. } => *recent,
         Greeting::Pusher { cache, .. } => usize::from(*cache),
+        Greeting::Quiet { .. } => 0,
     }
 }
 
@@ -370,14 +375,16 @@ fn greet(key: &str, greeting: &Greeting, found: Found) -> (Dialect, Vec<Prepared
     let dialect = match greeting {
         Greeting::Pusher { .. } => PUSHER,
         Greeting::Raw { .. } => RAW,
+        Greeting::Quiet { dialect } => *dialect,
     };
     let greeting_text = match greeting {
         Greeting::Pusher { presence, .. } => {
-            protocol::subscription_succeeded_at(channel, presence.as_ref(), top.as_ref().map(position))
+            Some(protocol::subscription_succeeded_at(channel, presence.as_ref(), top.as_ref().map(position)))
         }
-        Greeting::Raw { welcome, .. } => with_position(welcome, top.as_ref()),
+        Greeting::Raw { welcome, .. } => Some(with_position(welcome, top.as_ref())),
+        Greeting::Quiet { .. } => None,
     };
-    let mut pushes = vec![Prepared::new(&Message::text(greeting_text))];
+    let mut pushes: Vec<Prepared> = greeting_text.iter().map(|text| Prepared::new(&Message::text(text))).collect();
     let mut cache_miss = false;
     if let (Greeting::Pusher { cache: true, .. }, None) = (greeting, &recovery) {
         match latest.last().zip(top.as_ref()) {
@@ -419,7 +426,9 @@ fn greet(key: &str, greeting: &Greeting, found: Found) -> (Dialect, Vec<Prepared
 fn recovery_marker(greeting: &Greeting, channel: &str, recovered: bool, top: Option<&Position>) -> String {
     match greeting {
         Greeting::Pusher { .. } => protocol::recovery(channel, recovered, top.map(position)),
-        Greeting::Raw { .. } => {
+        // A quiet member never recovers; were it asked to, it would get
+        // the raw form.
+        Greeting::Raw { .. } | Greeting::Quiet { .. } => {
             let marker = serde_json::json!({"type": "recovery", "recovered": recovered}).to_string();
             with_position(&marker, top)
         }

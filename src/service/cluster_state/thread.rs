@@ -315,7 +315,8 @@ impl StateThread {
         let ttl = u64::try_from((self.link.heartbeat * 3).as_millis()).unwrap_or(u64::MAX);
         let Some(connection) = self.connection.as_mut().map(crate::cluster::Link::as_dyn) else { return Ok(false) };
         if prove {
-            let _: Option<String> = redis::cmd("SET").arg(&alive).arg(1).arg("PX").arg(ttl).arg("NX").query(connection)?;
+            let _: Option<String> =
+                redis::cmd("SET").arg(&alive).arg(1).arg("PX").arg(ttl).arg("NX").query(connection)?;
         }
         let proven: bool = redis::cmd("EXISTS").arg(&alive).query(connection)?;
         if !proven {

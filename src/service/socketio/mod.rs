@@ -43,6 +43,7 @@ use crate::pusher::EventData;
 use crate::token::TOKEN_PROTOCOL;
 
 use super::audience::{self, SOCKETIO};
+use super::sequencer::Greeting;
 use super::stored_event::StoredEvent;
 use super::{ConnState, Service};
 use effect::{Ack, Effect};
@@ -126,9 +127,15 @@ impl Service {
         }
     }
 
-    /// The session closed: its channels are left by the core.
-    pub(super) fn socketio_closed(&self) {
+    /// The session closed: its channels are left by the core; those with
+    /// history also count their members in the sequencer.
+    pub(super) fn socketio_closed(&self, server: &ServerHandle, conn: ConnId, session: &SioSession) {
         self.socketio.heartbeat.closed();
+        for key in session.channels(&self.room_app) {
+            if let Some(sequencer) = self.sequencer_for(&key) {
+                sequencer.closed(server, conn, &key);
+            }
+        }
     }
 
     /// Adds the Socket.IO figures to `/metrics`.
@@ -142,11 +149,27 @@ impl Service {
             Effect::Send(text) => {
                 server.push(conn, &Message::text(text));
             }
-            Effect::Join(key) => {
-                server.subscribe_as(conn, &key, SOCKETIO);
-            }
+            Effect::Join(key) => match self.sequencer_for(&key) {
+                // A room with history is joined in order with its events
+                // (in a cluster, once this node hears the room's stream).
+                Some(sequencer) => {
+                    let (here, room) = (server.clone(), key.clone());
+                    let then = Box::new(move |joined: Result<_, super::sequencer::Busy>| {
+                        if joined.is_err() {
+                            log::debug!("connection {conn}: Socket.IO room {room} not joined: the server is busy");
+                            here.disconnect(conn, crate::ws::close::codes::TRY_AGAIN_LATER, "server busy");
+                        }
+                    });
+                    sequencer.join_then(server, conn, &key, Greeting::Quiet { dialect: SOCKETIO }, None, then);
+                }
+                None => {
+                    server.subscribe_as(conn, &key, SOCKETIO);
+                }
+            },
             Effect::Leave(key) => {
-                server.unsubscribe(conn, &key);
+                if self.sequencer_for(&key).is_none_or(|sequencer| sequencer.leave(server, conn, &key).is_err()) {
+                    server.unsubscribe(conn, &key);
+                }
             }
             Effect::Relay { key, text, ack } => {
                 let publication =

@@ -65,6 +65,12 @@ impl SioSession {
         &self.engine_sid
     }
 
+    /// Every core channel the session's sockets are members of: each
+    /// namespace's audience, each socket's own room and joined rooms.
+    pub(crate) fn channels(&self, room_app: &str) -> Vec<String> {
+        self.namespaces.iter().flat_map(|namespace| namespace.channels(room_app)).collect()
+    }
+
     /// Who its token says it is.
     pub(crate) fn user(&self) -> Option<&TokenUser> {
         self.user.as_ref()
