@@ -21,7 +21,7 @@
 //! - [`pusher`]: Pusher protocol 7 without sockets: frames, auth, API, apps.
 //! - [`socketio`]: Engine.IO (v3, v4) and Socket.IO (v4, v5) packets without
 //!   sockets: frames, polling payloads, binary attachments; [`service`]
-//!   serves Engine.IO v4 over a WebSocket with them.
+//!   serves Engine.IO v4 over a WebSocket and HTTP long-polling with them.
 //! - [`history`]: channel history: offsets, epochs, recovery, bounded by
 //!   messages, age and bytes; `history::store`, the durable redb store.
 //! - `deferred`: HTTP responses given later ([`Responder`]).
@@ -35,7 +35,10 @@
 //!   that worker; a connection's subscriptions live in its
 //!   [`Handler::State`]. A publish becomes one more bus command that
 //!   crosses once per worker, like a broadcast, and is flushed through the
-//!   same per-turn `writev` path to the channel's keys only.
+//!   same per-turn `writev` path to the channel's keys only. A member may
+//!   also be a sink (`channels::Sink`) rather than a socket: a queue kept
+//!   by the service, such as a long-polling session, attached to one
+//!   worker and handed the same shared frames.
 //! - The Pusher HTTP API and the chat page answer through
 //!   [`Handler::on_http`], on the same port and workers.
 //! - Other nodes: a bridge thread subscribes to the cluster engine (Redis

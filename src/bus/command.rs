@@ -66,6 +66,11 @@ pub(crate) enum Command {
     Subscribe { conn: ConnId, channel: Box<str>, dialect: Dialect },
     /// End a connection's membership of a channel.
     Unsubscribe { conn: ConnId, channel: Box<str> },
+    /// Make `sink` a member-capable id on this worker (see
+    /// [`crate::channels::Sink`]); in order with the subscribes after it.
+    Attach { conn: ConnId, sink: crate::channels::SharedSink },
+    /// Take the sink `conn` out of every channel and forget it.
+    Detach { conn: ConnId },
     /// The response to a deferred HTTP request.
     Respond { id: u64, response: Response },
     /// Close one connection with a close frame (control).

@@ -9,17 +9,20 @@
 //! - `directory`: the process-wide count of subscriptions per channel and
 //!   per worker, so a publish crosses only to the workers with members and
 //!   the HTTP API can answer occupancy without asking the workers.
+//! - `sink`: members that are queues, not sockets (long-polling sessions).
 
 mod directory;
 mod handle;
 mod index;
 mod publication;
+mod sink;
 
 pub(crate) use directory::ChannelDirectory;
 pub use handle::ChannelInfo;
 pub(crate) use index::{ChannelIndex, Joined};
 pub(crate) use publication::DIALECTS;
 pub use publication::{Dialect, Publication};
+pub(crate) use sink::{frame_payload, SharedSink, Sink, SINK_BASE};
 
 /// What changed about a channel across the whole server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

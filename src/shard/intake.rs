@@ -6,6 +6,7 @@ use super::lifecycle::Ending;
 use super::transport::Transport;
 use super::Worker;
 use crate::bus::Command;
+use crate::channels::SINK_BASE;
 use crate::handler::Handler;
 
 /// Control commands applied per turn, so a storm of new sockets cannot
@@ -78,7 +79,10 @@ impl<H: Handler, T: Transport> Worker<H, T> {
             Command::Push { conn, frame } => {
                 self.deliver_publishes();
                 if let Some(&key) = self.ids.get(&conn) {
-                    self.push_frame(key, frame);
+                    match key >= SINK_BASE {
+                        true => self.push_to_sink(key, &frame),
+                        false => self.push_frame(key, frame),
+                    }
                 }
             }
             Command::Publish(publish) => self.queue_publish(publish),
@@ -91,6 +95,8 @@ impl<H: Handler, T: Transport> Worker<H, T> {
                     self.begin_close(key, Ending::server(code, &reason));
                 }
             }
+            Command::Attach { conn, sink } => self.attach_sink(conn, sink),
+            Command::Detach { conn } => self.detach_sink(conn),
             Command::Adopt(socket) => self.adopt(socket),
             Command::Shutdown => self.start_draining(),
         }

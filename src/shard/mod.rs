@@ -21,6 +21,7 @@ mod reading;
 pub(crate) mod rig;
 mod send_queue;
 mod serving;
+mod sinks;
 mod timers;
 pub(crate) mod transport;
 mod upgrade;
@@ -83,6 +84,9 @@ pub(crate) struct Worker<H: Handler, T: Transport = mio::net::TcpStream> {
     channels: ChannelIndex,
     /// Publishes taken in this turn, delivered before the flush.
     publishes: Vec<Publish>,
+    /// Members that are queues, not sockets, by key less
+    /// [`crate::channels::SINK_BASE`] (see `sinks`).
+    sinks: Slab<(ConnId, crate::channels::SharedSink)>,
     dirty: Vec<usize>,
     read_again: Vec<usize>,
     /// Publishers not read while the worker is paused, read on resume.
@@ -143,6 +147,7 @@ impl<H: Handler, T: Transport> Worker<H, T> {
             batch: Vec::new(),
             channels: ChannelIndex::default(),
             publishes: Vec::new(),
+            sinks: Slab::new(),
             dirty: Vec::new(),
             read_again: Vec::new(),
             paused_reads: Vec::new(),

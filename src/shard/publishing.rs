@@ -20,7 +20,7 @@ use super::transport::Transport;
 use super::writing::sync_backlog;
 use super::Worker;
 use crate::bus::Publish;
-use crate::channels::{ChannelChange, Dialect, DIALECTS};
+use crate::channels::{ChannelChange, Dialect, DIALECTS, SINK_BASE};
 use crate::conn_id::ConnId;
 use crate::guard;
 use crate::handler::Handler;
@@ -93,10 +93,28 @@ impl<H: Handler, T: Transport> Worker<H, T> {
         let mut slow = Vec::new();
         let mut backlogged = Vec::new();
         let mut delivered = 0u64;
+        let mut full_sinks = Vec::new();
         for run in publishes.chunk_by(|a, b| a.channel == b.channel) {
             let mut frames = RunFrames::new(run);
             for member in self.channels.members(&run[0].channel) {
                 let key = member.key as usize;
+                if key >= SINK_BASE {
+                    let Some((id, sink)) = self.sinks.get(key - SINK_BASE) else { continue };
+                    for (i, publish) in run.iter().enumerate() {
+                        if publish.except == Some(*id) {
+                            continue;
+                        }
+                        match frames.frame_for(i, member.dialect, None) {
+                            Some(frame) if !sink.deliver(&frame) => {
+                                full_sinks.push(*id);
+                                break;
+                            }
+                            Some(_) => delivered += 1,
+                            None => {}
+                        }
+                    }
+                    continue;
+                }
                 let Some(conn) = self.conns.get_mut(key) else { continue };
                 if !conn.is_open() {
                     continue;
@@ -148,6 +166,9 @@ impl<H: Handler, T: Transport> Worker<H, T> {
         }
         for (key, id) in slow {
             self.close_slow_consumer(key, id);
+        }
+        for id in full_sinks {
+            self.sink_overflowed(id);
         }
     }
 }
