@@ -1,6 +1,7 @@
-//! Verifies that the real `socket.io-client` 4.x, with the WebSocket
-//! transport only, works against the `fanout` binary's `/socket.io/`
-//! endpoint: connecting, chatting in a namespace without echo, acks, custom
+//! Verifies that the real `socket.io-client` 4.x works against the `fanout`
+//! binary's `/socket.io/` endpoint, with the WebSocket transport only, with
+//! default options (long-polling, then the upgrade) and with polling only:
+//! connecting, chatting in a namespace without echo, acks, custom
 //! namespaces with `auth`, rooms that are the channels of their names (an
 //! HTTP API publish through the npm `pusher` SDK reaches them, and
 //! pusher-js subscribers of the same channel). Each scenario is a script
@@ -65,4 +66,9 @@ fn socket_io_custom_namespaces_take_auth_and_stay_apart() {
 #[test]
 fn socket_io_rooms_are_channels_the_http_api_and_pusher_clients_share() {
     run("socketio_rooms.mjs", &[], &[]);
+}
+
+#[test]
+fn socket_io_clients_with_default_options_upgrade_and_polling_clients_chat_and_join_rooms() {
+    run("socketio_polling.mjs", &[], &[]);
 }

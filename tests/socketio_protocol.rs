@@ -136,8 +136,8 @@ fn what_is_not_served_gets_engine_io_s_400_with_its_json_error() {
         assert_eq!(body["code"], code, "{path}: {body}");
         assert!(body["message"].is_string(), "{path}: {body}");
     }
-    // Long-polling, every client's default first transport, is not served yet.
-    let poll = b"GET /socket.io/?EIO=4&transport=polling&t=abc HTTP/1.1\r\nHost: x\r\n\r\n";
+    // A transport Engine.IO does not know, over plain HTTP.
+    let poll = b"GET /socket.io/?EIO=4&transport=flash&t=abc HTTP/1.1\r\nHost: x\r\n\r\n";
     let answer = http_client::Conn::open(addr).exchange(poll);
     assert_eq!((answer.status, answer.text()), (400, r#"{"code":0,"message":"Transport unknown"}"#));
 }

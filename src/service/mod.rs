@@ -52,7 +52,7 @@ use crate::pusher::{codes, protocol, App, Apps, EventData, SocketId};
 
 pub use expiry::TOKEN_EXPIRED;
 pub use session::Session;
-pub use socketio::SioSession;
+pub use socketio::{PolledSocket, SioSession};
 
 use crate::history::store::{DurableStore, StoreError};
 use crate::token::{TokenCarrier, TokenError, TokenVerifier, TOKEN_PROTOCOL};
@@ -96,6 +96,9 @@ pub enum ConnState {
     Pusher(Box<Session>),
     /// A Socket.IO client (boxed: its namespaces and rooms).
     SocketIo(Box<SioSession>),
+    /// A WebSocket upgrading a Socket.IO polling session, then carrying it
+    /// (the session itself lives in the polling table).
+    SocketIoUpgrade(Box<PolledSocket>),
 }
 
 /// The user a raw client's token names.
@@ -130,7 +133,7 @@ impl ConnState {
             ConnState::Everyone { user } => user.as_deref(),
             ConnState::Room { details, .. } => details.as_ref().and_then(|d| d.user.as_ref()),
             ConnState::SocketIo(session) => session.user(),
-            ConnState::Pusher(_) => None,
+            ConnState::Pusher(_) | ConnState::SocketIoUpgrade(_) => None,
         }
     }
 }
@@ -354,6 +357,8 @@ impl Handler for Service {
                 server.push(conn, &Message::text(established));
             }
             ConnState::SocketIo(session) => self.socketio_opened(server, conn, session),
+            // The session is open already: the client speaks first (`2probe`).
+            ConnState::SocketIoUpgrade(_) => {}
         }
     }
 
@@ -388,6 +393,7 @@ impl Handler for Service {
                 }
             },
             ConnState::SocketIo(session) => self.socketio_message(server, conn, session, &message),
+            ConnState::SocketIoUpgrade(socket) => self.polled_message(server, conn, socket, &message),
         }
     }
 
@@ -398,6 +404,7 @@ impl Handler for Service {
         match state {
             ConnState::Pusher(session) => self.pusher_closed(server, conn, *session),
             ConnState::SocketIo(session) => self.socketio_closed(server, conn, &session),
+            ConnState::SocketIoUpgrade(socket) => self.polled_closed(server, conn, &socket),
             ConnState::Room { channel, details } => {
                 if details.is_some_and(|d| d.name.is_some()) {
                     self.room_closed(server, conn, &channel);
@@ -416,7 +423,9 @@ impl Handler for Service {
             // its clients reconnect at once.
             ConnState::Pusher(_) => (codes::PONG_NOT_RECEIVED, "Pong reply not received"),
             // Engine.IO's pings went unanswered (see `socketio::heartbeat`).
-            ConnState::SocketIo(_) => (crate::ws::close::codes::GOING_AWAY, "ping timeout"),
+            ConnState::SocketIo(_) | ConnState::SocketIoUpgrade(_) => {
+                (crate::ws::close::codes::GOING_AWAY, "ping timeout")
+            }
             _ => (crate::ws::close::codes::GOING_AWAY, "idle timeout"),
         }
     }
@@ -462,8 +471,8 @@ impl Handler for Service {
         if let Some(response) = page::serve(request) {
             return Some(response);
         }
-        if let Some(response) = socketio::http(request) {
-            return Some(response);
+        if socketio::is_endpoint(request) {
+            return Some(self.socketio_http(server, request));
         }
         if let Some(response) = self.api(server, request) {
             return Some(response);

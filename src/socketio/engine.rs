@@ -268,6 +268,10 @@ pub fn decode_binary_payload(body: &[u8], max_payload: usize) -> Result<Vec<Pack
 /// which JSON text never holds unescaped.
 const SEPARATOR: char = '\x1e';
 
+/// The byte between two packets of a v4 polling payload (the record
+/// separator).
+pub const SEPARATOR_BYTE: u8 = 0x1e;
+
 fn check_size(body: &[u8], max: usize) -> Result<(), EngineError> {
     if body.len() > max {
         return Err(EngineError::TooLarge { len: body.len(), max });

@@ -2,11 +2,12 @@
 //! session, Engine.IO's refusals (HTTP 400 with its JSON error shape), and
 //! the open packet with the session's heartbeat timings.
 //!
-//! This version serves Engine.IO v4 over a WebSocket opened directly
-//! (`transports: ['websocket']`): a polling request, an upgrade from a
-//! polling session (`sid`) and `EIO=3` are refused with the code the
-//! reference server gives for a transport, session or version it does not
-//! serve, so a client reports a clear error instead of hanging.
+//! This version serves Engine.IO v4 over HTTP long-polling, over a
+//! WebSocket opened directly (`transports: ['websocket']`) and over the
+//! upgrade from one to the other (a WebSocket naming a polling session's
+//! `sid`); `EIO=3` is refused with the code the reference server gives for
+//! a version it does not serve, so a client reports a clear error instead
+//! of hanging.
 
 use std::time::Duration;
 
@@ -81,30 +82,52 @@ impl Refusal {
     }
 }
 
-/// The Engine.IO version of an upgrade request to the endpoint, if it
-/// opens a WebSocket session this server serves.
-pub(crate) fn check_upgrade(request: &Request) -> Result<Version, Refusal> {
+/// What an upgrade request to the endpoint asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SocketTarget {
+    /// A new session over this WebSocket.
+    New(Version),
+    /// The upgrade of polling session `sid` to this WebSocket.
+    Upgrade(String),
+}
+
+/// Checks an upgrade request to the endpoint: an Engine.IO v4 WebSocket,
+/// new or upgrading a polling session, else the refusal the reference
+/// server gives.
+pub(crate) fn check_upgrade(request: &Request) -> Result<SocketTarget, Refusal> {
     check_version(request)?;
     match (request.query_param("transport").as_deref(), request.query_param("sid")) {
-        (Some("websocket"), None) => Ok(Version::Eio4),
-        (Some("websocket"), Some(_)) => Err(Refusal::SessionUnknown),
+        (Some("websocket"), None) => Ok(SocketTarget::New(Version::Eio4)),
+        (Some("websocket"), Some(sid)) => Ok(SocketTarget::Upgrade(sid.into_owned())),
         _ => Err(Refusal::TransportUnknown),
     }
 }
 
-/// The answer to a plain (not upgrade) request to the endpoint: always a
-/// refusal in this version, as long-polling is not served yet.
-pub(crate) fn plain_request(request: &Request) -> Response {
-    let refusal = match check_version(request) {
-        Err(refusal) => refusal,
-        Ok(()) => match (request.query_param("transport").as_deref(), request.query_param("sid")) {
-            // The WebSocket transport asked for without the upgrade.
-            (Some("websocket"), _) => Refusal::BadRequest,
-            (Some("polling"), Some(_)) => Refusal::SessionUnknown,
-            _ => Refusal::TransportUnknown,
-        },
-    };
-    refusal.response()
+/// What a plain (not upgrade) request to the endpoint asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PollTarget {
+    /// A new polling session (`GET` without `sid`).
+    Open,
+    /// A long poll of session `sid`.
+    Poll(String),
+    /// Packets for session `sid`.
+    Post(String),
+}
+
+/// Checks a plain request to the endpoint: a v4 polling request, else the
+/// refusal the reference server gives.
+pub(crate) fn check_plain(request: &Request) -> Result<PollTarget, Refusal> {
+    check_version(request)?;
+    let sid = request.query_param("sid").map(|sid| sid.into_owned());
+    match (request.query_param("transport").as_deref(), request.method(), sid) {
+        // The WebSocket transport asked for without the upgrade.
+        (Some("websocket"), _, _) => Err(Refusal::BadRequest),
+        (Some("polling"), "GET", None) => Ok(PollTarget::Open),
+        (Some("polling"), "GET", Some(sid)) => Ok(PollTarget::Poll(sid)),
+        (Some("polling"), "POST", Some(sid)) => Ok(PollTarget::Post(sid)),
+        (Some("polling"), _, _) => Err(Refusal::BadRequest),
+        _ => Err(Refusal::TransportUnknown),
+    }
 }
 
 fn check_version(request: &Request) -> Result<(), Refusal> {
@@ -139,13 +162,14 @@ impl Timing {
     }
 }
 
-/// The open packet of session `sid` over a WebSocket: no upgrades, the
-/// timings in milliseconds, and `maxPayload`, the largest message taken
-/// (the WebSocket message limit, past which the server closes with 1009).
-pub(crate) fn open_packet(sid: &str, timing: Timing, max_payload: usize) -> String {
+/// The open packet of session `sid`: the transports it may upgrade to
+/// (`websocket` from polling, none from a WebSocket), the timings in
+/// milliseconds, and `maxPayload`, the largest message or polling body
+/// taken (past which a WebSocket is closed with 1009, a post refused 413).
+pub(crate) fn open_packet(sid: &str, timing: Timing, max_payload: usize, upgrades: &[&str]) -> String {
     let handshake = Handshake {
         sid: sid.to_owned(),
-        upgrades: Vec::new(),
+        upgrades: upgrades.iter().map(|&u| u.to_owned()).collect(),
         ping_interval: millis(timing.ping_interval),
         ping_timeout: millis(timing.ping_timeout),
         max_payload: Some(max_payload as u64),
@@ -166,15 +190,18 @@ mod tests {
     }
 
     #[test]
-    fn only_eio4_websocket_without_a_session_opens_one() {
-        assert_eq!(check_upgrade(&get("/socket.io/?EIO=4&transport=websocket")), Ok(Version::Eio4));
+    fn only_eio4_websockets_open_or_upgrade_a_session() {
+        assert_eq!(check_upgrade(&get("/socket.io/?EIO=4&transport=websocket")), Ok(SocketTarget::New(Version::Eio4)));
+        assert_eq!(
+            check_upgrade(&get("/socket.io/?EIO=4&transport=websocket&sid=abc")),
+            Ok(SocketTarget::Upgrade("abc".into()))
+        );
         let refused = [
             ("/socket.io/?EIO=3&transport=websocket", Refusal::UnsupportedVersion),
             ("/socket.io/?transport=websocket", Refusal::UnsupportedVersion),
             ("/socket.io/?EIO=5&transport=websocket", Refusal::UnsupportedVersion),
             ("/socket.io/?EIO=4&transport=polling", Refusal::TransportUnknown),
             ("/socket.io/?EIO=4", Refusal::TransportUnknown),
-            ("/socket.io/?EIO=4&transport=websocket&sid=abc", Refusal::SessionUnknown),
         ];
         for (target, refusal) in refused {
             assert_eq!(check_upgrade(&get(target)), Err(refusal), "{target}");
@@ -182,15 +209,18 @@ mod tests {
     }
 
     #[test]
-    fn plain_requests_get_engine_io_s_json_errors() {
+    fn plain_requests_are_polls_or_get_engine_io_s_json_errors() {
+        assert_eq!(check_plain(&get("/socket.io/?EIO=4&transport=polling&t=x")), Ok(PollTarget::Open));
+        assert_eq!(check_plain(&get("/socket.io/?EIO=4&transport=polling&sid=s")), Ok(PollTarget::Poll("s".into())));
+        let post = Request::new("POST", "/socket.io/?EIO=4&transport=polling&sid=s");
+        assert_eq!(check_plain(&post), Ok(PollTarget::Post("s".into())));
         let answers = [
-            ("/socket.io/?EIO=4&transport=polling&t=x", r#"{"code":0,"message":"Transport unknown"}"#),
-            ("/socket.io/?EIO=4&transport=polling&sid=x", r#"{"code":1,"message":"Session ID unknown"}"#),
+            ("/socket.io/?EIO=4&transport=xhr", r#"{"code":0,"message":"Transport unknown"}"#),
             ("/socket.io/?EIO=4&transport=websocket", r#"{"code":3,"message":"Bad request"}"#),
             ("/socket.io/?EIO=3&transport=polling", r#"{"code":5,"message":"Unsupported protocol version"}"#),
         ];
         for (target, body) in answers {
-            let response = plain_request(&get(target));
+            let response = check_plain(&get(target)).expect_err(target).response();
             assert_eq!((response.status(), &response.body_bytes()[..]), (400, body.as_bytes()), "{target}");
         }
     }
@@ -219,7 +249,9 @@ mod tests {
             Timing::of(&config),
             Timing { ping_interval: DEFAULT_PING_INTERVAL, ping_timeout: DEFAULT_PING_TIMEOUT }
         );
-        let open = open_packet("abc", Timing::of(&config), 1000);
+        let open = open_packet("abc", Timing::of(&config), 1000, &[]);
         assert_eq!(open, r#"0{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000}"#);
+        let open = open_packet("abc", Timing::of(&config), 1000, &["websocket"]);
+        assert!(open.contains(r#""upgrades":["websocket"]"#), "{open}");
     }
 }

@@ -1,6 +1,7 @@
 //! Socket.IO clients on `/socket.io/`, over the same channel core as raw
-//! rooms and Pusher channels: Engine.IO v4 sessions over a WebSocket, and
-//! the Socket.IO v5 default app on top (see `session` for what each event
+//! rooms and Pusher channels: Engine.IO v4 sessions over a WebSocket or
+//! HTTP long-polling (and the upgrade from one to the other), and the
+//! Socket.IO v5 default app on top (see `session` for what each event
 //! does).
 //!
 //! - `handshake`: which requests open a session, Engine.IO's JSON refusals,
@@ -9,6 +10,8 @@
 //!   out (`effect`), no server.
 //! - `names`: which core channels namespaces and rooms are; a main
 //!   namespace room is the rooms' app channel of its name.
+//! - `polling`: sessions over HTTP long-polling, their table, and their
+//!   upgrade to a WebSocket.
 //! - `ids`: session and socket ids. `frames`: the Engine.IO text the
 //!   service sends. `heartbeat`: one shared ping for every session.
 //!
@@ -16,8 +19,8 @@
 //! dialect: Socket.IO members of a channel get [`super::audience::SOCKETIO`]
 //! frames (`42["event",data]`), shared by every recipient.
 //!
-//! Not served yet: HTTP long-polling (and so the upgrade from it),
-//! Engine.IO v3 (Socket.IO 2.x clients), binary attachments.
+//! Not served yet: Engine.IO v3 (Socket.IO 2.x clients), binary
+//! attachments.
 
 mod effect;
 mod frames;
@@ -26,8 +29,10 @@ mod heartbeat;
 mod ids;
 mod names;
 mod namespace;
+mod polling;
 mod session;
 
+pub use polling::PolledSocket;
 pub use session::SioSession;
 
 #[cfg(test)]
@@ -36,7 +41,7 @@ pub(crate) use ids::fresh_id;
 use crate::conn_id::ConnId;
 use crate::handle::{Prepared, ServerHandle};
 use crate::handler::{Accept, Rejection};
-use crate::http::{Request, Response};
+use crate::http::Request;
 use crate::message::Message;
 use crate::metrics::MetricsOut;
 use crate::pusher::EventData;
@@ -47,13 +52,14 @@ use super::sequencer::Greeting;
 use super::stored_event::StoredEvent;
 use super::{ConnState, Service};
 use effect::{Ack, Effect};
-use handshake::Timing;
+use handshake::{SocketTarget, Timing};
 use heartbeat::Heartbeat;
 
 /// The Socket.IO part of the service: what it keeps beyond each session.
 #[derive(Default)]
 pub(crate) struct SocketIo {
     heartbeat: Heartbeat,
+    polling: polling::Polling,
 }
 
 /// True for core channel names that are a socket's own room: a channel of
@@ -69,11 +75,6 @@ pub(crate) fn main_namespace_event(event: &str, data: &str) -> String {
     frames::event_with_json(crate::socketio::packet::MAIN_NAMESPACE, event, &frames::json_or_string(data))
 }
 
-/// The answer to a plain HTTP request, when it is for Socket.IO's endpoint.
-pub(crate) fn http(request: &Request) -> Option<Response> {
-    handshake::is_endpoint(request.path()).then(|| handshake::plain_request(request))
-}
-
 /// True when an upgrade request is for Socket.IO's endpoint.
 pub(crate) fn is_endpoint(request: &Request) -> bool {
     handshake::is_endpoint(request.path())
@@ -81,11 +82,20 @@ pub(crate) fn is_endpoint(request: &Request) -> bool {
 
 impl Service {
     /// Accepts an upgrade to Socket.IO's endpoint as an Engine.IO v4
-    /// session, or refuses it with Engine.IO's 400. With `--auth-*` the
-    /// client presents a token as raw clients do (`?token=`, the header or
-    /// the subprotocol) that allows every room, since it may join any.
+    /// session, or as the upgrade of a polling session (`sid`), or refuses
+    /// it with Engine.IO's 400. With `--auth-*` a new session's client
+    /// presents a token as raw clients do (`?token=`, the header or the
+    /// subprotocol) that allows every room, since it may join any; an
+    /// upgrade carries a session that logged in already.
     pub(super) fn socketio_upgrade(&self, request: &Request) -> Result<Accept<ConnState>, Rejection> {
-        let version = handshake::check_upgrade(request).map_err(handshake::Refusal::rejection)?;
+        let target = handshake::check_upgrade(request).map_err(handshake::Refusal::rejection)?;
+        let version = match target {
+            SocketTarget::New(version) => version,
+            SocketTarget::Upgrade(sid) => {
+                let socket = self.polled_socket(&sid).ok_or(handshake::Refusal::SessionUnknown.rejection())?;
+                return Ok(Accept::new(ConnState::SocketIoUpgrade(Box::new(socket))).without_broadcasts());
+            }
+        };
         let login = self.authenticate(request, None)?;
         let as_subprotocol = login.as_ref().is_some_and(|(_, subprotocol)| *subprotocol);
         let session = SioSession::new(version, login.map(|(user, _)| user));
@@ -98,7 +108,7 @@ impl Service {
     /// Opens the session: the open packet first, then its heartbeat.
     pub(super) fn socketio_opened(&self, server: &ServerHandle, conn: ConnId, session: &mut SioSession) {
         let config = server.config();
-        let open = handshake::open_packet(session.engine_sid(), Timing::of(config), config.max_message_size);
+        let open = handshake::open_packet(session.engine_sid(), Timing::of(config), config.max_message_size, &[]);
         server.push(conn, &Message::text(open));
         server.subscribe_as(conn, names::heartbeat(), SOCKETIO);
         self.socketio.heartbeat.opened(server);
@@ -118,8 +128,11 @@ impl Service {
     ) {
         let mut effects = Vec::new();
         let result = session.handle_frame(message, &self.room_app, &mut effects);
+        let reply = |text: &str| {
+            server.push(conn, &Message::text(text));
+        };
         for effect in effects {
-            self.socketio_effect(server, conn, effect);
+            self.socketio_effect(server, conn, effect, &reply);
         }
         if let Err(ending) = result {
             log::debug!("connection {conn}: Socket.IO session ends: {ending}");
@@ -142,13 +155,16 @@ impl Service {
     pub(super) fn socketio_metrics(&self, out: &mut MetricsOut) {
         let sessions = self.socketio.heartbeat.sessions() as u64;
         out.gauge("fanout_socketio_sessions", "Open Socket.IO (Engine.IO v4) sessions", &[], sessions);
+        let polling = self.socketio.polling.sessions() as u64;
+        out.gauge("fanout_socketio_polling_sessions", "Socket.IO sessions opened over HTTP long-polling", &[], polling);
     }
 
-    fn socketio_effect(&self, server: &ServerHandle, conn: ConnId, effect: Effect) {
+    /// Carries out one effect for the session whose core id is `conn`;
+    /// what it sends to its own client goes through `reply` (a push to its
+    /// WebSocket, or its polling queue).
+    fn socketio_effect(&self, server: &ServerHandle, conn: ConnId, effect: Effect, reply: &dyn Fn(&str)) {
         match effect {
-            Effect::Send(text) => {
-                server.push(conn, &Message::text(text));
-            }
+            Effect::Send(text) => reply(&text),
             Effect::Join(key) => match self.sequencer_for(&key) {
                 // A room with history is joined in order with its events
                 // (in a cluster, once this node hears the room's stream).
@@ -176,11 +192,11 @@ impl Service {
                     crate::channels::Publication::new().with(SOCKETIO, &Prepared::new(&Message::text(text)));
                 // Never waits on a worker: a full inbox refuses the event.
                 let taken = server.try_publish(&key, &publication, Some(conn), None).is_ok();
-                answer(server, conn, ack, taken);
+                answer(reply, ack, taken);
             }
             Effect::RoomMessage { room, key, data, ack } => {
                 let taken = self.room_message(server, conn, &room, &key, &data);
-                answer(server, conn, ack, taken);
+                answer(reply, ack, taken);
             }
         }
     }
@@ -204,9 +220,9 @@ impl Service {
 }
 
 /// Answers the ack a client asked for: taken, or refused for a full inbox.
-fn answer(server: &ServerHandle, conn: ConnId, ack: Option<Ack>, taken: bool) {
+fn answer(reply: &dyn Fn(&str), ack: Option<Ack>, taken: bool) {
     if let Some(ack) = ack {
         let text = if taken { ack.accepted() } else { ack.refused("the server is busy: try again") };
-        server.push(conn, &Message::text(text));
+        reply(&text);
     }
 }
