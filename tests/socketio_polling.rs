@@ -4,7 +4,8 @@
 //! something comes, posts, the upgrade to a WebSocket (`2probe`, `3probe`,
 //! the noop that ends the poll, `5`), and the bad cases: an unknown sid, a
 //! second concurrent poll, an oversized or malformed post, a session that
-//! stops polling, the table's bound.
+//! stops polling, a full queue, the table's bound, and a session's id
+//! disconnected through the server handle.
 
 mod http_client;
 mod pusher_client;
@@ -265,4 +266,18 @@ fn a_session_whose_queue_fills_is_closed_rather_than_grown() {
 /// of nothing but a pong.
 fn poll_status(addr: SocketAddr, sid: &str) -> u16 {
     post(addr, sid, "3").status
+}
+
+#[test]
+fn disconnecting_a_polling_session_s_id_ends_the_session() {
+    let server = start(|_| {});
+    let addr = server.local_addr();
+    let sid = connected(addr);
+    let handle = server.handle();
+    let ids = handle.connections();
+    assert_eq!(ids.len(), 1, "the session counts as one connection");
+    assert!(handle.disconnect(ids[0], 1000, "bye"));
+    util::wait_until("the session to end", || post(addr, &sid, "3").status == 400);
+    assert_eq!(poll(&mut Conn::open(addr), &sid).text(), UNKNOWN);
+    util::wait_until("its slot to be given back", || handle.connection_count() == 0);
 }

@@ -30,8 +30,10 @@ pub(crate) trait Sink: Send + Sync + std::fmt::Debug {
     /// slow sink is dropped like a slow consumer, never grown.
     fn deliver(&self, frame: &Bytes) -> bool;
 
-    /// The worker detached the sink after it refused a frame.
-    fn overflowed(&self);
+    /// The worker detached the sink: it refused a frame, or its id was
+    /// disconnected ([`crate::ServerHandle::disconnect`]). Its owner should
+    /// end what it stands for.
+    fn dropped(&self);
 }
 
 /// A shared sink, as the worker keeps it.

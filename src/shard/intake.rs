@@ -91,8 +91,12 @@ impl<H: Handler, T: Transport> Worker<H, T> {
             Command::Unsubscribe { conn, channel } => self.apply_unsubscribe(conn, &channel),
             Command::Disconnect { conn, code, reason } => {
                 self.deliver_publishes();
-                if let Some(&key) = self.ids.get(&conn) {
-                    self.begin_close(key, Ending::server(code, &reason));
+                match self.ids.get(&conn) {
+                    // A sink has no socket to close: it is detached, and its
+                    // owner ends the session (a token expired, say).
+                    Some(&key) if key >= SINK_BASE => self.sink_dropped(conn),
+                    Some(&key) => self.begin_close(key, Ending::server(code, &reason)),
+                    None => {}
                 }
             }
             Command::Attach { conn, sink } => self.attach_sink(conn, sink),

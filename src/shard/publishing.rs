@@ -168,7 +168,7 @@ impl<H: Handler, T: Transport> Worker<H, T> {
             self.close_slow_consumer(key, id);
         }
         for id in full_sinks {
-            self.sink_overflowed(id);
+            self.sink_dropped(id);
         }
     }
 }

@@ -38,18 +38,19 @@ impl<H: Handler, T: Transport> Worker<H, T> {
         let Some((id, sink)) = self.sinks.get(key - SINK_BASE) else { return };
         if !sink.deliver(frame) {
             let id = *id;
-            self.sink_overflowed(id);
+            self.sink_dropped(id);
         }
     }
 
-    /// A sink refused a frame: it is detached (its owner closes the
-    /// session), as a socket that cannot keep up is closed.
-    pub(super) fn sink_overflowed(&mut self, conn: ConnId) {
+    /// A sink refused a frame, or its id was disconnected: it is detached
+    /// and told (its owner closes the session), as a socket that cannot
+    /// keep up is closed.
+    pub(super) fn sink_dropped(&mut self, conn: ConnId) {
         let Some(&key) = self.ids.get(&conn) else { return };
         let sink = self.sinks.get(key.wrapping_sub(SINK_BASE)).map(|(_, sink)| sink.clone());
         self.detach_sink(conn);
         if let Some(sink) = sink {
-            sink.overflowed();
+            sink.dropped();
         }
     }
 }

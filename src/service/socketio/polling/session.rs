@@ -58,7 +58,8 @@ struct Inner {
     last_seen: Instant,
     carrier: Carrier,
     closed: bool,
-    /// Its sink overflowed: the sweep closes it.
+    /// Its sink was dropped (its queue filled, or the server disconnected
+    /// it): the sweep closes it.
     full: bool,
 }
 
@@ -334,7 +335,7 @@ impl Sink for PollSession {
         true
     }
 
-    fn overflowed(&self) {
+    fn dropped(&self) {
         // The sink is detached already; the table's sweep closes the rest.
         let mut inner = self.inner.lock();
         inner.queue.clear();
@@ -375,3 +376,7 @@ fn drain(inner: &mut Inner) -> Bytes {
 pub(crate) fn payload_response(body: Bytes) -> Response {
     Response::new(200).header("Content-Type", "text/plain; charset=UTF-8").body(body)
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
