@@ -5,7 +5,8 @@
 //! the noop that ends the poll, `5`), and the bad cases: an unknown sid, a
 //! second concurrent poll, an oversized or malformed post, a session that
 //! stops polling, a full queue, the table's bound, and a session's id
-//! disconnected through the server handle.
+//! disconnected through the server handle; a poll with nothing to answer
+//! ends with a noop before the HTTP layer's timeout.
 
 mod http_client;
 mod pusher_client;
@@ -280,4 +281,20 @@ fn disconnecting_a_polling_session_s_id_ends_the_session() {
     util::wait_until("the session to end", || post(addr, &sid, "3").status == 400);
     assert_eq!(poll(&mut Conn::open(addr), &sid).text(), UNKNOWN);
     util::wait_until("its slot to be given back", || handle.connection_count() == 0);
+}
+
+#[test]
+fn a_poll_with_nothing_to_answer_ends_with_a_noop_before_the_http_timeout() {
+    let server = start(|c| c.handshake_timeout = Duration::from_millis(400));
+    let addr = server.local_addr();
+    let (sid, _) = open(addr);
+    let mut conn = Conn::open(addr);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let answer = poll(&mut conn, &sid);
+        assert_eq!((answer.status, answer.text()), (200, "6"), "a noop, not a 504");
+        assert!(started.elapsed() >= Duration::from_millis(250), "held first: {:?}", started.elapsed());
+    }
+    let metrics = Conn::open(addr).exchange(request("GET", "/metrics", "").as_bytes());
+    assert!(metrics.text().contains("fanout_socketio_polling_sessions{} 1"), "{}", metrics.text());
 }
