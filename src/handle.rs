@@ -236,12 +236,16 @@ impl ServerHandle {
         self.shared.bus.send_control(conn.worker(), command)
     }
 
-    /// Open connections now.
+    /// Open connections now, counting the sessions served without a socket
+    /// of their own (long-polling), which hold a slot of
+    /// `Config::max_connections` as well.
     pub fn connection_count(&self) -> usize {
         self.shared.registry.count()
     }
 
-    /// Ids of every open connection (swoole's `$server->connections`).
+    /// Ids of every open connection (swoole's `$server->connections`),
+    /// long-polling sessions included: a push to one reaches its queue, a
+    /// disconnect ends it.
     pub fn connections(&self) -> Vec<ConnId> {
         self.shared.registry.ids()
     }
