@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::channels::args::ChannelsArgs;
 use crate::header::Payload;
 use crate::overload_args::OverloadArgs;
+use crate::socketio::args::SocketIoArgs;
 
 /// Load generator for WebSocket push servers.
 #[derive(Debug, Parser, Clone)]
@@ -122,6 +123,14 @@ pub enum Scenario {
     /// subscribed connection. With --rate: one fixed-rate window; without: a saturation search
     /// for the highest rate sustained, then a step at half that rate.
     Channels(Box<ChannelsArgs>),
+    /// Benchmark a Socket.IO server over the WebSocket transport (Engine.IO v4, Socket.IO v5):
+    /// -c sockets connect to --namespace (and join --room), the first --publishers of them emit
+    /// stamped `message` events at --rate per second in total, which the server's app relays to
+    /// every other socket of the namespace (with --room: `to` the room). Reports deliveries/s,
+    /// loss, duplicates, reordering, delivery latency and (with --server-pid) the server's memory
+    /// per connection, as broadcast does.
+    #[command(name = "socketio")]
+    SocketIo(Box<SocketIoArgs>),
 }
 
 /// Flags every scenario uses.
@@ -223,6 +232,7 @@ impl Scenario {
             }
             Scenario::Overload(args) => &args.common,
             Scenario::Channels(args) => &args.common,
+            Scenario::SocketIo(args) => &args.common,
         }
     }
 
@@ -234,6 +244,7 @@ impl Scenario {
             }
             Scenario::Overload(_) => None,
             Scenario::Channels(args) => Some(&args.output),
+            Scenario::SocketIo(args) => Some(&args.output),
         }
     }
 
@@ -245,6 +256,7 @@ impl Scenario {
             Scenario::Echo { .. } => "echo",
             Scenario::Overload(_) => "overload",
             Scenario::Channels(_) => "channels",
+            Scenario::SocketIo(_) => "socketio",
         }
     }
 }
@@ -324,7 +336,7 @@ mod tests {
 
     #[test]
     fn every_scenario_takes_a_wss_url_and_its_trust_flags() {
-        for scenario in ["connect", "broadcast", "echo", "overload", "channels"] {
+        for scenario in ["connect", "broadcast", "echo", "overload", "channels", "socketio"] {
             let listed = flags(scenario);
             for present in ["url", "ca-file", "insecure"] {
                 assert!(listed.iter().any(|f| f == present), "{scenario} lacks --{present}");

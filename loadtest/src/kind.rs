@@ -3,6 +3,7 @@
 use crate::channels::plan::ChannelsPlan;
 use crate::header::Payload;
 use crate::overload_plan::OverloadPlan;
+use crate::socketio::plan::SocketIoPlan;
 
 /// What the connections do once open.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,4 +39,6 @@ pub enum Kind {
     Overload(OverloadPlan),
     /// Pusher channels: subscribers, and publishers through the API or client events.
     Channels(ChannelsPlan),
+    /// Socket.IO clients: publish and receive stamped events over Engine.IO's WebSocket.
+    SocketIo(SocketIoPlan),
 }

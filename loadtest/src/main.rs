@@ -13,6 +13,8 @@
 //!   histograms, totals
 //! - `report`, `table`, `warnings`, `hgrm`, `plot`, `progress`: output; `overload_report`,
 //!   `overload_table`, `overload_plot`: the overload scenario's output; `proc_sampler`: server memory and CPU
+//! - `socketio/`: Engine.IO and Socket.IO packets without sockets, the socketio scenario's flags,
+//!   counts and report section
 //! - `pusher/`: the Pusher protocol's client side without sockets (signatures, envelopes,
 //!   stamps); `channels/`: the channels scenario's plan, API publisher, search and report
 //! - `multiproc`, `run`: spreading over processes, running a scenario end to end
@@ -42,6 +44,7 @@ mod report;
 mod run;
 mod scenario;
 mod seq;
+mod socketio;
 mod source_ips;
 mod stats;
 mod stream;
@@ -162,6 +165,14 @@ fn exit_status(report: &report::Report) -> ExitCode {
     if c.opened == 0 {
         let causes: Vec<String> = c.failures.iter().map(|(k, v)| format!("{v} {k}")).collect();
         eprintln!("loadtest: error: no connection could be opened ({})", causes.join(", "));
+        return ExitCode::FAILURE;
+    }
+    if report.socketio.as_ref().is_some_and(|s| s.ready_at_measure == 0) {
+        eprintln!(
+            "loadtest: error: no socket finished the Socket.IO connect{} before measuring began (is this a Socket.IO \
+             server speaking Engine.IO v4 on /socket.io/?)",
+            if report.socketio.as_ref().is_some_and(|s| s.room.is_some()) { " and room join" } else { "" }
+        );
         return ExitCode::FAILURE;
     }
     if let Some(e) = report.echo.as_ref().filter(|e| e.no_echo) {

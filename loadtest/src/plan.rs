@@ -12,6 +12,7 @@ use crate::cli::{Common, Scenario};
 use crate::header::HEADER_LEN;
 pub use crate::kind::Kind;
 use crate::pusher::stamp::STAMP_LEN;
+use crate::socketio::plan::ENGINE_PATH;
 use crate::source_ips::{SourceIps, SourceIpsError};
 use crate::tls::{TlsClient, TlsSetupError};
 use crate::url::{UrlError, WsUrl};
@@ -141,6 +142,7 @@ impl Plan {
                 let (cp, warmup, measured, drain) = a.plan();
                 (Kind::Channels(cp), measured, warmup, drain)
             }
+            Scenario::SocketIo(a) => (Kind::SocketIo(a.plan()), a.window.duration, a.window.warmup, a.window.drain),
         };
         let connections = match &kind {
             Kind::Channels(cp) => {
@@ -159,6 +161,10 @@ impl Plan {
                     (urls.api, urls.api_flag) = (Some(url.clone()), "--url");
                 }
                 cp.total_connections()
+            }
+            Kind::SocketIo(_) => {
+                url.path = ENGINE_PATH.to_owned();
+                c.connections
             }
             _ => c.connections,
         };
@@ -209,6 +215,7 @@ impl Plan {
                 }
                 cp.check(c.processes).map_err(PlanError::Invalid)?;
             }
+            Kind::SocketIo(sp) => sp.check(c.connections).map_err(PlanError::Invalid)?,
             Kind::Connect => {}
         }
         let proc_index = u64::from(c.worker_index.unwrap_or(0));
@@ -315,20 +322,27 @@ impl Plan {
         self.epoch + (index as f64 * NS / self.connect_rate) as u64
     }
 
-    /// Broadcast: intended send time of message `k` of publisher `j`. Publishers interleave so
-    /// the total stream is evenly spaced at `rate`.
-    pub fn intended(&self, j: u64, k: u64) -> u64 {
-        match self.kind {
-            Kind::Broadcast { publishers, rate, .. } => {
-                self.traffic_start + ((j + k * publishers) as f64 * NS / rate) as u64
-            }
-            _ => u64::MAX,
+    /// Broadcast and socketio: the publishers and their total rate, messages/s.
+    fn publishing(&self) -> Option<(u64, f64)> {
+        match &self.kind {
+            Kind::Broadcast { publishers, rate, .. } => Some((*publishers, *rate)),
+            Kind::SocketIo(sp) => Some((sp.publishers, sp.rate)),
+            _ => None,
         }
     }
 
-    /// Broadcast: the first message number of publisher `j` intended at or after `t`.
+    /// Broadcast and socketio: intended send time of message `k` of publisher `j`. Publishers
+    /// interleave so the total stream is evenly spaced at `rate`.
+    pub fn intended(&self, j: u64, k: u64) -> u64 {
+        match self.publishing() {
+            Some((publishers, rate)) => self.traffic_start + ((j + k * publishers) as f64 * NS / rate) as u64,
+            None => u64::MAX,
+        }
+    }
+
+    /// Broadcast and socketio: the first message number of publisher `j` intended at or after `t`.
     pub fn first_at_or_after(&self, j: u64, t: u64) -> u64 {
-        let Kind::Broadcast { publishers, rate, .. } = self.kind else { return 0 };
+        let Some((publishers, rate)) = self.publishing() else { return 0 };
         let offset = t.saturating_sub(self.traffic_start) as f64 * rate / NS;
         let mut k = ((offset - j as f64) / publishers as f64).floor().max(0.0) as u64;
         k = k.saturating_sub(2);
@@ -504,6 +518,22 @@ mod tests {
         assert!(err(&["overload", "-c", "5", "--publishers", "5"]).contains("--publishers"));
         assert!(err(&["overload", "--capacity", "0"]).contains("--capacity"));
         assert!(err(&["connect", "--source-ips", "1.2.3"]).contains("--source-ips"));
+    }
+
+    #[test]
+    fn socketio_opens_engine_io_whatever_the_url_path_and_checks_its_flags() {
+        let p = plan(&["socketio", "--url", "ws://127.0.0.1:1/chat", "-c", "10", "--publishers", "2", "--rate", "40"])
+            .unwrap();
+        assert_eq!(p.main.url.path, "/socket.io/?EIO=4&transport=websocket");
+        let times: Vec<u64> = (0..4).map(|n| p.intended(n % 2, n / 2) - p.traffic_start).collect();
+        assert_eq!(times, [0, 25_000_000, 50_000_000, 75_000_000], "the broadcast schedule");
+        let err = |a: &[&str]| plan(&[&["socketio", "-c", "4"][..], a].concat()).unwrap_err().to_string();
+        assert!(err(&["--publishers", "5"]).contains("--publishers"));
+        assert!(err(&["--size", "45"]).contains("46 bytes"));
+        assert!(err(&["--rate", "0"]).contains("--rate"));
+        assert!(err(&["--namespace", "admin"]).contains("--namespace"));
+        assert!(err(&["--namespace", "/a,b"]).contains("--namespace"));
+        assert!(err(&["--room", ""]).contains("--room"));
     }
 
     const APP: [&str; 9] =

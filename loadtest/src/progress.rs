@@ -46,7 +46,7 @@ impl Progress {
 /// is a delivery in broadcast, an echo in echo, and only server-initiated messages in connect.
 pub fn rate_label(plan: &Plan) -> &'static str {
     match plan.kind {
-        Kind::Broadcast { .. } | Kind::Overload(_) | Kind::Channels(_) => "deliveries/s",
+        Kind::Broadcast { .. } | Kind::Overload(_) | Kind::Channels(_) | Kind::SocketIo(_) => "deliveries/s",
         Kind::Echo { .. } => "echoes/s",
         Kind::Connect => "msgs/s",
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use crate::header::Payload;
 use crate::hist::Hist;
 use crate::plan::{Kind, Plan};
+use crate::socketio::report::SocketIoReport;
 use crate::stats::Partial;
 
 /// Share of a thread's time spent on CPU above which the client, not the server, may be what
@@ -223,6 +224,9 @@ pub struct Report {
     /// Echo results, for that scenario.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub echo: Option<Echo>,
+    /// socketio: the sessions (its deliveries are in `broadcast`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socketio: Option<SocketIoReport>,
     /// The client's own CPU use.
     pub client: Client,
     /// Server memory, with --server-pid.
@@ -270,6 +274,38 @@ impl Report {
                     latency_ms: Percentiles::of(&p.latency),
                 })
             }
+            Kind::SocketIo(ref sp) => {
+                let ready = p.socketio.as_ref().map_or(0, |s| s.ready_at_measure);
+                // The app relays to every other socket: each measured event, sent by a
+                // publisher that was ready itself, is owed to the ready sockets but its sender.
+                let receivers = ready.saturating_sub(1);
+                let expected = p.sent * receivers;
+                Some(Broadcast {
+                    publishers: sp.publishers,
+                    publishers_active: p.publishers_at_measure,
+                    size: sp.size,
+                    payload: Payload::Padding,
+                    rate: sp.rate,
+                    sent: p.sent,
+                    unsent: p.unsent,
+                    receivers,
+                    expected,
+                    received: p.received,
+                    lost: expected.saturating_sub(p.received - p.duplicates.min(p.received)),
+                    duplicates: p.duplicates,
+                    reordered: p.reordered,
+                    other: p.other,
+                    self_received: p.self_received,
+                    publish_url: None,
+                    received_by_publishers: None,
+                    deliveries_per_sec: per_sec(p.received),
+                    latency_ms: Percentiles::of(&p.latency),
+                })
+            }
+            _ => None,
+        };
+        let socketio = match &plan.kind {
+            Kind::SocketIo(sp) => Some(SocketIoReport::new(sp, p.socketio.as_ref().unwrap_or(&Default::default()))),
             _ => None,
         };
         let echo = match plan.kind {
@@ -334,6 +370,7 @@ impl Report {
             handshake_ms: Percentiles::of(&p.handshake),
             broadcast,
             echo,
+            socketio,
             client,
             server,
             warnings: Vec::new(),

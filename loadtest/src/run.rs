@@ -81,7 +81,7 @@ pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
     let steps = step_ends.len();
     let step_sampler = ProcSampler::start(common.server_pid.filter(|_| steps > 0), step_ends, sys::vm_rss_bytes);
     let fixed_window = match &plan.kind {
-        Kind::Broadcast { .. } | Kind::Echo { .. } => true,
+        Kind::Broadcast { .. } | Kind::Echo { .. } | Kind::SocketIo(_) => true,
         Kind::Channels(cp) => !cp.saturation(),
         _ => false,
     };
@@ -119,7 +119,7 @@ pub fn execute(cli: &Cli) -> Result<Option<Finished>, String> {
             rss_per_connection_bytes: after.saturating_sub(before) as f64 / partial.open_at_measure.max(1) as f64,
             cpu_percent_while_measuring: server_cpu_ns.map(|ns| ns as f64 / 1e7 / secs),
             cpu_ns_per_delivery: server_cpu_ns
-                .filter(|_| matches!(plan.kind, Kind::Broadcast { .. }) && partial.received > 0)
+                .filter(|_| matches!(plan.kind, Kind::Broadcast { .. } | Kind::SocketIo(_)) && partial.received > 0)
                 .map(|ns| ns as f64 / partial.received as f64),
         }),
         (Some(pid), _, _) => {

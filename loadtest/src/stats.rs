@@ -9,6 +9,7 @@ use crate::channels::stats::ChannelsPartial;
 use crate::hist::Hist;
 use crate::overload_stats::OverloadPartial;
 use crate::seq::SeqCounts;
+use crate::socketio::stats::SocketIoPartial;
 
 /// Counters and histograms of one scenario run, summed over whatever produced them.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -90,6 +91,9 @@ pub struct Partial {
     /// The channels scenario's results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<ChannelsPartial>,
+    /// The socketio scenario's session counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socketio: Option<SocketIoPartial>,
 }
 
 impl Partial {
@@ -137,6 +141,9 @@ impl Partial {
         }
         if let Some(theirs) = &other.channels {
             self.channels.get_or_insert_with(ChannelsPartial::default).merge(theirs);
+        }
+        if let Some(theirs) = &other.socketio {
+            self.socketio.get_or_insert_with(SocketIoPartial::default).merge(theirs);
         }
     }
 

@@ -18,6 +18,9 @@ impl Report {
             c.requested, c.opened, c.open_at_measure, c.open_at_end
         );
         connection_failures(&mut s, c);
+        if let Some(sio) = &self.socketio {
+            sio.lines(&mut s);
+        }
         let _ = writeln!(
             s,
             "{:<24}{:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",

@@ -84,6 +84,9 @@ pub fn collect(r: &Report, p: &Partial) -> Vec<String> {
             );
         }
     }
+    if let Some(sio) = &r.socketio {
+        sio.warnings(c.open_at_measure, &mut w);
+    }
     if let Some(e) = &r.echo {
         if e.unsent > 0 {
             w.push(format!(

@@ -1,4 +1,4 @@
-//! The scenarios (`connect`, `broadcast`, `echo`, `overload`, `channels`) and `run_local`, which
+//! The scenarios (`connect`, `broadcast`, `echo`, `overload`, `channels`, `socketio`) and `run_local`, which
 //! runs this process's share of one on `plan.threads` event-loop threads (plus, for `channels`,
 //! the HTTP API publisher and the saturation search) and sums their results.
 
@@ -9,6 +9,7 @@ pub mod connect;
 pub mod echo;
 pub mod overload;
 pub mod probe;
+pub mod socketio;
 
 use std::io;
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub fn run_local(plan: Arc<Plan>, live: Arc<Live>, board: Arc<CapacityBoard>) ->
                 Kind::Overload(_) => {
                     let driver = overload::Overload::new(Arc::clone(&plan), thread, board);
                     worker::run(&plan, thread, driver, &live)
+                }
+                Kind::SocketIo(_) => {
+                    worker::run(&plan, thread, socketio::SocketIo::new(Arc::clone(&plan), thread), &live)
                 }
                 Kind::Channels(_) => {
                     let board = channels.expect("a channels run has a board");

@@ -5,6 +5,7 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use fanout::service::{Service, ServiceConfig};
 use fanout::{ChatHandler, Config, EchoHandler, RunningServer, Server};
 
 /// A server configuration for tests: port 0, no pings or idle timeouts to disturb counts.
@@ -21,6 +22,13 @@ pub fn config(workers: usize) -> Config {
 /// Starts the chat app (relay to everyone but the sender) with `config`.
 pub fn chat(config: Config) -> RunningServer {
     Server::bind(config, ChatHandler::default()).expect("bind").start().expect("start")
+}
+
+/// Starts fanout's default service (chat, rooms, Socket.IO on `/socket.io/`; no Pusher app), as
+/// the binary runs it without flags.
+pub fn service(config: Config) -> RunningServer {
+    let service = Service::new(ServiceConfig::default()).expect("a service without a history directory");
+    Server::bind(config, service).expect("bind").start().expect("start")
 }
 
 /// Starts the echo app (every message back to its sender only) with `config`.
