@@ -21,26 +21,13 @@ use pusher_scripts::{ready, run_script};
 use redis_process::RedisProcess;
 use serde_json::json;
 
-const APP: [&str; 3] = ["12345", "app-key", "app-secret"];
+use pusher_scripts::APP;
 
 /// A node of the cluster on `redis`.
 fn node(redis: &RedisProcess) -> Fanout {
     let url = redis.url();
-    let args = [
-        "--bind",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-        "--app-id",
-        APP[0],
-        "--app-key",
-        APP[1],
-        "--app-secret",
-        APP[2],
-        "--app-client-events",
-        "--redis",
-        &url,
-    ];
+    let mut args = pusher_scripts::app_args();
+    args.extend(["--app-client-events", "--redis", &url]);
     Fanout::spawn(&args, None)
 }
 
@@ -58,14 +45,9 @@ fn cluster(redis: &RedisProcess) -> Vec<Fanout> {
 }
 
 fn script_env(ports: [u16; 3]) -> Vec<(&'static str, String)> {
-    vec![
-        ("PUSHER_HOST", "127.0.0.1".to_owned()),
-        ("PUSHER_PORT", ports[0].to_string()),
-        ("PUSHER_PORTS", ports.map(|p| p.to_string()).join(",")),
-        ("PUSHER_APP_ID", APP[0].to_owned()),
-        ("PUSHER_APP_KEY", APP[1].to_owned()),
-        ("PUSHER_APP_SECRET", APP[2].to_owned()),
-    ]
+    let mut env = pusher_scripts::app_env(ports[0]);
+    env.push(("PUSHER_PORTS", ports.map(|p| p.to_string()).join(",")));
+    env
 }
 
 #[test]

@@ -14,9 +14,7 @@ mod pusher_scripts;
 use std::net::TcpListener;
 
 use child::Fanout;
-use pusher_scripts::{ready, run_script};
-
-const APP: [&str; 3] = ["12345", "app-key", "app-secret"];
+use pusher_scripts::{app_args, app_env, ready, run_script};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
@@ -28,31 +26,11 @@ fn run(script: &str) {
     let Some(interpreter) = ready(python) else { return };
     let webhook_port = free_port().to_string();
     let webhook = format!("http://127.0.0.1:{webhook_port}/hooks");
-    let args = [
-        "--bind",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-        "--app-id",
-        APP[0],
-        "--app-key",
-        APP[1],
-        "--app-secret",
-        APP[2],
-        "--app-client-events",
-        "--app-webhook",
-        &webhook,
-    ];
+    let mut args = app_args();
+    args.extend(["--app-client-events", "--app-webhook", &webhook]);
     let server = Fanout::spawn(&args, None);
-    let env = [
-        ("PUSHER_HOST", "127.0.0.1".to_owned()),
-        ("PUSHER_PORT", server.addr.port().to_string()),
-        ("PUSHER_APP_ID", APP[0].to_owned()),
-        ("PUSHER_APP_KEY", APP[1].to_owned()),
-        ("PUSHER_APP_SECRET", APP[2].to_owned()),
-        ("WEBHOOK_PORT", webhook_port),
-        ("NODE", "node".to_owned()),
-    ];
+    let mut env = app_env(server.addr.port());
+    env.extend([("WEBHOOK_PORT", webhook_port), ("NODE", "node".to_owned())]);
     run_script(&interpreter, script, &env);
 }
 

@@ -14,35 +14,16 @@ mod child;
 mod pusher_scripts;
 
 use child::Fanout;
-use pusher_scripts::{ready_with, run_script};
-
-const APP: [&str; 3] = ["12345", "app-key", "app-secret"];
+use pusher_scripts::{app_args, app_env, ready_with, run_script};
 
 /// Starts fanout with one app (whose channels are the Socket.IO rooms) and
 /// `extra` flags, and runs `script` against it with `env` added.
 fn run(script: &str, extra: &[&str], env: &[(&str, String)]) {
     let Some(node) = ready_with("socket.io-client") else { return };
-    let mut args = vec![
-        "--bind",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-        "--app-id",
-        APP[0],
-        "--app-key",
-        APP[1],
-        "--app-secret",
-        APP[2],
-    ];
+    let mut args = app_args();
     args.extend_from_slice(extra);
     let server = Fanout::spawn(&args, None);
-    let mut all = vec![
-        ("PUSHER_HOST", "127.0.0.1".to_owned()),
-        ("PUSHER_PORT", server.addr.port().to_string()),
-        ("PUSHER_APP_ID", APP[0].to_owned()),
-        ("PUSHER_APP_KEY", APP[1].to_owned()),
-        ("PUSHER_APP_SECRET", APP[2].to_owned()),
-    ];
+    let mut all = app_env(server.addr.port());
     all.extend_from_slice(env);
     run_script(&node, script, &all);
 }

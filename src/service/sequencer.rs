@@ -417,18 +417,18 @@ fn greet(key: &str, greeting: &Greeting, found: Found) -> (Dialect, Vec<Prepared
             };
             pushes.push(Prepared::new(&Message::text(text)));
         }
-        pushes.push(Prepared::new(&Message::text(recovery_marker(greeting, channel, recovered, top.as_ref()))));
+        pushes.push(Prepared::new(&Message::text(recovery_marker(dialect, channel, recovered, top.as_ref()))));
     }
     (dialect, pushes, Joined { cache_miss })
 }
 
 /// What tells a client whether it got all it missed, in its dialect.
-fn recovery_marker(greeting: &Greeting, channel: &str, recovered: bool, top: Option<&Position>) -> String {
-    match greeting {
-        Greeting::Pusher { .. } => protocol::recovery(channel, recovered, top.map(position)),
-        // A quiet member never recovers; were it asked to, it would get
-        // the raw form.
-        Greeting::Raw { .. } | Greeting::Quiet { .. } => {
+fn recovery_marker(dialect: Dialect, channel: &str, recovered: bool, top: Option<&Position>) -> String {
+    match dialect {
+        PUSHER => protocol::recovery(channel, recovered, top.map(position)),
+        // Raw clients; a quiet member never recovers, and were it asked
+        // to, it would get this form.
+        _ => {
             let marker = serde_json::json!({"type": "recovery", "recovered": recovered}).to_string();
             with_position(&marker, top)
         }

@@ -62,3 +62,23 @@ pub fn run_script(interpreter: &str, script: &str, env: &[(&str, String)]) {
     assert!(output.status.success(), "{script} failed ({}):\n{stdout}\n{stderr}", output.status);
     assert!(!stdout.contains("FAIL"), "{script}:\n{stdout}");
 }
+
+/// The app every client script signs with: id, key, secret.
+pub const APP: [&str; 3] = ["12345", "app-key", "app-secret"];
+
+/// fanout's flags for a server of [`APP`] on a free loopback port with two
+/// workers; callers add their own after these.
+pub fn app_args() -> Vec<&'static str> {
+    vec!["--bind", "127.0.0.1:0", "--workers", "2", "--app-id", APP[0], "--app-key", APP[1], "--app-secret", APP[2]]
+}
+
+/// What tells a script where fanout listens and which app it serves.
+pub fn app_env(port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("PUSHER_HOST", "127.0.0.1".to_owned()),
+        ("PUSHER_PORT", port.to_string()),
+        ("PUSHER_APP_ID", APP[0].to_owned()),
+        ("PUSHER_APP_KEY", APP[1].to_owned()),
+        ("PUSHER_APP_SECRET", APP[2].to_owned()),
+    ]
+}

@@ -158,12 +158,10 @@ impl Sequencer {
         self.gaps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let channel = audience::split(key).map_or(key, |(_, channel)| channel);
         let top = Position { offset, epoch: Arc::from(epoch) };
-        let pusher = Greeting::Pusher { presence: None, cache: false };
-        let raw = Greeting::Raw { welcome: String::new(), recent: 0, roster: None };
-        let text = |greeting: &Greeting| super::recovery_marker(greeting, channel, false, Some(&top));
+        let text = |dialect| super::recovery_marker(dialect, channel, false, Some(&top));
         let publication = Publication::new()
-            .with(audience::RAW, &Prepared::new(&Message::text(text(&raw))))
-            .with(audience::PUSHER, &Prepared::new(&Message::text(text(&pusher))));
+            .with(audience::RAW, &Prepared::new(&Message::text(text(audience::RAW))))
+            .with(audience::PUSHER, &Prepared::new(&Message::text(text(audience::PUSHER))));
         if server.publish_in_order_here(key, &publication, None).is_err() {
             self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
