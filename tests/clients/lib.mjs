@@ -335,21 +335,20 @@ export async function subscribed(c, channelName, ms = STEP_MS) {
 // Records every protocol message a client receives, in order, internal ones
 // included (pusher_internal:*), so that "X did not happen before Y" can be
 // checked without sleeping for an arbitrary time.
-export class Recorder {
-  constructor(c, label) {
+// Messages in the order they arrived, so that "X did not arrive before Y" is
+// checked without sleeping; a subclass feeds it with `record`.
+export class Log {
+  constructor(label) {
     this.label = label;
     this.msgs = [];
     this.waiters = [];
-    this.errorCbs = [];
-    c.connection.bind('message', (m) => {
-      if (DEBUG) console.log(`# ${label} <- ${JSON.stringify(m)}`);
-      this.msgs.push({ ...m, at: Date.now() });
-      if (m.event === 'pusher:error') for (const cb of this.errorCbs.splice(0)) cb(m.data);
-      for (const w of [...this.waiters]) w();
-    });
   }
-  onError(cb) {
-    this.errorCbs.push(cb);
+  record(msg) {
+    this.msgs.push(msg);
+    this.wake();
+  }
+  wake() {
+    for (const w of [...this.waiters]) w();
   }
   mark() {
     return this.msgs.length;
@@ -379,6 +378,23 @@ export class Recorder {
     ).finally(() => {
       this.waiters = this.waiters.filter((x) => x !== w);
     });
+  }
+}
+
+// Every message a pusher-js client receives.
+export class Recorder extends Log {
+  constructor(c, label) {
+    super(label);
+    this.errorCbs = [];
+    c.connection.bind('message', (m) => {
+      if (DEBUG) console.log(`# ${label} <- ${JSON.stringify(m)}`);
+      this.msgs.push({ ...m, at: Date.now() });
+      if (m.event === 'pusher:error') for (const cb of this.errorCbs.splice(0)) cb(m.data);
+      this.wake();
+    });
+  }
+  onError(cb) {
+    this.errorCbs.push(cb);
   }
 }
 

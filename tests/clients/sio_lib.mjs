@@ -4,7 +4,7 @@
 // `pusher` SDK (for HTTP API publishes) come from lib.mjs.
 
 import { io } from 'socket.io-client';
-import { STEP_MS, DEBUG, within, openClients } from './lib.mjs';
+import { STEP_MS, DEBUG, within, openClients, Log } from './lib.mjs';
 
 export { io };
 
@@ -60,46 +60,13 @@ export function emitWithAck(socket, event, ...args) {
   );
 }
 
-// Every event a socket receives, in order, so that "X did not arrive before
-// Y" is checked without sleeping.
-export class SioRecorder {
+// Every event a socket receives, in order (see `Log`).
+export class SioRecorder extends Log {
   constructor(socket, label) {
-    this.label = label;
-    this.msgs = [];
-    this.waiters = [];
+    super(label);
     socket.onAny((event, ...args) => {
       if (DEBUG) console.log(`# ${label} <- ${event} ${JSON.stringify(args)}`);
-      this.msgs.push({ event, args });
-      for (const w of [...this.waiters]) w();
-    });
-  }
-  mark() {
-    return this.msgs.length;
-  }
-  find(pred, from = 0) {
-    for (let i = from; i < this.msgs.length; i++) if (pred(this.msgs[i])) return { msg: this.msgs[i], index: i };
-    return null;
-  }
-  between(from, to) {
-    return this.msgs.slice(from, to);
-  }
-  // Waits for an event matching pred at or after index `from`.
-  waitFor(pred, what, { from = 0, ms = STEP_MS } = {}) {
-    const hit = this.find(pred, from);
-    if (hit) return Promise.resolve(hit);
-    let w;
-    return within(
-      new Promise((resolve) => {
-        w = () => {
-          const h = this.find(pred, from);
-          if (h) resolve(h);
-        };
-        this.waiters.push(w);
-      }),
-      ms,
-      `${this.label}: ${what}`,
-    ).finally(() => {
-      this.waiters = this.waiters.filter((x) => x !== w);
+      this.record({ event, args });
     });
   }
 }
